@@ -1,0 +1,40 @@
+# aml-autopilot: everything installs itself (Python venv + npm), nothing is assumed on the machine
+# beyond Python 3.11 and Node 20.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install demo test unit bench lint clean
+
+install: $(VENV)/.installed local/node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+local/node_modules/.installed: local/package.json local/package-lock.json
+	npm --prefix local ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: install
+	$(PY) -m local.demo
+
+test: install
+	@$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected"; fi; exit $$rc
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+bench: install
+	$(PY) -m bench
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf .local-run .pytest_cache .ruff_cache

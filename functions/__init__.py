@@ -1,0 +1,1 @@
+"""Triggers only: read the binding, call `shared`, log. No decisions here."""

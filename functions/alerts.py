@@ -1,0 +1,32 @@
+"""Azure Monitor alerts (common alert schema) from an action group webhook: authenticate, hand off."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from functions.bindings import json_body
+from shared.intake import accept_alert
+from shared.settings import current
+
+bp = func.Blueprint()
+
+
+def _answer(status: int, message: str) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps({"message": message}), status_code=status, mimetype="application/json")
+
+
+@bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
+def on_alert(req: func.HttpRequest, work: func.Out[str]) -> func.HttpResponse:
+    payload, error = json_body(req)
+    if error:
+        return _answer(400, error)
+    intake = accept_alert(payload, current())
+    if intake.item:
+        work.set(intake.item.to_json())
+        return _answer(202, intake.line())
+    # Action groups retry only on 408/429/5xx: a 4xx acknowledges a bad or forged alert for good.
+    status = 200 if intake.parsed.__class__.__name__ == "Ignored" else (403 if getattr(intake.parsed, "security", False) else 400)
+    return _answer(status, intake.line())

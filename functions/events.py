@@ -1,0 +1,20 @@
+"""Event Grid (Azure ML and Key Vault system topics): authenticate, hand off, answer fast."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.bindings import event_payload
+from shared.intake import accept_event
+from shared.settings import current
+
+bp = func.Blueprint()
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
+def on_event(event: func.EventGridEvent, work: func.Out[str]) -> None:
+    # Rejected and ignored events return normally: the delivery is acknowledged, never retried.
+    intake = accept_event(event_payload(event), current())
+    if intake.item:
+        work.set(intake.item.to_json())

@@ -1,0 +1,33 @@
+"""Timers: fan the sweeps out to the work queue, one item per allowed workspace."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from shared.settings import current
+from shared.work import Kind, sweep
+
+bp = func.Blueprint()
+log = logging.getLogger("autopilot.sweeps")
+
+
+def _fan_out(kind: Kind, work: func.Out[list[str]]) -> None:
+    now = datetime.now(UTC)
+    items = [sweep(kind, ws.id, now).to_json() for ws in current().workspaces]
+    work.set(items)
+    log.info("%s: queued %d workspace(s)", kind.value, len(items))
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%IDLE_SWEEP_SCHEDULE%", run_on_startup=False)
+@bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
+def idle_sweep(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
+    _fan_out(Kind.IDLE_SWEEP, work)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%CLUSTER_SWEEP_SCHEDULE%", run_on_startup=False)
+@bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
+def cluster_sweep(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
+    _fan_out(Kind.CLUSTER_SWEEP, work)

@@ -1,0 +1,1 @@
+"""aml-autopilot: keeps Azure Machine Learning workspaces healthy and cheap, unattended."""

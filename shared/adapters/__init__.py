@@ -1,0 +1,1 @@
+"""The only modules that import Azure SDKs. They return `shared.model` values, never SDK objects."""

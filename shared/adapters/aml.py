@@ -1,0 +1,237 @@
+"""One Azure ML workspace, seen through ARM: computes, jobs, usages, sizes — and the writes.
+
+Reads of computes go through ``ArmClient`` (azure-ai-ml's entities drop ``createdBy`` and node
+state counts); jobs, usages, VM sizes and instance stop go through azure-ai-ml's ``MLClient``,
+imported lazily because importing it costs about a second of cold start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import isodate
+
+from shared.adapters.arm import ArmClient
+from shared.adapters.azure import client_options, credential, translate
+from shared.model import Cluster, ComputeInstance, Job, ResourceId, Usage
+from shared.settings import Settings
+
+log = logging.getLogger("autopilot.aml")
+
+Compute = ComputeInstance | Cluster
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return isodate.parse_datetime(str(value))
+    except (ValueError, isodate.ISO8601Error):
+        return None
+
+
+def _seconds(value: Any) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(isodate.parse_duration(str(value)).total_seconds())
+    except (ValueError, isodate.ISO8601Error):
+        return None
+
+
+def _pick(mapping: Any, *names: str) -> Any:
+    """The first present of several spellings (ARM camelCase, SDK snake_case)."""
+    if not isinstance(mapping, dict):
+        return None
+    for name in names:
+        if mapping.get(name) not in (None, ""):
+            return mapping[name]
+    return None
+
+
+def compute_from_arm(workspace: ResourceId, body: dict[str, Any]) -> Compute | None:
+    """A compute resource's ARM JSON as a domain value; None for compute types the autopilot does not manage."""
+    outer = body.get("properties") or {}
+    inner = outer.get("properties") or {}
+    kind = str(outer.get("computeType", ""))
+    tags = {str(k): str(v) for k, v in (body.get("tags") or {}).items()}
+    created = _time(outer.get("createdOn")) or _time((body.get("systemData") or {}).get("createdAt"))
+    name = body.get("name") or ""
+    if kind == "ComputeInstance":
+        op = inner.get("lastOperation") or {}
+        creator = inner.get("createdBy") or {}
+        owner = _pick(creator, "userName", "user_name") or (body.get("systemData") or {}).get("createdBy")
+        idle = _seconds(inner.get("idleTimeBeforeShutdown"))
+        return ComputeInstance(
+            workspace=workspace,
+            name=name,
+            state=str(inner.get("state") or "Unknown"),
+            size=str(inner.get("vmSize") or ""),
+            owner=owner,
+            last_operation=_pick(op, "operationName", "operation_name"),
+            last_operation_at=_time(_pick(op, "operationTime", "operation_time")),
+            idle_shutdown_minutes=None if idle is None else idle // 60,
+            created_at=created,
+            tags=tags,
+        )
+    if kind == "AmlCompute":
+        scale = inner.get("scaleSettings") or {}
+        counts = inner.get("nodeStateCounts") or {}
+        return Cluster(
+            workspace=workspace,
+            name=name,
+            size=str(inner.get("vmSize") or ""),
+            min_nodes=int(scale.get("minNodeCount") or 0),
+            max_nodes=int(scale.get("maxNodeCount") or 0),
+            idle_before_scale_down_s=_seconds(scale.get("nodeIdleTimeBeforeScaleDown")),
+            current_nodes=int(inner.get("currentNodeCount") or 0),
+            unusable_nodes=int(counts.get("unusableNodeCount") or 0),
+            created_at=created,
+            tags=tags,
+        )
+    return None
+
+
+def job_from_sdk(job: Any) -> Job:
+    """azure-ai-ml Job → domain Job. ``compute`` may come as a name or a full compute id."""
+    compute = getattr(job, "compute", None)
+    if compute and "/" in str(compute):
+        compute = str(compute).rstrip("/").rsplit("/", 1)[-1]
+    context = getattr(job, "creation_context", None)
+    return Job(
+        name=str(job.name),
+        status=str(getattr(job, "status", None) or "Unknown"),
+        compute=compute or None,
+        created_at=_time(getattr(context, "created_at", None)),
+        modified_at=_time(getattr(context, "last_modified_at", None)),
+    )
+
+
+class Workspace:
+    """The adapter for one allowed workspace. Every method is one ARM round trip (plus LRO polling)."""
+
+    def __init__(self, settings: Settings, workspace: ResourceId, arm: ArmClient | None = None) -> None:
+        self.settings = settings
+        self.id = workspace
+        self.arm = arm or ArmClient(settings)
+        self._ml: Any = None
+        self._location = ""
+
+    @property
+    def ml(self) -> Any:
+        """MLClient for this workspace, built on first use (importing azure.ai.ml is slow)."""
+        if self._ml is None:
+            from azure.ai.ml import MLClient
+
+            endpoint = self.settings.arm_endpoint.rstrip("/") + "/"
+            kwargs: dict[str, Any] = dict(client_options(self.settings))
+            if endpoint != "https://management.azure.com/":
+                # azure-ai-ml caches custom clouds per process by name: one name per endpoint.
+                kwargs["cloud"] = "autopilot-" + hashlib.sha1(endpoint.encode()).hexdigest()[:10]
+                kwargs["cloud_metadata"] = {
+                    "azure_portal_endpoint": "https://portal.azure.com/",
+                    "resource_manager_endpoint": endpoint,
+                    "active_directory_endpoint": "https://login.microsoftonline.com/",
+                    "aml_resource_id": "https://ml.azure.com/",
+                    "storage_endpoint": "core.windows.net",
+                    "registry_discovery_endpoint": endpoint,
+                }
+            self._ml = MLClient(credential(), self.id.subscription, self.id.resource_group, self.id.name, **kwargs)
+        return self._ml
+
+    @property
+    def _base(self) -> str:
+        return self.id.id
+
+    def list_computes(self) -> list[Compute]:
+        out = []
+        for body in self.arm.list(f"{self._base}/computes", what=f"list computes of {self.id.name}"):
+            self._location = self._location or str(body.get("location") or "")
+            compute = compute_from_arm(self.id, body)
+            if compute is not None:
+                out.append(compute)
+        return out
+
+    def get_compute(self, name: str) -> Compute | None:
+        """The compute as it is now, or None when it no longer exists."""
+        from shared.adapters.azure import Gone
+
+        try:
+            body = self.arm.get(f"{self._base}/computes/{name}", what=f"get compute {name}")
+        except Gone:
+            return None
+        return compute_from_arm(self.id, body)
+
+    def location(self) -> str:
+        """The workspace's region: taken from its computes when listed (saves a call), else read."""
+        if self._location:
+            return self._location
+        body = self.arm.get(self._base, what=f"get workspace {self.id.name}")
+        self._location = str(body.get("location") or "")
+        return self._location
+
+    def list_jobs(self) -> list[Job]:
+        try:
+            return [job_from_sdk(job) for job in self.ml.jobs.list()]
+        except Exception as exc:
+            raise translate(exc, f"list jobs of {self.id.name}") from exc
+
+    def list_usages(self, location: str) -> list[Usage]:
+        try:
+            usages = list(self.ml.compute.list_usage(location=location))
+        except Exception as exc:
+            raise translate(exc, f"list usages in {location}") from exc
+        out = []
+        for usage in usages:
+            data = usage._to_dict() if hasattr(usage, "_to_dict") else {}
+            name = getattr(usage, "name", None)
+            family = getattr(name, "value", None) or _pick(data.get("name"), "value") or ""
+            current = getattr(usage, "current_value", None)
+            if current is None:
+                current = _pick(data, "currentValue", "current_value")
+            limit = getattr(usage, "limit", None) or _pick(data, "limit")
+            if family:
+                out.append(Usage(str(family), int(current or 0), int(limit or 0)))
+        return out
+
+    def vm_sizes(self, location: str) -> dict[str, tuple[str, int]]:
+        """VM size name (lower case) → (quota family, vCPUs)."""
+        try:
+            sizes = list(self.ml.compute.list_sizes(location=location))
+        except Exception as exc:
+            raise translate(exc, f"list VM sizes in {location}") from exc
+        return {
+            str(size.name).lower(): (str(getattr(size, "family", "") or ""), int(getattr(size, "v_cpus", 0) or 0))
+            for size in sizes
+            if getattr(size, "name", None)
+        }
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def stop_instance(self, name: str) -> None:
+        try:
+            self.ml.compute.begin_stop(name).result(timeout=self.settings.arm_timeout_seconds * 6)
+        except Exception as exc:
+            raise translate(exc, f"stop {name}") from exc
+
+    def set_scale(self, name: str, min_nodes: int, max_nodes: int, idle_s: int | None) -> None:
+        """PATCH only the scale settings (ClusterUpdateParameters); everything else on the cluster stays."""
+        scale: dict[str, Any] = {"minNodeCount": min_nodes, "maxNodeCount": max_nodes}
+        if idle_s is not None:
+            scale["nodeIdleTimeBeforeScaleDown"] = f"PT{idle_s}S"
+        body = {"properties": {"scaleSettings": scale}}
+        self.arm.begin("PATCH", f"{self._base}/computes/{name}", body, what=f"scale {name}")
+
+    def set_idle_shutdown(self, name: str, minutes: int) -> None:
+        body = {"idleTimeBeforeShutdown": f"PT{minutes}M"}
+        self.arm.post(f"{self._base}/computes/{name}/updateIdleShutdownSetting", body, what=f"set idle shutdown on {name}")
+
+
+def by_name(computes: Iterable[Compute]) -> dict[str, Compute]:
+    return {c.name: c for c in computes}

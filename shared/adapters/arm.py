@@ -1,0 +1,105 @@
+"""A small ARM client on azure-mgmt-core's pipeline, for what azure-ai-ml's entities lose or lack.
+
+azure-ai-ml's ``Compute`` entities drop fields the autopilot needs (an instance's ``createdBy``,
+a cluster's node state counts), and the SDK has no verb for ``updateIdleShutdownSetting`` nor a
+PATCH of scale settings (its ``begin_update`` PUTs the whole entity, which could drop a subnet set
+elsewhere). This client speaks the same REST API with ARM's own policies: bearer auth with ARM's
+challenge handling, resource-provider registration, bounded retries honouring Retry-After, and
+ARM's long-running-operation polling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from azure.core import PipelineClient
+from azure.core.pipeline.policies import (
+    ContentDecodePolicy,
+    CustomHookPolicy,
+    HeadersPolicy,
+    NetworkTraceLoggingPolicy,
+    RequestIdPolicy,
+    UserAgentPolicy,
+)
+from azure.core.pipeline.transport import RequestsTransport
+from azure.core.polling import LROPoller
+from azure.core.rest import HttpRequest
+from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy, ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
+from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+from shared.adapters.azure import USER_AGENT, AzureError, client_options, credential, translate
+from shared.settings import Settings
+
+ML_API = "2025-12-01"  # the api-version azure-ai-ml 1.35 speaks
+
+
+class ArmClient:
+    """GET/LIST/PATCH/POST on ARM with LRO support; JSON in, JSON out; errors translated."""
+
+    def __init__(self, settings: Settings, cred: Any | None = None) -> None:
+        opts = client_options(settings)
+        policies = [
+            RequestIdPolicy(),
+            HeadersPolicy(),
+            UserAgentPolicy(USER_AGENT),
+            ARMAutoResourceProviderRegistrationPolicy(),
+            ContentDecodePolicy(),
+            opts["retry_policy"],
+            CustomHookPolicy(),
+            ARMChallengeAuthenticationPolicy(cred or credential(), f"{settings.arm_audience}/.default"),
+            ARMHttpLoggingPolicy(),
+            NetworkTraceLoggingPolicy(),
+        ]
+        transport = RequestsTransport(connection_timeout=opts["connection_timeout"], read_timeout=opts["read_timeout"])
+        self._client = PipelineClient(settings.arm_endpoint, policies=policies, transport=transport)
+        self._lro_timeout = settings.arm_timeout_seconds * 6
+
+    def _send(self, method: str, path: str, api_version: str, body: Any = None, what: str = "") -> Any:
+        request = HttpRequest(method, path, params={"api-version": api_version}, json=body)
+        try:
+            response = self._client.send_request(request)
+            response.raise_for_status()
+        except Exception as exc:
+            raise translate(exc, what or f"{method} {path.rsplit('/', 2)[-2:]}") from exc
+        return response.json() if response.content else None
+
+    def get(self, path: str, api_version: str = ML_API, what: str = "") -> Any:
+        return self._send("GET", path, api_version, what=what)
+
+    def list(self, path: str, api_version: str = ML_API, what: str = "") -> Iterator[dict[str, Any]]:
+        """Every item of a paged ARM list, following nextLink."""
+        page = self._send("GET", path, api_version, what=what)
+        while True:
+            yield from page.get("value", [])
+            next_link = page.get("nextLink")
+            if not next_link:
+                return
+            try:
+                response = self._client.send_request(HttpRequest("GET", next_link))
+                response.raise_for_status()
+            except Exception as exc:
+                raise translate(exc, what or f"GET next page of {path}") from exc
+            page = response.json()
+
+    def post(self, path: str, body: Any = None, api_version: str = ML_API, what: str = "") -> Any:
+        return self._send("POST", path, api_version, body, what)
+
+    def begin(self, method: str, path: str, body: Any = None, api_version: str = ML_API, what: str = "") -> Any:
+        """Send a write that may be long-running and wait (bounded) for ARM to report it finished."""
+        request = HttpRequest(method, path, params={"api-version": api_version}, json=body)
+        label = what or f"{method} {path}"
+        try:
+            initial = self._client.send_request(request, _return_pipeline_response=True)
+            initial.http_response.raise_for_status()
+            if initial.http_response.status_code not in (201, 202):
+                content = initial.http_response.content
+                return initial.http_response.json() if content else None
+            poller = LROPoller(self._client, initial, lambda r: r.http_response.json() if r.http_response.content else None,
+                               ARMPolling(timeout=2))
+            result = poller.result(timeout=self._lro_timeout)
+            if not poller.done():
+                raise AzureError(f"{label}: still running after {self._lro_timeout}s", transient=True)
+            return result
+        except Exception as exc:
+            raise translate(exc, label) from exc

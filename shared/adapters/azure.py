@@ -1,0 +1,140 @@
+"""What every Azure client of the autopilot shares: one credential, bounded retries, timeouts, errors.
+
+azure-core's default retry policy sleeps for whatever ``Retry-After`` says and retries for up to a
+week; an unattended function must instead finish inside its trigger's window. So every client is
+built with ``BoundedRetryPolicy``: a few retries, short back-off, and a throttle answer asking for
+longer than the budget is raised at once as ``Transient`` for the platform to retry later.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.policies import RetryPolicy
+
+from shared.settings import Settings
+
+USER_AGENT = "aml-autopilot/0.1"
+MAX_RETRY_AFTER_S = 10
+
+
+class AzureError(Exception):
+    """An Azure call failed. ``transient`` errors are worth retrying later; the others are final."""
+
+    def __init__(self, message: str, *, transient: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.status = status
+
+
+class Gone(AzureError):
+    """The resource does not exist (404)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False, status=404)
+
+
+class Conflict(AzureError):
+    """Another operation is in progress on the resource (409)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False, status=409)
+
+
+class BoundedRetryPolicy(RetryPolicy):
+    """RetryPolicy that refuses to sleep past its budget on a Retry-After."""
+
+    def __init__(self, max_retry_after: float = MAX_RETRY_AFTER_S, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_retry_after = max_retry_after
+
+    def get_retry_after(self, response: Any) -> float | None:
+        wait = super().get_retry_after(response)
+        if wait is not None and wait > self.max_retry_after:
+            status = getattr(response.http_response, "status_code", None)
+            raise AzureError(
+                f"throttled ({status}): Retry-After {wait:.0f}s exceeds the {self.max_retry_after:.0f}s budget; retry later",
+                transient=True,
+                status=status,
+            )
+        return wait
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments every azure-core based client accepts: retries and timeouts that fit the triggers."""
+    return {
+        "retry_policy": BoundedRetryPolicy(
+            retry_total=settings.arm_max_retries,
+            retry_backoff_factor=0.5,
+            retry_backoff_max=4,
+            timeout=settings.arm_timeout_seconds * (settings.arm_max_retries + 1),
+        ),
+        "connection_timeout": min(10, settings.arm_timeout_seconds),
+        "read_timeout": settings.arm_timeout_seconds,
+        "user_agent": USER_AGENT,
+    }
+
+
+@functools.cache
+def credential() -> Any:
+    """The process's credential: managed identity in Azure, `az login` on an operator's machine.
+
+    One instance per process, so tokens are cached across invocations.
+    """
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def translate(exc: Exception, what: str) -> AzureError:
+    """Map an SDK exception onto the autopilot's error kinds, keeping a one-line message without secrets."""
+    if isinstance(exc, AzureError):
+        return exc
+    if isinstance(exc, ResourceNotFoundError):
+        return Gone(f"{what}: not found")
+    if isinstance(exc, ResourceExistsError):
+        return Conflict(f"{what}: conflict ({_code(exc)})")
+    if isinstance(exc, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
+        return AzureError(f"{what}: {type(exc).__name__}: {_first_line(exc)}", transient=True)
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code
+        if status == 404:
+            return Gone(f"{what}: not found")
+        if status == 409:
+            return Conflict(f"{what}: conflict ({_code(exc)})")
+        transient = status is None or status == 429 or status >= 500
+        return AzureError(f"{what}: HTTP {status} {_code(exc)}", transient=transient, status=status)
+    return AzureError(f"{what}: {type(exc).__name__}: {_first_line(exc)}", transient=False)
+
+
+def _code(exc: HttpResponseError) -> str:
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None) if error else None
+    message = getattr(error, "message", None) if error else None
+    text = " - ".join(str(x) for x in (code, message) if x) or (exc.reason or "")
+    return _first_line(text)
+
+
+def _first_line(value: object) -> str:
+    text = str(value).strip().splitlines()
+    return text[0][:300] if text else ""

@@ -1,0 +1,67 @@
+"""Telling people: one structured log line per outcome, plus a webhook and an Event Grid topic when configured.
+
+Notifications are best effort: a failing webhook is logged and never fails the remediation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from shared.adapters.azure import client_options
+from shared.model import Outcome, Status
+from shared.settings import Settings
+
+log = logging.getLogger("autopilot.outcome")
+EVENT_SOURCE = "/aml-autopilot"
+
+
+def log_outcome(outcome: Outcome) -> None:
+    """The one log line per outcome: JSON after a fixed prefix, so log queries can parse it."""
+    level = logging.WARNING if outcome.status is Status.FAILED else logging.INFO
+    log.log(level, "outcome %s", json.dumps(outcome.as_log(), default=str, sort_keys=True))
+
+
+class Notifier:
+    """Sends each outcome to the configured channels."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._publisher: Any = None
+
+    def send(self, outcome: Outcome) -> None:
+        log_outcome(outcome)
+        body = outcome.as_log()
+        if self.settings.notify_webhook_url:
+            self._webhook(body)
+        if self.settings.notify_eventgrid_endpoint:
+            self._eventgrid(outcome, body)
+
+    def _webhook(self, body: dict[str, Any]) -> None:
+        import requests
+
+        # A shape Teams and Slack workflows both accept: a text line plus the structured fields.
+        text = f"[aml-autopilot] {body['status']}: {body['action']} {body['workspace']}/{body['target']} — {body['reason']}"
+        try:
+            response = requests.post(self.settings.notify_webhook_url, json={"text": text, **body},
+                                     timeout=min(10, self.settings.arm_timeout_seconds))
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            log.warning("notification webhook failed: %s", type(exc).__name__)
+
+    def _eventgrid(self, outcome: Outcome, body: dict[str, Any]) -> None:
+        from azure.core.credentials import AzureKeyCredential
+        from azure.core.messaging import CloudEvent
+        from azure.eventgrid import EventGridPublisherClient
+
+        if self._publisher is None:
+            self._publisher = EventGridPublisherClient(self.settings.notify_eventgrid_endpoint,
+                                                       AzureKeyCredential(self.settings.notify_eventgrid_key),
+                                                       **client_options(self.settings))
+        event = CloudEvent(source=EVENT_SOURCE, type=f"AmlAutopilot.{outcome.action.kind.value}.{outcome.status.value}",
+                           subject=outcome.action.key, data=body)
+        try:
+            self._publisher.send([event])
+        except Exception as exc:
+            log.warning("notification to Event Grid failed: %s", type(exc).__name__)

@@ -1,0 +1,56 @@
+"""Inbound triage shared by the triggers and `autopilot explain`: classify, authenticate, make work."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from shared.events import ACTIONABLE, Allowed, Ignored, Parsed, Rejected, parse_alert, parse_event
+from shared.settings import Settings
+from shared.work import WorkItem, from_event
+
+log = logging.getLogger("autopilot.intake")
+
+
+@dataclass(frozen=True)
+class Intake:
+    parsed: Parsed
+    item: WorkItem | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.item is not None
+
+    def line(self) -> str:
+        return self.parsed.describe()
+
+
+def allowed(settings: Settings) -> Allowed:
+    return Allowed(settings.workspaces, settings.vaults)
+
+
+def _triage(parsed: Parsed) -> Intake:
+    if isinstance(parsed, Rejected):
+        if parsed.security:
+            log.warning("security: rejected %s", parsed.describe())
+        else:
+            log.error("rejected %s", parsed.describe())
+        return Intake(parsed, None)
+    if isinstance(parsed, Ignored):
+        log.info("%s", parsed.describe())
+        return Intake(parsed, None)
+    assert isinstance(parsed, ACTIONABLE)
+    item = from_event(parsed)
+    log.info("accepted %s", parsed.describe())
+    return Intake(parsed, item)
+
+
+def accept_event(payload: Any, settings: Settings) -> Intake:
+    """One Event Grid / CloudEvents event → work item, or a logged rejection (never raises on bad input)."""
+    return _triage(parse_event(payload, allowed(settings)))
+
+
+def accept_alert(payload: Any, settings: Settings) -> Intake:
+    """One common-alert-schema payload → work item, or a logged rejection (never raises on bad input)."""
+    return _triage(parse_alert(payload, allowed(settings)))

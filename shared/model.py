@@ -1,0 +1,240 @@
+"""The domain: frozen values that flow from adapters through policy to the engine.
+
+Adapters translate SDK objects into these types, so policy never sees an SDK object and tests of
+policy need no Azure at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+# Only these job states are final; anything else (Queued, Preparing, Paused, NotResponding…) may
+# still be using, or about to use, the compute.
+TERMINAL_JOB_STATES = frozenset({"completed", "failed", "canceled"})
+
+
+class Mode(StrEnum):
+    OBSERVE = "observe"
+    ENFORCE = "enforce"
+
+
+@dataclass(frozen=True)
+class ResourceId:
+    """An ARM resource id, kept in its original spelling; compare with ``same_as``."""
+
+    subscription: str
+    resource_group: str
+    provider: str
+    type_name: str
+    name: str
+
+    @classmethod
+    def parse(cls, value: str) -> ResourceId:
+        """Parse ``/subscriptions/S/resourceGroups/G/providers/P/T/N`` (top-level resources only)."""
+        parts = [p for p in value.strip().split("/") if p]
+        if (
+            len(parts) != 8
+            or parts[0].lower() != "subscriptions"
+            or parts[2].lower() != "resourcegroups"
+            or parts[4].lower() != "providers"
+        ):
+            raise ValueError(f"{value!r} is not an ARM resource id of the form /subscriptions/…/resourceGroups/…/providers/…/…/…")
+        return cls(parts[1], parts[3], parts[5], parts[6], parts[7])
+
+    @property
+    def type_path(self) -> str:
+        return f"{self.provider}/{self.type_name}"
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/{self.provider}/{self.type_name}/{self.name}"
+        )
+
+    def same_as(self, other: str | ResourceId) -> bool:
+        other_id = other.id if isinstance(other, ResourceId) else other.strip().rstrip("/")
+        return self.id.lower() == other_id.lower()
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True)
+class ComputeInstance:
+    workspace: ResourceId
+    name: str
+    state: str  # Running, Stopped, Starting, Stopping, …
+    size: str
+    owner: str | None
+    last_operation: str | None  # Start, Stop, Restart, Create, …
+    last_operation_at: datetime | None
+    idle_shutdown_minutes: int | None
+    created_at: datetime | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.workspace.id}/computes/{self.name}"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    workspace: ResourceId
+    name: str
+    size: str
+    min_nodes: int
+    max_nodes: int
+    idle_before_scale_down_s: int | None
+    current_nodes: int
+    unusable_nodes: int
+    created_at: datetime | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.workspace.id}/computes/{self.name}"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    status: str
+    compute: str | None  # compute name (not id), None for serverless
+    created_at: datetime | None
+    modified_at: datetime | None  # for a terminal job, when it ended
+
+    @property
+    def active(self) -> bool:
+        return self.status.lower() not in TERMINAL_JOB_STATES
+
+    @property
+    def last_seen_at(self) -> datetime | None:
+        """When the job last touched its compute: its end when terminal, else now-ish (caller decides)."""
+        return self.modified_at or self.created_at
+
+
+@dataclass(frozen=True)
+class Usage:
+    family: str
+    current: int
+    limit: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.current / self.limit if self.limit else 0.0
+
+
+@dataclass(frozen=True)
+class CpuActivity:
+    """What CPU metrics say about one instance over the look-back window."""
+
+    has_data: bool
+    last_busy_at: datetime | None  # last minute above the busy threshold
+
+
+@dataclass(frozen=True)
+class Mark:
+    """An instance found idle and its owner warned; stopped after the grace period if still idle."""
+
+    compute_key: str
+    marked_at: datetime
+    reason: str
+
+
+class ActionKind(StrEnum):
+    STOP_INSTANCE = "stop-instance"
+    SET_IDLE_SHUTDOWN = "set-idle-shutdown"
+    SCALE_CLUSTER = "scale-cluster"
+    MARK_IDLE = "mark-idle"
+    CLEAR_MARK = "clear-mark"
+    NOTIFY = "notify"
+
+    @property
+    def writes_to_azure(self) -> bool:
+        return self in (ActionKind.STOP_INSTANCE, ActionKind.SET_IDLE_SHUTDOWN, ActionKind.SCALE_CLUSTER)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing to do, as data, with the human reason behind it."""
+
+    kind: ActionKind
+    workspace: ResourceId
+    target: str  # compute name
+    reason: str
+    params: tuple[tuple[str, object], ...] = ()
+    owner: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.workspace.id}/computes/{self.target}"
+
+    def param(self, name: str, default: object = None) -> object:
+        return dict(self.params).get(name, default)
+
+
+class Decision(StrEnum):
+    ACT = "act"
+    WAIT = "wait"
+    KEEP = "keep"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A rule's judgement on one resource: what it decided, why, and the actions that follow."""
+
+    rule: str
+    target: str
+    decision: Decision
+    reason: str
+    actions: tuple[Action, ...] = ()
+
+
+class Status(StrEnum):
+    PLANNED = "planned"  # observe mode: would have acted
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    status: Status
+    detail: str
+    at: datetime
+    trigger: str = ""
+
+    def as_log(self) -> dict[str, object]:
+        """The structured log / notification form; never carries a secret."""
+        return {
+            "status": self.status.value,
+            "action": self.action.kind.value,
+            "workspace": self.action.workspace.name,
+            "target": self.action.target,
+            "reason": self.action.reason,
+            "detail": self.detail,
+            "owner": self.action.owner,
+            "trigger": self.trigger,
+            "at": self.at.isoformat(),
+        }
+
+
+def minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
+def human(delta: timedelta) -> str:
+    """3h12m, 45m, 2d4h: how long, the way an operator reads it."""
+    total = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(total, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{mins:02d}m" if mins else f"{hours}h"
+    return f"{mins}m"

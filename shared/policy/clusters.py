@@ -1,0 +1,108 @@
+"""Compute clusters: scale to zero when unused, cap the idle time before scale down, recycle unusable nodes.
+
+Only scale settings ever change (a PATCH of ``scaleSettings``): a full-entity PUT could drop the
+subnet, identity or other fields set outside the autopilot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.model import Action, ActionKind, Cluster, Decision, Job, Verdict, human
+from shared.policy.common import Exemptions, exemption_reason
+
+RULE = "cluster-size"
+UNUSABLE_RULE = "unusable-nodes"
+
+
+@dataclass(frozen=True)
+class ClusterRules:
+    idle: timedelta
+    max_scale_down_s: int
+    exemptions: Exemptions
+
+
+def scale_action(cluster: Cluster, reason: str, *, min_nodes: int, max_nodes: int, idle_s: int | None, **extra: object) -> Action:
+    params: dict[str, object] = {"min_nodes": min_nodes, "max_nodes": max_nodes, "idle_s": idle_s, **extra}
+    return Action(ActionKind.SCALE_CLUSTER, cluster.workspace, cluster.name, reason, tuple(params.items()))
+
+
+def _jobs_on(cluster: Cluster, jobs: Iterable[Job]) -> list[Job]:
+    return [job for job in jobs if job.compute == cluster.name]
+
+
+def judge_cluster(
+    cluster: Cluster, jobs: Iterable[Job], rules: ClusterRules, now: datetime, pending_restore: int | None = None
+) -> Verdict:
+    """Right-size one cluster.
+
+    - exempt clusters are skipped;
+    - a cluster recycled for unusable nodes gets its max nodes back once it has drained to zero;
+    - min nodes above 0 with no active or queued job for the idle threshold → min 0
+      (the last job's end, or the cluster's creation when it never ran one, marks the start of idleness);
+    - an idle time before scale down above the cap → the cap (whatever the jobs).
+    """
+    exempt = exemption_reason(cluster.name, cluster.tags, rules.exemptions)
+    if exempt:
+        return Verdict(RULE, cluster.name, Decision.SKIP, exempt)
+    if pending_restore is not None:
+        if cluster.current_nodes == 0:
+            reason = f"recycled for unusable nodes and drained; max nodes restored to {pending_restore}"
+            action = scale_action(cluster, reason, min_nodes=0, max_nodes=pending_restore, idle_s=cluster.idle_before_scale_down_s, restore=True)
+            return Verdict(RULE, cluster.name, Decision.ACT, reason, (action,))
+        return Verdict(RULE, cluster.name, Decision.WAIT, f"recycling: {cluster.current_nodes} node(s) still draining; max {pending_restore} restored after")
+
+    mine = _jobs_on(cluster, jobs)
+    active = [job for job in mine if job.active]
+    reasons: list[str] = []
+    new_min, new_idle = cluster.min_nodes, cluster.idle_before_scale_down_s
+    if cluster.min_nodes > 0:
+        if active:
+            reasons_keep = f"min nodes {cluster.min_nodes} kept: job {active[0].name} is {active[0].status}"
+        else:
+            seen = [job.last_seen_at for job in mine if job.last_seen_at]
+            since = max(seen) if seen else cluster.created_at
+            if since is None or now - since >= rules.idle:
+                quiet = "no job on record" if since is None else f"no active or queued job for {human(now - since)}"
+                reasons.append(f"min nodes {cluster.min_nodes} → 0 ({quiet}, threshold {human(rules.idle)})")
+                new_min = 0
+                reasons_keep = ""
+            else:
+                reasons_keep = f"min nodes {cluster.min_nodes} kept: last job {human(now - since)} ago, threshold {human(rules.idle)}"
+    else:
+        reasons_keep = "min nodes already 0"
+    if new_idle is None or new_idle > rules.max_scale_down_s:
+        was = "unset" if new_idle is None else f"{new_idle}s"
+        reasons.append(f"idle time before scale down {was} → {rules.max_scale_down_s}s (cap)")
+        new_idle = rules.max_scale_down_s
+    if not reasons:
+        return Verdict(RULE, cluster.name, Decision.KEEP, f"{reasons_keep}; idle time before scale down {cluster.idle_before_scale_down_s}s within cap")
+    reason = "; ".join(reasons + ([reasons_keep] if reasons_keep else []))
+    action = scale_action(cluster, reason, min_nodes=new_min, max_nodes=cluster.max_nodes, idle_s=new_idle)
+    return Verdict(RULE, cluster.name, Decision.ACT, reason, (action,))
+
+
+def judge_unusable(cluster: Cluster, jobs: Iterable[Job], rules: ClusterRules) -> Verdict:
+    """Unusable nodes: with no active job, scale the cluster to zero so the nodes are recycled
+    (max nodes is restored by the next cluster sweep once it has drained); with active jobs,
+    notify only — recycling would kill them.
+    """
+    exempt = exemption_reason(cluster.name, cluster.tags, rules.exemptions)
+    if exempt:
+        return Verdict(UNUSABLE_RULE, cluster.name, Decision.SKIP, exempt)
+    if cluster.unusable_nodes == 0:
+        return Verdict(UNUSABLE_RULE, cluster.name, Decision.SKIP, "no unusable nodes now (re-read); nothing to recycle")
+    active = [job for job in _jobs_on(cluster, jobs) if job.active]
+    if active:
+        reason = f"{cluster.unusable_nodes} unusable node(s) but job {active[0].name} is {active[0].status}: notify only"
+        action = Action(ActionKind.NOTIFY, cluster.workspace, cluster.name, reason)
+        return Verdict(UNUSABLE_RULE, cluster.name, Decision.KEEP, reason, (action,))
+    if cluster.max_nodes == 0:
+        return Verdict(UNUSABLE_RULE, cluster.name, Decision.SKIP, "max nodes already 0: already recycling")
+    reason = f"{cluster.unusable_nodes} unusable node(s), no active job: scale to 0 to recycle, then restore max {cluster.max_nodes}"
+    action = scale_action(
+        cluster, reason, min_nodes=0, max_nodes=0, idle_s=cluster.idle_before_scale_down_s, restore_max=cluster.max_nodes
+    )
+    return Verdict(UNUSABLE_RULE, cluster.name, Decision.ACT, reason, (action,))

@@ -1,0 +1,245 @@
+"""Every setting the autopilot reads, typed and validated in one place.
+
+This is the only module that reads ``os.environ``. Settings are read lazily (on first use by a
+trigger, not at import) and a bad or missing value fails fast with the setting's name, so an
+operator sees ``AUTOPILOT_MODE: expected one of observe, enforce; got 'enforced'`` instead of a
+stack trace from deep inside an SDK.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.model import Mode, ResourceId
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message starts with the setting's name."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Documentation of one setting: the README table and the Terraform app settings are held equal to it."""
+
+    name: str
+    default: str | None
+    help: str
+
+
+# The catalogue. Order is the README's order. `None` as default means required.
+CATALOGUE: tuple[Setting, ...] = (
+    Setting("AUTOPILOT_MODE", "observe", "`observe` (plan, log, notify; no writes) or `enforce` (act)."),
+    Setting("ALLOWED_WORKSPACES", None, "Comma-separated AML workspace resource ids the autopilot may read, act on and accept events from."),
+    Setting("ALLOWED_VAULTS", "", "Comma-separated Key Vault resource ids whose events are accepted and whose managed credentials are rotated."),
+    Setting("ARM_ENDPOINT", "https://management.azure.com", "Azure Resource Manager endpoint (sovereign clouds or the local emulator)."),
+    Setting("ARM_AUDIENCE", "https://management.azure.com", "Token audience for ARM."),
+    Setting("MONITOR_METRICS_ENDPOINT", "https://{region}.metrics.monitor.azure.com", "Azure Monitor metrics data-plane endpoint; `{region}` is the workspace's location."),
+    Setting("MONITOR_METRICS_AUDIENCE", "https://metrics.monitor.azure.com", "Token audience for Azure Monitor metrics."),
+    Setting("KEY_VAULT_URL_TEMPLATE", "https://{name}.vault.azure.net", "Key Vault data-plane URL; `{name}` is the vault name."),
+    Setting("IDLE_THRESHOLD_MINUTES", "120", "A running compute instance with no activity for this long is idle."),
+    Setting("IDLE_GRACE_MINUTES", "60", "Time between warning the owner of an idle instance and stopping it."),
+    Setting("MIN_UPTIME_MINUTES", "30", "Never stop an instance started less than this long ago."),
+    Setting("CPU_BUSY_PERCENT", "5", "CPU utilization above which a minute counts as activity."),
+    Setting("NO_METRICS_MEANS", "busy", "How to treat an instance with no CPU metric data: `busy` (never stop) or `idle`."),
+    Setting("EXEMPT_TAG", "autopilot-exempt", "A compute tagged with this key (value not `false`) is never touched."),
+    Setting("EXEMPT_NAME_PATTERN", "", "Regular expression: computes whose name matches are never touched (empty: none)."),
+    Setting("IDLE_THRESHOLD_TAG", "autopilot-idle-minutes", "Tag overriding IDLE_THRESHOLD_MINUTES for one instance."),
+    Setting("IDLE_SHUTDOWN_MINUTES", "60", "AML's own idle shutdown enforced on instances that lack it or have a longer one (15 to 4320; 0 disables)."),
+    Setting("CLUSTER_IDLE_MINUTES", "60", "A cluster with min nodes above 0 and no active or queued job for this long is scaled to min 0."),
+    Setting("CLUSTER_MAX_SCALE_DOWN_SECONDS", "1800", "Cap on a cluster's idle time before scale down."),
+    Setting("QUOTA_TARGET_PERCENT", "80", "Quota relief frees cores until projected utilization of the family is below this."),
+    Setting("MAX_ACTIONS_PER_RUN", "10", "Blast-radius cap: writes per sweep or event."),
+    Setting("MAX_ACTIONS_PER_HOUR", "30", "Blast-radius cap: writes per rolling hour, all triggers together."),
+    Setting("COOLDOWN_MINUTES", "30", "No second write to the same resource within this time."),
+    Setting("IDLE_SWEEP_SCHEDULE", "0 */15 * * * *", "NCRONTAB schedule of the idle-instance sweep."),
+    Setting("CLUSTER_SWEEP_SCHEDULE", "0 5-59/15 * * * *", "NCRONTAB schedule of the cluster sweep."),
+    Setting("LEDGER_TABLE", "autopilotledger", "Table (in AzureWebJobsStorage) holding claims, marks and outcomes."),
+    Setting("WORK_QUEUE", "autopilot-work", "Queue (in AzureWebJobsStorage) for per-workspace work handed off by triggers."),
+    Setting("NOTIFY_WEBHOOK_URL", "", "Optional: JSON webhook (Teams or Slack workflow) receiving one message per outcome."),
+    Setting("NOTIFY_EVENTGRID_ENDPOINT", "", "Optional: Event Grid custom topic endpoint receiving CloudEvents per outcome."),
+    Setting("NOTIFY_EVENTGRID_KEY", "", "Access key of that topic (prefer a Key Vault reference in Azure)."),
+    Setting("ARM_TIMEOUT_SECONDS", "20", "Per-request timeout for Azure calls."),
+    Setting("ARM_MAX_RETRIES", "3", "Retries of a transient Azure error (429 honouring Retry-After, 5xx, timeouts) before giving up."),
+    Setting("AzureWebJobsStorage", None, "Storage connection string of the Function App (ledger table, work queue, timer leases)."),
+)
+
+_BY_NAME = {s.name: s for s in CATALOGUE}
+
+
+def _raw(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        default = _BY_NAME[name].default
+        if default is None:
+            raise SettingsError(f"{name}: required setting is missing ({_BY_NAME[name].help})")
+        return default
+    return value.strip()
+
+
+def _int(env: Mapping[str, str], name: str, lo: int, hi: int) -> int:
+    raw = _raw(env, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}: expected {lo} to {hi}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = _raw(env, name).lower()
+    if raw not in choices:
+        raise SettingsError(f"{name}: expected one of {', '.join(choices)}; got {raw!r}")
+    return raw
+
+
+def _url(env: Mapping[str, str], name: str) -> str:
+    raw = _raw(env, name)
+    if raw and not raw.startswith("https://"):
+        raise SettingsError(f"{name}: expected an https:// URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _ids(env: Mapping[str, str], name: str, kind: str, required: bool) -> tuple[ResourceId, ...]:
+    raw = _raw(env, name)
+    items = [part.strip() for part in raw.split(",") if part.strip()]
+    if required and not items:
+        raise SettingsError(f"{name}: at least one {kind} resource id is required")
+    out = []
+    for item in items:
+        try:
+            rid = ResourceId.parse(item)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {exc}") from None
+        if rid.type_path.lower() != kind.lower():
+            raise SettingsError(f"{name}: {item!r} is not a {kind} resource id")
+        out.append(rid)
+    return tuple(out)
+
+
+def _pattern(env: Mapping[str, str], name: str) -> re.Pattern[str] | None:
+    raw = _raw(env, name)
+    if not raw:
+        return None
+    try:
+        return re.compile(raw)
+    except re.error as exc:
+        raise SettingsError(f"{name}: not a valid regular expression ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings. Build with ``Settings.from_env()``."""
+
+    mode: Mode
+    workspaces: tuple[ResourceId, ...]
+    vaults: tuple[ResourceId, ...]
+    arm_endpoint: str
+    arm_audience: str
+    metrics_endpoint: str
+    metrics_audience: str
+    key_vault_url_template: str
+    idle_threshold_minutes: int
+    idle_grace_minutes: int
+    min_uptime_minutes: int
+    cpu_busy_percent: int
+    no_metrics_means_idle: bool
+    exempt_tag: str
+    exempt_name_pattern: re.Pattern[str] | None
+    idle_threshold_tag: str
+    idle_shutdown_minutes: int
+    cluster_idle_minutes: int
+    cluster_max_scale_down_seconds: int
+    quota_target_percent: int
+    max_actions_per_run: int
+    max_actions_per_hour: int
+    cooldown_minutes: int
+    ledger_table: str
+    work_queue: str
+    notify_webhook_url: str
+    notify_eventgrid_endpoint: str
+    notify_eventgrid_key: str = field(repr=False)
+    arm_timeout_seconds: int = 20
+    arm_max_retries: int = 3
+    storage_connection: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require_storage: bool = True) -> Settings:
+        """Read and validate every setting; raise SettingsError naming the first bad one."""
+        env = os.environ if env is None else env
+        storage = (env.get("AzureWebJobsStorage") or "").strip()
+        if require_storage and not storage:
+            _raw(env, "AzureWebJobsStorage")  # raises, naming the setting
+        idle_shutdown = _int(env, "IDLE_SHUTDOWN_MINUTES", 0, 4320)
+        if 0 < idle_shutdown < 15:
+            raise SettingsError(f"IDLE_SHUTDOWN_MINUTES: AML accepts 15 to 4320 minutes (or 0 to disable), got {idle_shutdown}")
+        eg_endpoint = _url(env, "NOTIFY_EVENTGRID_ENDPOINT")
+        eg_key = _raw(env, "NOTIFY_EVENTGRID_KEY")
+        if eg_endpoint and not eg_key:
+            raise SettingsError("NOTIFY_EVENTGRID_KEY: required when NOTIFY_EVENTGRID_ENDPOINT is set")
+        template = _url(env, "KEY_VAULT_URL_TEMPLATE")
+        if "{name}" not in template:
+            raise SettingsError(f"KEY_VAULT_URL_TEMPLATE: must contain {{name}}, got {template!r}")
+        return cls(
+            mode=Mode(_choice(env, "AUTOPILOT_MODE", tuple(m.value for m in Mode))),
+            workspaces=_ids(env, "ALLOWED_WORKSPACES", "Microsoft.MachineLearningServices/workspaces", True),
+            vaults=_ids(env, "ALLOWED_VAULTS", "Microsoft.KeyVault/vaults", False),
+            arm_endpoint=_url(env, "ARM_ENDPOINT"),
+            arm_audience=_url(env, "ARM_AUDIENCE"),
+            metrics_endpoint=_url(env, "MONITOR_METRICS_ENDPOINT"),
+            metrics_audience=_url(env, "MONITOR_METRICS_AUDIENCE"),
+            key_vault_url_template=template,
+            idle_threshold_minutes=_int(env, "IDLE_THRESHOLD_MINUTES", 1, 10080),
+            idle_grace_minutes=_int(env, "IDLE_GRACE_MINUTES", 0, 10080),
+            min_uptime_minutes=_int(env, "MIN_UPTIME_MINUTES", 0, 10080),
+            cpu_busy_percent=_int(env, "CPU_BUSY_PERCENT", 0, 100),
+            no_metrics_means_idle=_choice(env, "NO_METRICS_MEANS", ("busy", "idle")) == "idle",
+            exempt_tag=_raw(env, "EXEMPT_TAG"),
+            exempt_name_pattern=_pattern(env, "EXEMPT_NAME_PATTERN"),
+            idle_threshold_tag=_raw(env, "IDLE_THRESHOLD_TAG"),
+            idle_shutdown_minutes=idle_shutdown,
+            cluster_idle_minutes=_int(env, "CLUSTER_IDLE_MINUTES", 1, 10080),
+            cluster_max_scale_down_seconds=_int(env, "CLUSTER_MAX_SCALE_DOWN_SECONDS", 60, 604800),
+            quota_target_percent=_int(env, "QUOTA_TARGET_PERCENT", 1, 100),
+            max_actions_per_run=_int(env, "MAX_ACTIONS_PER_RUN", 0, 1000),
+            max_actions_per_hour=_int(env, "MAX_ACTIONS_PER_HOUR", 0, 10000),
+            cooldown_minutes=_int(env, "COOLDOWN_MINUTES", 0, 10080),
+            ledger_table=_raw(env, "LEDGER_TABLE"),
+            work_queue=_raw(env, "WORK_QUEUE"),
+            notify_webhook_url=_url(env, "NOTIFY_WEBHOOK_URL"),
+            notify_eventgrid_endpoint=eg_endpoint,
+            notify_eventgrid_key=eg_key,
+            arm_timeout_seconds=_int(env, "ARM_TIMEOUT_SECONDS", 1, 230),
+            arm_max_retries=_int(env, "ARM_MAX_RETRIES", 0, 10),
+            storage_connection=storage,
+        )
+
+    def workspace(self, resource_id: str) -> ResourceId:
+        """The allowed workspace with this id (case-insensitive), or SettingsError."""
+        for ws in self.workspaces:
+            if ws.id.lower() == resource_id.strip().rstrip("/").lower():
+                return ws
+        raise SettingsError(f"ALLOWED_WORKSPACES: {resource_id!r} is not an allowed workspace")
+
+    def vault_url(self, vault_name: str) -> str:
+        return self.key_vault_url_template.format(name=vault_name)
+
+
+def from_environment(**defaults: str) -> Settings:
+    """Settings for the operator's command: the environment, with `defaults` for what it does not set.
+
+    The ledger's storage is optional there (plan and explain do not need it).
+    """
+    env = {**defaults, **{k: v for k, v in os.environ.items() if v.strip()}}
+    return Settings.from_env(env, require_storage=False)
+
+
+@functools.cache
+def current() -> Settings:
+    """The process's settings, read on first use (never at import: a bad value must not stop indexing)."""
+    return Settings.from_env()

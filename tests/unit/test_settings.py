@@ -1,0 +1,52 @@
+"""Settings fail fast, naming the setting, and default to the safe choice."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.model import Mode
+from shared.settings import Settings, SettingsError
+
+WS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+BASE = {"ALLOWED_WORKSPACES": WS, "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+
+
+def test_the_default_mode_is_observe():
+    assert Settings.from_env(BASE).mode is Mode.OBSERVE
+
+
+def test_several_workspaces_are_read_and_matched_case_insensitively():
+    other = WS.replace("/ws", "/ws2")
+    s = Settings.from_env({**BASE, "ALLOWED_WORKSPACES": f" {WS} , {other} "})
+    assert [w.name for w in s.workspaces] == ["ws", "ws2"]
+    assert s.workspace(WS.upper()).name == "ws"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ALLOWED_WORKSPACES": ""}, "ALLOWED_WORKSPACES: required"),
+        ({"ALLOWED_WORKSPACES": "mlw-demo"}, "ALLOWED_WORKSPACES: 'mlw-demo' is not an ARM resource id"),
+        ({"ALLOWED_WORKSPACES": WS.replace("MachineLearningServices/workspaces", "Storage/storageAccounts")},
+         "is not a Microsoft.MachineLearningServices/workspaces resource id"),
+        ({"AUTOPILOT_MODE": "enforced"}, "AUTOPILOT_MODE: expected one of observe, enforce; got 'enforced'"),
+        ({"IDLE_THRESHOLD_MINUTES": "two hours"}, "IDLE_THRESHOLD_MINUTES: expected a whole number"),
+        ({"IDLE_SHUTDOWN_MINUTES": "5"}, "IDLE_SHUTDOWN_MINUTES: AML accepts 15 to 4320"),
+        ({"NO_METRICS_MEANS": "maybe"}, "NO_METRICS_MEANS: expected one of busy, idle"),
+        ({"ARM_ENDPOINT": "http://management.azure.com"}, "ARM_ENDPOINT: expected an https:// URL"),
+        ({"KEY_VAULT_URL_TEMPLATE": "https://vault.example"}, "KEY_VAULT_URL_TEMPLATE: must contain {name}"),
+        ({"EXEMPT_NAME_PATTERN": "("}, "EXEMPT_NAME_PATTERN: not a valid regular expression"),
+        ({"NOTIFY_EVENTGRID_ENDPOINT": "https://t.westeurope-1.eventgrid.azure.net/api/events"}, "NOTIFY_EVENTGRID_KEY: required"),
+        ({"AzureWebJobsStorage": ""}, "AzureWebJobsStorage: required"),
+    ],
+)
+def test_a_bad_setting_fails_with_its_name(env, message):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({**BASE, **env})
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_the_notify_key_never_shows_in_repr():
+    s = Settings.from_env({**BASE, "NOTIFY_EVENTGRID_ENDPOINT": "https://t/api/events", "NOTIFY_EVENTGRID_KEY": "s3cr3t-key"})
+    assert "s3cr3t-key" not in repr(s)
