@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import typing
 from datetime import UTC, datetime
 
 import azure.functions as func
@@ -13,8 +14,12 @@ from shared.work import Kind, sweep
 bp = func.Blueprint()
 log = logging.getLogger("autopilot.sweeps")
 
+# The Functions worker accepts `typing.List[str]` for a multi-message queue output, not `list[str]`
+# (azure.functions.meta.is_iterable_type_annotation does not recognise the builtin generic).
+Messages = typing.List[str]  # noqa: UP006
 
-def _fan_out(kind: Kind, work: func.Out[list[str]]) -> None:
+
+def _fan_out(kind: Kind, work: func.Out[Messages]) -> None:
     now = datetime.now(UTC)
     items = [sweep(kind, ws.id, now).to_json() for ws in current().workspaces]
     work.set(items)
@@ -23,11 +28,11 @@ def _fan_out(kind: Kind, work: func.Out[list[str]]) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule="%IDLE_SWEEP_SCHEDULE%", run_on_startup=False)
 @bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
-def idle_sweep(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
+def idle_sweep(timer: func.TimerRequest, work: func.Out[Messages]) -> None:
     _fan_out(Kind.IDLE_SWEEP, work)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CLUSTER_SWEEP_SCHEDULE%", run_on_startup=False)
 @bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
-def cluster_sweep(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
+def cluster_sweep(timer: func.TimerRequest, work: func.Out[Messages]) -> None:
     _fan_out(Kind.CLUSTER_SWEEP, work)

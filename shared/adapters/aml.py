@@ -104,9 +104,10 @@ def job_from_sdk(job: Any) -> Job:
     if compute and "/" in str(compute):
         compute = str(compute).rstrip("/").rsplit("/", 1)[-1]
     context = getattr(job, "creation_context", None)
+    status = getattr(job, "status", None) or "Unknown"
     return Job(
         name=str(job.name),
-        status=str(getattr(job, "status", None) or "Unknown"),
+        status=str(getattr(status, "value", status)),  # azure-ai-ml may hand back a JobStatus enum
         compute=compute or None,
         created_at=_time(getattr(context, "created_at", None)),
         modified_at=_time(getattr(context, "last_modified_at", None)),
@@ -135,9 +136,9 @@ class Workspace:
                 # azure-ai-ml caches custom clouds per process by name: one name per endpoint.
                 kwargs["cloud"] = "autopilot-" + hashlib.sha1(endpoint.encode()).hexdigest()[:10]
                 kwargs["cloud_metadata"] = {
-                    "azure_portal_endpoint": "https://portal.azure.com/",
-                    "resource_manager_endpoint": endpoint,
-                    "active_directory_endpoint": "https://login.microsoftonline.com/",
+                    "azure_portal": "https://portal.azure.com/",
+                    "resource_manager": endpoint,
+                    "active_directory": "https://login.microsoftonline.com/",
                     "aml_resource_id": "https://ml.azure.com/",
                     "storage_endpoint": "core.windows.net",
                     "registry_discovery_endpoint": endpoint,

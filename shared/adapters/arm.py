@@ -55,8 +55,14 @@ class ArmClient:
         self._client = PipelineClient(settings.arm_endpoint, policies=policies, transport=transport)
         self._lro_timeout = settings.arm_timeout_seconds * 6
 
+    def _request(self, method: str, path: str, api_version: str, body: Any) -> HttpRequest:
+        url = self._client.format_url(path)
+        if body is None:
+            return HttpRequest(method, url, params={"api-version": api_version})
+        return HttpRequest(method, url, params={"api-version": api_version}, json=body)
+
     def _send(self, method: str, path: str, api_version: str, body: Any = None, what: str = "") -> Any:
-        request = HttpRequest(method, path, params={"api-version": api_version}, json=body)
+        request = self._request(method, path, api_version, body)
         try:
             response = self._client.send_request(request)
             response.raise_for_status()
@@ -87,7 +93,7 @@ class ArmClient:
 
     def begin(self, method: str, path: str, body: Any = None, api_version: str = ML_API, what: str = "") -> Any:
         """Send a write that may be long-running and wait (bounded) for ARM to report it finished."""
-        request = HttpRequest(method, path, params={"api-version": api_version}, json=body)
+        request = self._request(method, path, api_version, body)
         label = what or f"{method} {path}"
         try:
             initial = self._client.send_request(request, _return_pipeline_response=True)

@@ -1,0 +1,144 @@
+"""The whole local Azure on one machine: Azurite, the emulator and the dev host, wired together.
+
+`start()` is what `make demo`, the end-to-end tests and `python -m local.stack` use. The emulator
+runs in this process (tests read its journal directly); Azurite and the host are child processes
+in their own process groups, stopped with the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local import azurite
+from local.emulator import server as emulator_server
+from local.host import server as host_server
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_DIR = REPO / ".local-run"
+DEMO_SCENARIO = REPO / "local" / "emulator" / "scenarios" / "demo.json"
+SUB = "00000000-0000-0000-0000-000000000001"
+DEMO_WORKSPACE = f"/subscriptions/{SUB}/resourceGroups/rg-ml-demo/providers/Microsoft.MachineLearningServices/workspaces/mlw-demo"
+DEMO_VAULT = f"/subscriptions/{SUB}/resourceGroups/rg-ml-demo/providers/Microsoft.KeyVault/vaults/kv-ml-demo"
+
+
+def app_settings(emulator_url: str, ca: str, identity_header: str, storage: str, *, mode: str = "observe",
+                 eventgrid_key: str = "", extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment that points the app (and the real Azure SDKs) at the local stand-ins."""
+    env = {
+        "AUTOPILOT_MODE": mode,
+        "ALLOWED_WORKSPACES": DEMO_WORKSPACE,
+        "ALLOWED_VAULTS": DEMO_VAULT,
+        "ARM_ENDPOINT": emulator_url,
+        "MONITOR_METRICS_ENDPOINT": emulator_url,
+        "KEY_VAULT_URL_TEMPLATE": emulator_url + "/keyvault/{name}",
+        "AzureWebJobsStorage": storage,
+        # DefaultAzureCredential → ManagedIdentityCredential (App Service protocol) → the emulator.
+        "IDENTITY_ENDPOINT": f"{emulator_url}/msi/token",
+        "IDENTITY_HEADER": identity_header,
+        "REQUESTS_CA_BUNDLE": ca,
+        "NOTIFY_WEBHOOK_URL": f"{emulator_url}/_sinks/webhook/ops",
+    }
+    if eventgrid_key:
+        env["NOTIFY_EVENTGRID_ENDPOINT"] = f"{emulator_url}/_sinks/eventgrid/autopilot-events/api/events"
+        env["NOTIFY_EVENTGRID_KEY"] = eventgrid_key
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Stack:
+    emulator: emulator_server.EmulatorHandle
+    storage: azurite.AzuriteHandle
+    env: dict[str, str]
+    host: host_server.HostHandle | None = None
+    _stopped: bool = field(default=False, repr=False)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for stop in (self.host.stop if self.host else None, self.storage.stop, self.emulator.stop):
+            if stop is not None:
+                with contextlib.suppress(Exception):
+                    stop()
+
+    def restart_host(self, timers: bool = False, **overrides: str) -> host_server.HostHandle:
+        """Start (or restart) the dev host with the stack's settings plus `overrides`."""
+        if self.host:
+            self.host.stop()
+        self.env.update(overrides)
+        self.host = host_server.start(REPO, env=self.env, timers=timers, log_path=RUN_DIR / "host.log")
+        if self.host.errors:
+            raise RuntimeError(f"functions failed to index: {self.host.errors}")
+        return self.host
+
+
+def _eventgrid_key(scenario: Mapping[str, Any]) -> str:
+    topics = (scenario.get("sinks") or {}).get("eventgridTopics") or {}
+    return str(topics.get("autopilot-events", ""))
+
+
+def start(scenario: Path | Mapping[str, Any] | None = DEMO_SCENARIO, *, mode: str = "observe", host: bool = True,
+          timers: bool = False, run_dir: Path = RUN_DIR, extra: Mapping[str, str] | None = None) -> Stack:
+    """Start Azurite, the emulator (seeded with `scenario`) and, unless `host=False`, the dev host."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = json.loads(Path(scenario).read_text()) if isinstance(scenario, Path) else dict(scenario or {})
+    storage = azurite.start(run_dir / "azurite")
+    try:
+        emulator = emulator_server.start(state_dir=run_dir / "emulator", scenario=data)
+    except Exception:
+        storage.stop()
+        raise
+    env = app_settings(emulator.url, emulator.ca, emulator.identity_header, storage.connection_string, mode=mode,
+                       eventgrid_key=_eventgrid_key(data), extra=extra)
+    stack = Stack(emulator, storage, env)
+    if host:
+        try:
+            stack.restart_host(timers=timers)
+        except Exception:
+            stack.stop()
+            raise
+    return stack
+
+
+@contextlib.contextmanager
+def running(**kwargs: Any) -> Iterator[Stack]:
+    stack = start(**kwargs)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.stack", description="Run the local Azure until Ctrl-C.")
+    parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO)
+    parser.add_argument("--mode", choices=("observe", "enforce"), default="observe")
+    parser.add_argument("--timers", action="store_true", help="fire timers on their schedules")
+    args = parser.parse_args(argv)
+    stack = start(args.scenario, mode=args.mode, timers=args.timers)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(json.dumps({"host": stack.host.url if stack.host else None, "master_key": stack.host.master_key if stack.host else None,
+                      "function_key": stack.host.function_key if stack.host else None, "env": stack.env}, indent=2), flush=True)
+    try:
+        while not stop.wait(0.5):
+            time.sleep(0)
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
