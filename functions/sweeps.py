@@ -21,9 +21,11 @@ Messages = typing.List[str]  # noqa: UP006
 
 def _fan_out(kind: Kind, work: func.Out[Messages]) -> None:
     now = datetime.now(UTC)
-    items = [sweep(kind, ws.id, now).to_json() for ws in current().workspaces]
+    settings = current()
+    targets = settings.vaults if kind is Kind.ROTATE else settings.workspaces
+    items = [sweep(kind, target.id, now).to_json() for target in targets]
     work.set(items)
-    log.info("%s: queued %d workspace(s)", kind.value, len(items))
+    log.info("%s: queued %d item(s)", kind.value, len(items))
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%IDLE_SWEEP_SCHEDULE%", run_on_startup=False)
@@ -36,3 +38,9 @@ def idle_sweep(timer: func.TimerRequest, work: func.Out[Messages]) -> None:
 @bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
 def cluster_sweep(timer: func.TimerRequest, work: func.Out[Messages]) -> None:
     _fan_out(Kind.CLUSTER_SWEEP, work)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%ROTATION_SCHEDULE%", run_on_startup=False)
+@bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
+def rotation_sweep(timer: func.TimerRequest, work: func.Out[Messages]) -> None:
+    _fan_out(Kind.ROTATE, work)

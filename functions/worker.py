@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared.runtime import engine
+from shared.runtime import handle
 from shared.work import BadWorkItem, WorkItem
 
 bp = func.Blueprint()
@@ -21,5 +21,13 @@ def worker(msg: func.QueueMessage) -> None:
     except BadWorkItem as exc:
         log.error("dropped queue message %s: %s", msg.id, exc)  # retrying cannot fix it
         return
-    report = engine().run(item, datetime.now(UTC))  # transient failures raise: the host retries, then poisons
+    try:
+        report = handle(item, datetime.now(UTC))
+    except Exception as exc:
+        from shared.adapters.azure import AzureError  # azure.core stays out of the cold-start import
+
+        if not isinstance(exc, AzureError) or exc.transient:
+            raise  # the host makes the message visible again, retries, and poisons it after maxDequeueCount
+        log.error("%s %s failed permanently, not retried: %s", item.kind.value, item.target, exc)
+        return
     log.info("%s", report.summary())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import signal
 import sys
 import threading
@@ -93,6 +94,8 @@ def start(scenario: Path | Mapping[str, Any] | None = DEMO_SCENARIO, *, mode: st
     """Start Azurite, the emulator (seeded with `scenario`) and, unless `host=False`, the dev host."""
     run_dir.mkdir(parents=True, exist_ok=True)
     data = json.loads(Path(scenario).read_text()) if isinstance(scenario, Path) else dict(scenario or {})
+    # A fresh storage account each time: a ledger left by an earlier run would make its claims look like duplicates.
+    shutil.rmtree(run_dir / "azurite", ignore_errors=True)
     storage = azurite.start(run_dir / "azurite")
     try:
         emulator = emulator_server.start(state_dir=run_dir / "emulator", scenario=data)

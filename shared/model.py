@@ -151,6 +151,7 @@ class ActionKind(StrEnum):
     MARK_IDLE = "mark-idle"
     CLEAR_MARK = "clear-mark"
     NOTIFY = "notify"
+    ROTATE_CREDENTIAL = "rotate-credential"
 
     @property
     def writes_to_azure(self) -> bool:

@@ -57,6 +57,9 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("COOLDOWN_MINUTES", "30", "No second write to the same resource within this time."),
     Setting("IDLE_SWEEP_SCHEDULE", "0 */15 * * * *", "NCRONTAB schedule of the idle-instance sweep."),
     Setting("CLUSTER_SWEEP_SCHEDULE", "0 5-59/15 * * * *", "NCRONTAB schedule of the cluster sweep."),
+    Setting("ROTATION_SCHEDULE", "0 30 2 * * *", "NCRONTAB schedule of the credential rotation sweep."),
+    Setting("ROTATION_NEAR_EXPIRY_DAYS", "30", "The rotation sweep rotates a managed credential expiring within this many days."),
+    Setting("ROTATION_MIN_INTERVAL_HOURS", "24", "Never rotate one credential twice within this time."),
     Setting("LEDGER_TABLE", "autopilotledger", "Table (in AzureWebJobsStorage) holding claims, marks and outcomes."),
     Setting("WORK_QUEUE", "autopilot-work", "Queue (in AzureWebJobsStorage) for per-workspace work handed off by triggers."),
     Setting("NOTIFY_WEBHOOK_URL", "", "Optional: JSON webhook (Teams or Slack workflow) receiving one message per outcome."),
@@ -159,6 +162,8 @@ class Settings:
     max_actions_per_run: int
     max_actions_per_hour: int
     cooldown_minutes: int
+    rotation_near_expiry_days: int
+    rotation_min_interval_hours: int
     ledger_table: str
     work_queue: str
     notify_webhook_url: str
@@ -209,6 +214,8 @@ class Settings:
             max_actions_per_run=_int(env, "MAX_ACTIONS_PER_RUN", 0, 1000),
             max_actions_per_hour=_int(env, "MAX_ACTIONS_PER_HOUR", 0, 10000),
             cooldown_minutes=_int(env, "COOLDOWN_MINUTES", 0, 10080),
+            rotation_near_expiry_days=_int(env, "ROTATION_NEAR_EXPIRY_DAYS", 1, 365),
+            rotation_min_interval_hours=_int(env, "ROTATION_MIN_INTERVAL_HOURS", 0, 8760),
             ledger_table=_raw(env, "LEDGER_TABLE"),
             work_queue=_raw(env, "WORK_QUEUE"),
             notify_webhook_url=_url(env, "NOTIFY_WEBHOOK_URL"),

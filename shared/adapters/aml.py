@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -213,6 +214,44 @@ class Workspace:
             if getattr(size, "name", None)
         }
 
+    # --- datastores ----------------------------------------------------------------------------
+
+    def datastores_on(self, account: str) -> list[DatastoreRef]:
+        """Every datastore of this workspace on the storage account, with its credential type (one call)."""
+        out = []
+        for body in self.arm.list(f"{self._base}/datastores", what=f"list datastores of {self.id.name}"):
+            props = body.get("properties") or {}
+            if str(props.get("accountName") or "").lower() != account.lower():
+                continue
+            cred = str((props.get("credentials") or {}).get("credentialsType") or "None")
+            out.append(DatastoreRef(self.id.name, str(body.get("name")), cred))
+        return out
+
+    def datastore_key(self, name: str) -> str | None:
+        """The account key an account-key datastore holds (listSecrets), or None when it holds none."""
+        body = self.arm.post(f"{self._base}/datastores/{name}/listSecrets", {}, what=f"read the secret of datastore {name}")
+        if not isinstance(body, dict) or str(body.get("secretsType", "")).lower() != "accountkey":
+            return None
+        return str(body.get("key") or "") or None
+
+    def set_datastore_key(self, name: str, key: str) -> None:
+        """Point an account-key datastore at a new key: the entity as it is, with only the credential changed."""
+        try:
+            from azure.ai.ml.entities import AccountKeyConfiguration
+
+            store = self.ml.datastores.get(name)
+            store.credentials = AccountKeyConfiguration(account_key=key)
+            self.ml.datastores.create_or_update(store)
+        except Exception as exc:
+            raise translate(exc, f"update datastore {name}") from exc
+
+    def resync_keys(self) -> None:
+        """Make the workspace pick up new storage keys now (it otherwise refreshes them after about an hour)."""
+        try:
+            self.ml.workspaces.begin_sync_keys(self.id.name).result(timeout=self.settings.arm_timeout_seconds * 6)
+        except Exception as exc:
+            raise translate(exc, f"resync keys of {self.id.name}") from exc
+
     # --- writes ----------------------------------------------------------------------------
 
     def stop_instance(self, name: str) -> None:
@@ -232,6 +271,19 @@ class Workspace:
     def set_idle_shutdown(self, name: str, minutes: int) -> None:
         body = {"idleTimeBeforeShutdown": f"PT{minutes}M"}
         self.arm.post(f"{self._base}/computes/{name}/updateIdleShutdownSetting", body, what=f"set idle shutdown on {name}")
+
+
+@dataclass(frozen=True)
+class DatastoreRef:
+    """A datastore on a storage account: its name and credential type (never its secret)."""
+
+    workspace: str
+    name: str
+    credential: str  # AccountKey, Sas, ServicePrincipal, None, …
+
+    @property
+    def label(self) -> str:
+        return f"{self.workspace}/{self.name}"
 
 
 def by_name(computes: Iterable[Compute]) -> dict[str, Compute]:

@@ -18,7 +18,7 @@ key stays valid until the next rotation).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -150,3 +150,33 @@ def next_step(obs: Observation, due: bool) -> Step:
 def finished(obs: Observation) -> bool:
     """After a rotation: the secret and every datastore hold the same current key."""
     return obs.secret_key is not None and all(key == obs.secret_key for key in obs.datastores.values())
+
+
+def apply_effect(obs: Observation, step: Step, now: datetime) -> Observation:
+    """The observation after `step` took effect: how a run follows its own writes without re-reading
+    everything, and how a dry run plans the whole rotation."""
+    if step.kind is StepKind.REGENERATE and step.key:
+        return replace(obs, keys_created={**obs.keys_created, step.key: now}, resynced=False)
+    if step.kind in (StepKind.ALIGN_DATASTORE, StepKind.POINT_DATASTORE) and step.datastore:
+        return replace(obs, datastores={**obs.datastores, step.datastore: step.key}, resynced=False)
+    if step.kind is StepKind.RESYNC:
+        return replace(obs, resynced=True)
+    if step.kind is StepKind.WRITE_SECRET and step.key:
+        tags = {**obs.secret.tags, TAG_KEY: step.key}
+        return replace(obs, secret=replace(obs.secret, tags=tags, created=now), secret_key=step.key)
+    return obs
+
+
+def plan(obs: Observation, due: bool, now: datetime, limit: int = 64) -> list[Step]:
+    """Every step from this observation to a rotated credential (or the reason there is none).
+
+    Ends after WRITE_SECRET: the new secret version starts the next cycle, which is not due.
+    """
+    steps: list[Step] = []
+    for _ in range(limit):
+        step = next_step(obs, due)
+        steps.append(step)
+        if step.kind in (StepKind.NOT_DUE, StepKind.BLOCKED, StepKind.DONE, StepKind.WRITE_SECRET):
+            return steps
+        obs = apply_effect(obs, step, now)
+    raise RuntimeError("rotation plan did not converge")  # a bug in next_step, never an Azure state

@@ -1,0 +1,131 @@
+"""`make demo`: the autopilot's main job, end to end, on the local Azure.
+
+Starts Azurite, the emulator (seeded with a demo workspace) and the dev host in enforce mode,
+shows `autopilot plan`, then drives timers, Event Grid events and Azure Monitor alerts through
+the same URLs Azure would call, and prints what was decided and done — then stops everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from local import drive
+from local import stack as stack_mod
+
+PAYLOADS = stack_mod.REPO / "tests" / "payloads"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _say(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def _payload(name: str) -> object:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+def _arm_writes(stack: stack_mod.Stack, since: int) -> list[str]:
+    """Writes the app sent to Azure since journal entry `since` (token requests and reads excluded)."""
+    return [f"{e['method']} {e['path'].rsplit('/', 2)[-2]}/{e['path'].rsplit('/', 1)[-1]} → {e['status']}"
+            for e in stack.emulator.app.journal[since:]
+            if e["method"] in WRITES and e["service"] in ("arm", "keyvault") and not e["path"].endswith("/listKeys")
+            and not e["path"].endswith("/listSecrets") and not e["path"].endswith("/listNodes")]
+
+
+def _outcomes(stack: stack_mod.Stack) -> list[dict[str, object]]:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.ledger import Ledger
+
+    ledger = Ledger(stack.env["AzureWebJobsStorage"], stack.env.get("LEDGER_TABLE", "autopilotledger"))
+    return list(ledger.history(datetime.now(UTC) - timedelta(hours=1), limit=500))
+
+
+def _step(stack: stack_mod.Stack, title: str, action, seen: set[str]) -> None:  # type: ignore[no-untyped-def]
+    _say(title)
+    mark = len(stack.emulator.app.journal)
+    answer = action()
+    drive.wait_quiet(stack)
+    print(f"   answer: HTTP {answer.status} {answer.body.strip()[:160]}")
+    for line in _arm_writes(stack, mark):
+        print(f"   azure write: {line}")
+    new = [o for o in reversed(_outcomes(stack)) if f"{o['At']}{o['Target']}{o['Action']}{o['Status']}" not in seen]
+    for o in new:
+        seen.add(f"{o['At']}{o['Target']}{o['Action']}{o['Status']}")
+        print(f"   {o['Status']!s:8} {o['Action']!s:17} {o['Target']!s:12} {o['Detail']}")
+        print(f"   {'':8} {'':17} {'':12} why: {o['Reason']}")
+    if not new:
+        print("   (no outcome: nothing to do, or rejected before any work)")
+
+
+def main() -> int:
+    started = time.monotonic()
+    print("aml-autopilot demo — starting Azurite, the Azure emulator and the Functions dev host …", flush=True)
+    overrides = {"IDLE_GRACE_MINUTES": "0"}  # the demo shows warn-then-stop in two sweeps
+    stack = stack_mod.start(mode="enforce", extra=overrides)
+    seen: set[str] = set()
+    try:
+        print(f"   host {stack.host.url if stack.host else '-'} · emulator {stack.emulator.url} · mode enforce · grace 0m")
+        _say("autopilot plan (read-only: what every rule thinks right now)")
+        env = {**os.environ, **stack.env}
+        subprocess.run([sys.executable, "-m", "shared.cli", "plan", "--workspace", stack_mod.DEMO_WORKSPACE], env=env, check=True)
+
+        _step(stack, "timer idle_sweep #1: idle instances are marked and their owners warned; native idle shutdown enforced",
+              lambda: drive.timer(stack, "idle_sweep"), seen)
+        _step(stack, "timer idle_sweep #2: still idle after the grace period → stopped",
+              lambda: drive.timer(stack, "idle_sweep"), seen)
+        _step(stack, "Event Grid: RunStatusChanged Failed on cpu-cluster → the cluster is checked at once",
+              lambda: drive.event_grid(stack, _retarget(_payload("run-failed.eventgrid.json"))), seen)
+        _step(stack, "the same event delivered again → idempotent, no second write",
+              lambda: drive.event_grid(stack, _retarget(_payload("run-failed.eventgrid.json"))), seen)
+        _step(stack, "timer cluster_sweep: scale-down delays capped on the other clusters",
+              lambda: drive.timer(stack, "cluster_sweep"), seen)
+        _step(stack, "Azure Monitor alert: Unusable Nodes on gpu-cluster → recycled (scale to 0, max restored later)",
+              lambda: drive.alert(stack, _payload("alert-unusable-nodes.json")), seen)
+        _step(stack, "Azure Monitor alert: Quota Utilization on standardDSv2Family → free idle cores",
+              lambda: drive.alert(stack, _payload("alert-quota.json")), seen)
+        _step(stack, "a forged event (another subscription's workspace) → rejected, zero actions",
+              lambda: drive.event_grid(stack, _payload("run-forged.eventgrid.json")), seen)
+        _step(stack, "a CloudEvents 1.0 delivery of a model registration → understood and ignored",
+              lambda: drive.event_grid(stack, _cloud(_payload("model-registered.eventgrid.json")), cloud=True), seen)
+
+        _say("the ledger: every outcome, newest first (autopilot history)")
+        subprocess.run([sys.executable, "-m", "shared.cli", "history", "--hours", "1"], env=env, check=True)
+        state = stack.emulator.app.state()["ml"]
+        _say("the workspace afterwards")
+        for ws in state.get("workspaces", []):
+            for c in ws.get("computes", []):
+                print(f"   {c.get('name'):12} {c.get('type', ''):16} {_brief(c)}")
+        writes = _arm_writes(stack, 0)
+        print(f"\n{len(writes)} Azure writes in all; demo took {time.monotonic() - started:.1f}s")
+    finally:
+        stack.stop()
+    return 0
+
+
+def _retarget(events: object) -> object:
+    """The failed run in the demo workspace is etl-nightly-0412 on cpu-cluster."""
+    assert isinstance(events, list)
+    for event in events:
+        event["data"]["runId"] = "etl-nightly-0412"
+        event["subject"] = "experiments/etl/runs/etl-nightly-0412"
+    return events
+
+
+def _cloud(events: object) -> list[dict[str, object]]:
+    assert isinstance(events, list)
+    return [{"specversion": "1.0", "id": e["id"], "source": e["topic"], "type": e["eventType"], "subject": e["subject"],
+             "time": e["eventTime"], "datacontenttype": "application/json", "data": e["data"]} for e in events]
+
+
+def _brief(compute: dict[str, object]) -> str:
+    keys = ("state", "minNodes", "maxNodes", "idleTimeBeforeScaleDown", "idleTimeBeforeShutdown", "currentNodes")
+    return " ".join(f"{k}={compute[k]}" for k in keys if compute.get(k) is not None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
