@@ -1,0 +1,35 @@
+output "function_app_name" {
+  description = "Name of the Function App (target of `func azure functionapp publish`)."
+  value       = azurerm_linux_function_app.this.name
+}
+
+output "function_app_id" {
+  description = "Resource id of the Function App."
+  value       = azurerm_linux_function_app.this.id
+}
+
+output "function_app_hostname" {
+  description = "Default host name of the Function App."
+  value       = azurerm_linux_function_app.this.default_hostname
+}
+
+output "principal_id" {
+  description = "Object id of the Function App's system-assigned identity (the principal of every role assignment)."
+  value       = azurerm_linux_function_app.this.identity[0].principal_id
+}
+
+output "storage_account_name" {
+  description = "Name of the Function App's storage account (ledger table, work queue, dead letters)."
+  value       = azurerm_storage_account.func.name
+}
+
+output "alerts_webhook_url" {
+  description = "URL of the alerts function with its key, as the action group calls it (empty until connect_triggers is true)."
+  value       = local.alerts_webhook_url
+  sensitive   = true
+}
+
+output "workspace_role_definition_id" {
+  description = "Resource id of the custom role assigned on each workspace."
+  value       = azurerm_role_definition.workspace_operator.role_definition_resource_id
+}

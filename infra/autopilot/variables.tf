@@ -1,0 +1,372 @@
+# --- Where and how the autopilot runs ---------------------------------------------------------
+
+variable "name" {
+  description = "Short name of this autopilot, used in resource names (lower case letters, digits and dashes)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.name))
+    error_message = "name must be 2 to 16 characters: lower case letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "location" {
+  description = "Azure region of the Function App and its storage account."
+  type        = string
+}
+
+variable "resource_group_name" {
+  description = "Resource group of the Function App, its plan, storage account, action group and alert rules."
+  type        = string
+}
+
+variable "application_insights_connection_string" {
+  description = "Connection string of the Application Insights component the Function App reports to."
+  type        = string
+  sensitive   = true
+}
+
+variable "rotated_storage_account_ids" {
+  description = "Storage accounts whose keys the autopilot rotates (the ProviderAddress of managed secrets), keyed by a short label known at plan time."
+  type        = map(string)
+  default     = {}
+}
+
+variable "notify_eventgrid_key_secret_id" {
+  description = "Versionless Key Vault secret id holding NOTIFY_EVENTGRID_KEY. When set, the app setting is a Key Vault reference and notify_eventgrid_key is ignored."
+  type        = string
+  default     = ""
+}
+
+variable "notify_eventgrid_key_vault_id" {
+  description = "Resource id of the vault holding notify_eventgrid_key_secret_id; the identity gets Key Vault Secrets User there to resolve the reference."
+  type        = string
+  default     = ""
+}
+
+variable "grant_subscription_metrics_read" {
+  description = "Also allow Microsoft.Insights/metrics/read at the subscription: the metrics batch API (used for instance CPU activity) authorizes at subscription level."
+  type        = bool
+  default     = true
+}
+
+variable "connect_triggers" {
+  description = "Create the Event Grid subscriptions, the action group and the metric alerts. Leave false on the first apply: Event Grid validates the on_event function and the webhook needs the host's function key, both of which exist only once the code is published."
+  type        = bool
+  default     = false
+}
+
+variable "event_max_delivery_attempts" {
+  description = "Event Grid retries of one event before it is dead-lettered."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.event_max_delivery_attempts >= 1 && var.event_max_delivery_attempts <= 30
+    error_message = "event_max_delivery_attempts must be 1 to 30."
+  }
+}
+
+variable "event_ttl_minutes" {
+  description = "Event Grid time to live of one event, in minutes, before it is dead-lettered."
+  type        = number
+  default     = 1440
+
+  validation {
+    condition     = var.event_ttl_minutes >= 1 && var.event_ttl_minutes <= 1440
+    error_message = "event_ttl_minutes must be 1 to 1440."
+  }
+}
+
+variable "quota_alert_threshold_percent" {
+  description = "Quota Utilization Percentage above which the quota alert fires (per VM family and cluster)."
+  type        = number
+  default     = 85
+}
+
+variable "alert_severity" {
+  description = "Severity (0 to 4) of the metric alerts."
+  type        = number
+  default     = 2
+}
+
+variable "tags" {
+  description = "Tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+# --- App settings: one variable per entry of shared/settings.py's CATALOGUE ----------------------
+# Same names (lower case), same defaults, same order; tests/unit/test_infra.py holds them equal.
+# AzureWebJobsStorage is the one entry without a variable: the Function App resource writes it from
+# storage_account_name and storage_account_access_key (see main.tf).
+
+variable "autopilot_mode" {
+  description = "AUTOPILOT_MODE: `observe` (plan, log, notify; no writes) or `enforce` (act)."
+  type        = string
+  default     = "observe"
+
+  validation {
+    condition     = contains(["observe", "enforce"], var.autopilot_mode)
+    error_message = "AUTOPILOT_MODE must be observe or enforce."
+  }
+}
+
+variable "workspaces" {
+  description = "ALLOWED_WORKSPACES: AML workspaces the autopilot may read, act on and accept events from, keyed by a short label known at plan time. location is the workspace's region; system_topic names an existing Event Grid system topic of the workspace (Azure allows one per source) instead of creating one."
+  type = map(object({
+    id       = string
+    location = string
+    system_topic = optional(object({
+      name                = string
+      resource_group_name = string
+    }))
+  }))
+
+  validation {
+    condition     = length(var.workspaces) > 0
+    error_message = "ALLOWED_WORKSPACES: at least one workspace is required."
+  }
+
+  validation {
+    condition     = alltrue([for w in values(var.workspaces) : can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.MachineLearningServices/workspaces/[^/]+$", w.id))])
+    error_message = "ALLOWED_WORKSPACES: every id must be a Microsoft.MachineLearningServices/workspaces resource id."
+  }
+}
+
+variable "vaults" {
+  description = "ALLOWED_VAULTS: Key Vaults (RBAC authorization) whose events are accepted and whose managed credentials are rotated, keyed by a short label known at plan time. location and system_topic as for workspaces."
+  type = map(object({
+    id       = string
+    location = string
+    system_topic = optional(object({
+      name                = string
+      resource_group_name = string
+    }))
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for v in values(var.vaults) : can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.KeyVault/vaults/[^/]+$", v.id))])
+    error_message = "ALLOWED_VAULTS: every id must be a Microsoft.KeyVault/vaults resource id."
+  }
+}
+
+variable "arm_endpoint" {
+  description = "ARM_ENDPOINT: Azure Resource Manager endpoint (sovereign clouds or the local emulator)."
+  type        = string
+  default     = "https://management.azure.com"
+}
+
+variable "arm_audience" {
+  description = "ARM_AUDIENCE: token audience for ARM."
+  type        = string
+  default     = "https://management.azure.com"
+}
+
+variable "monitor_metrics_endpoint" {
+  description = "MONITOR_METRICS_ENDPOINT: Azure Monitor metrics data-plane endpoint; `{region}` is the workspace's location."
+  type        = string
+  default     = "https://{region}.metrics.monitor.azure.com"
+}
+
+variable "monitor_metrics_audience" {
+  description = "MONITOR_METRICS_AUDIENCE: token audience for Azure Monitor metrics."
+  type        = string
+  default     = "https://metrics.monitor.azure.com"
+}
+
+variable "key_vault_url_template" {
+  description = "KEY_VAULT_URL_TEMPLATE: Key Vault data-plane URL; `{name}` is the vault name."
+  type        = string
+  default     = "https://{name}.vault.azure.net"
+}
+
+variable "idle_threshold_minutes" {
+  description = "IDLE_THRESHOLD_MINUTES: a running compute instance with no activity for this long is idle."
+  type        = number
+  default     = 120
+}
+
+variable "idle_grace_minutes" {
+  description = "IDLE_GRACE_MINUTES: time between warning the owner of an idle instance and stopping it."
+  type        = number
+  default     = 60
+}
+
+variable "min_uptime_minutes" {
+  description = "MIN_UPTIME_MINUTES: never stop an instance started less than this long ago."
+  type        = number
+  default     = 30
+}
+
+variable "cpu_busy_percent" {
+  description = "CPU_BUSY_PERCENT: CPU utilization above which a minute counts as activity."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.cpu_busy_percent >= 0 && var.cpu_busy_percent <= 100
+    error_message = "CPU_BUSY_PERCENT must be 0 to 100."
+  }
+}
+
+variable "no_metrics_means" {
+  description = "NO_METRICS_MEANS: how to treat an instance with no CPU metric data: `busy` (never stop) or `idle`."
+  type        = string
+  default     = "busy"
+
+  validation {
+    condition     = contains(["busy", "idle"], var.no_metrics_means)
+    error_message = "NO_METRICS_MEANS must be busy or idle."
+  }
+}
+
+variable "exempt_tag" {
+  description = "EXEMPT_TAG: a compute tagged with this key (value not `false`) is never touched."
+  type        = string
+  default     = "autopilot-exempt"
+}
+
+variable "exempt_name_pattern" {
+  description = "EXEMPT_NAME_PATTERN: regular expression; computes whose name matches are never touched (empty: none)."
+  type        = string
+  default     = ""
+}
+
+variable "idle_threshold_tag" {
+  description = "IDLE_THRESHOLD_TAG: tag overriding IDLE_THRESHOLD_MINUTES for one instance."
+  type        = string
+  default     = "autopilot-idle-minutes"
+}
+
+variable "idle_shutdown_minutes" {
+  description = "IDLE_SHUTDOWN_MINUTES: AML's own idle shutdown enforced on instances that lack it or have a longer one (15 to 4320; 0 disables)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.idle_shutdown_minutes == 0 || (var.idle_shutdown_minutes >= 15 && var.idle_shutdown_minutes <= 4320)
+    error_message = "IDLE_SHUTDOWN_MINUTES must be 0 or 15 to 4320."
+  }
+}
+
+variable "cluster_idle_minutes" {
+  description = "CLUSTER_IDLE_MINUTES: a cluster with min nodes above 0 and no active or queued job for this long is scaled to min 0."
+  type        = number
+  default     = 60
+}
+
+variable "cluster_max_scale_down_seconds" {
+  description = "CLUSTER_MAX_SCALE_DOWN_SECONDS: cap on a cluster's idle time before scale down."
+  type        = number
+  default     = 1800
+}
+
+variable "quota_target_percent" {
+  description = "QUOTA_TARGET_PERCENT: quota relief frees cores until projected utilization of the family is below this."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.quota_target_percent >= 1 && var.quota_target_percent <= 100
+    error_message = "QUOTA_TARGET_PERCENT must be 1 to 100."
+  }
+}
+
+variable "max_actions_per_run" {
+  description = "MAX_ACTIONS_PER_RUN: blast-radius cap, writes per sweep or event."
+  type        = number
+  default     = 10
+}
+
+variable "max_actions_per_hour" {
+  description = "MAX_ACTIONS_PER_HOUR: blast-radius cap, writes per rolling hour, all triggers together."
+  type        = number
+  default     = 30
+}
+
+variable "cooldown_minutes" {
+  description = "COOLDOWN_MINUTES: no second write to the same resource within this time."
+  type        = number
+  default     = 30
+}
+
+variable "idle_sweep_schedule" {
+  description = "IDLE_SWEEP_SCHEDULE: NCRONTAB schedule of the idle-instance sweep."
+  type        = string
+  default     = "0 */15 * * * *"
+}
+
+variable "cluster_sweep_schedule" {
+  description = "CLUSTER_SWEEP_SCHEDULE: NCRONTAB schedule of the cluster sweep."
+  type        = string
+  default     = "0 5-59/15 * * * *"
+}
+
+variable "rotation_schedule" {
+  description = "ROTATION_SCHEDULE: NCRONTAB schedule of the credential rotation sweep."
+  type        = string
+  default     = "0 30 2 * * *"
+}
+
+variable "rotation_near_expiry_days" {
+  description = "ROTATION_NEAR_EXPIRY_DAYS: the rotation sweep rotates a managed credential expiring within this many days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.rotation_near_expiry_days >= 1 && var.rotation_near_expiry_days <= 365
+    error_message = "ROTATION_NEAR_EXPIRY_DAYS must be 1 to 365."
+  }
+}
+
+variable "rotation_min_interval_hours" {
+  description = "ROTATION_MIN_INTERVAL_HOURS: never rotate one credential twice within this time."
+  type        = number
+  default     = 24
+}
+
+variable "ledger_table" {
+  description = "LEDGER_TABLE: table (in AzureWebJobsStorage) holding claims, marks and outcomes."
+  type        = string
+  default     = "autopilotledger"
+}
+
+variable "work_queue" {
+  description = "WORK_QUEUE: queue (in AzureWebJobsStorage) for per-workspace work handed off by triggers."
+  type        = string
+  default     = "autopilot-work"
+}
+
+variable "notify_webhook_url" {
+  description = "NOTIFY_WEBHOOK_URL: optional JSON webhook (Teams or Slack workflow) receiving one message per outcome."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "notify_eventgrid_endpoint" {
+  description = "NOTIFY_EVENTGRID_ENDPOINT: optional Event Grid custom topic endpoint receiving CloudEvents per outcome."
+  type        = string
+  default     = ""
+}
+
+variable "notify_eventgrid_key" {
+  description = "NOTIFY_EVENTGRID_KEY: access key of that topic. Prefer notify_eventgrid_key_secret_id, which turns the setting into a Key Vault reference."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "arm_timeout_seconds" {
+  description = "ARM_TIMEOUT_SECONDS: per-request timeout for Azure calls."
+  type        = number
+  default     = 20
+}
+
+variable "arm_max_retries" {
+  description = "ARM_MAX_RETRIES: retries of a transient Azure error (429 honouring Retry-After, 5xx, timeouts) before giving up."
+  type        = number
+  default     = 3
+}

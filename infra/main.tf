@@ -1,0 +1,50 @@
+# One autopilot for a fleet of AML workspaces: the shared resource group and telemetry, an optional
+# sample workspace to try it on, and the autopilot itself.
+
+module "shared" {
+  source              = "./shared"
+  name                = var.name
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  tags                = var.tags
+}
+
+module "mlops" {
+  count                   = var.deploy_sample_workspace ? 1 : 0
+  source                  = "./mlops"
+  name                    = var.name
+  location                = module.shared.location
+  resource_group_name     = module.shared.resource_group_name
+  application_insights_id = module.shared.application_insights_id
+  tags                    = var.tags
+}
+
+locals {
+  # module.mlops has zero or one instance; iterating over it avoids indexing an absent instance, and
+  # the fixed key keeps every for_each of the autopilot module known at plan time even though the
+  # sample's ids are not known until it exists.
+  sample_workspaces = { for m in module.mlops : "sample" => { id = m.workspace_id, location = module.shared.location, system_topic = null } }
+  sample_vaults     = { for m in module.mlops : "sample" => { id = m.key_vault_id, location = module.shared.location, system_topic = null } }
+  sample_storage    = { for m in module.mlops : "sample" => m.storage_account_id }
+}
+
+module "autopilot" {
+  source                                 = "./autopilot"
+  name                                   = var.name
+  location                               = module.shared.location
+  resource_group_name                    = module.shared.resource_group_name
+  application_insights_connection_string = module.shared.application_insights_connection_string
+  tags                                   = var.tags
+
+  workspaces                  = merge(local.sample_workspaces, var.workspaces)
+  vaults                      = merge(local.sample_vaults, var.vaults)
+  rotated_storage_account_ids = merge(local.sample_storage, var.rotated_storage_account_ids)
+  connect_triggers            = var.connect_triggers
+
+  autopilot_mode                 = var.autopilot_mode
+  notify_webhook_url             = var.notify_webhook_url
+  notify_eventgrid_endpoint      = var.notify_eventgrid_endpoint
+  notify_eventgrid_key_secret_id = var.notify_eventgrid_key_secret_id
+  notify_eventgrid_key_vault_id  = var.notify_eventgrid_key_vault_id
+  quota_alert_threshold_percent  = var.quota_alert_threshold_percent
+}

@@ -1,0 +1,109 @@
+variable "subscription_id" {
+  description = "Subscription of the autopilot and of the workspaces it manages."
+  type        = string
+}
+
+variable "name" {
+  description = "Short name of the fleet, used in resource names (lower case letters, digits and dashes)."
+  type        = string
+  default     = "autopilot"
+}
+
+variable "location" {
+  description = "Azure region of the shared resources, the Function App and the sample workspace."
+  type        = string
+  default     = "westeurope"
+}
+
+variable "resource_group_name" {
+  description = "Name of the resource group to create (empty: rg-<name>)."
+  type        = string
+  default     = ""
+}
+
+variable "tags" {
+  description = "Tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "deploy_sample_workspace" {
+  description = "Create the sample AML landing zone (infra/mlops) and let the autopilot manage it."
+  type        = bool
+  default     = true
+}
+
+variable "workspaces" {
+  description = "Existing AML workspaces to manage, keyed by a short label (see the autopilot module's workspaces variable)."
+  type = map(object({
+    id       = string
+    location = string
+    system_topic = optional(object({
+      name                = string
+      resource_group_name = string
+    }))
+  }))
+  default = {}
+}
+
+variable "vaults" {
+  description = "Existing Key Vaults (RBAC authorization) holding managed credentials, keyed by a short label."
+  type = map(object({
+    id       = string
+    location = string
+    system_topic = optional(object({
+      name                = string
+      resource_group_name = string
+    }))
+  }))
+  default = {}
+}
+
+variable "rotated_storage_account_ids" {
+  description = "Existing storage accounts whose keys the autopilot rotates, keyed by a short label."
+  type        = map(string)
+  default     = {}
+}
+
+variable "connect_triggers" {
+  description = "Wire Event Grid, the action group and the metric alerts to the functions. Set true on the second apply, after the code is published."
+  type        = bool
+  default     = false
+}
+
+variable "autopilot_mode" {
+  description = "AUTOPILOT_MODE: observe (plan, log, notify) or enforce (act)."
+  type        = string
+  default     = "observe"
+}
+
+variable "notify_webhook_url" {
+  description = "NOTIFY_WEBHOOK_URL: optional JSON webhook receiving one message per outcome."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "notify_eventgrid_endpoint" {
+  description = "NOTIFY_EVENTGRID_ENDPOINT: optional Event Grid custom topic endpoint."
+  type        = string
+  default     = ""
+}
+
+variable "notify_eventgrid_key_secret_id" {
+  description = "Versionless Key Vault secret id holding the topic's access key (becomes a Key Vault reference)."
+  type        = string
+  default     = ""
+}
+
+variable "notify_eventgrid_key_vault_id" {
+  description = "Resource id of the vault holding that secret."
+  type        = string
+  default     = ""
+}
+
+variable "quota_alert_threshold_percent" {
+  description = "Quota Utilization Percentage above which the quota alert fires."
+  type        = number
+  default     = 85
+}
