@@ -36,6 +36,16 @@ def _arm_writes(stack: stack_mod.Stack, since: int) -> list[str]:
             and not e["path"].endswith("/listSecrets") and not e["path"].endswith("/listNodes")]
 
 
+def _app_log(stack: stack_mod.Stack, since: int) -> list[str]:
+    """What the app logged since byte `since` (triage and summaries; outcomes are printed from the ledger)."""
+    assert stack.host
+    with stack.host.log_path.open("rb") as handle:
+        handle.seek(since)
+        text = handle.read().decode("utf-8", errors="replace")
+    wanted = (" autopilot.intake: ", " autopilot.worker: ", " autopilot.rotation: ")
+    return [line.split(": ", 1)[1][:220] for line in text.splitlines() if any(w in line for w in wanted)]
+
+
 def _outcomes(stack: stack_mod.Stack) -> list[dict[str, object]]:
     from datetime import UTC, datetime, timedelta
 
@@ -48,9 +58,12 @@ def _outcomes(stack: stack_mod.Stack) -> list[dict[str, object]]:
 def _step(stack: stack_mod.Stack, title: str, action, seen: set[str]) -> None:  # type: ignore[no-untyped-def]
     _say(title)
     mark = len(stack.emulator.app.journal)
+    log_mark = stack.host.log_path.stat().st_size if stack.host else 0
     answer = action()
     drive.wait_quiet(stack)
     print(f"   answer: HTTP {answer.status} {answer.body.strip()[:160]}")
+    for line in _app_log(stack, log_mark):
+        print(f"   log: {line}")
     for line in _arm_writes(stack, mark):
         print(f"   azure write: {line}")
     new = [o for o in reversed(_outcomes(stack)) if f"{o['At']}{o['Target']}{o['Action']}{o['Status']}" not in seen]

@@ -102,9 +102,16 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        """One line: outcome counts, or — when nothing was done — what each rule concluded and why."""
         counts = Counter(o.status.value for o in self.outcomes)
-        parts = [f"{n} {s}" for s, n in sorted(counts.items())] or ["no actions"]
-        return f"{self.item.kind.value} {ResourceId.parse(self.item.target).name}: {', '.join(parts)}"
+        head = f"{self.item.kind.value} {ResourceId.parse(self.item.target).name}: "
+        if counts:
+            body = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            said = list(self.notes)
+        else:
+            body = "no actions"
+            said = [f"{v.target} {v.decision.value} ({v.reason})" for v in self.verdicts] + self.notes
+        return head + body + (": " + "; ".join(said) if said else "")
 
 
 @dataclass(frozen=True)
@@ -203,8 +210,6 @@ class Engine:
             raise ValueError(f"work item kind {item.kind.value} is not a compute remediation")
         handler(ws, item, now, report)
         transient = self._apply(ws, report, now)
-        for note in report.notes:
-            log.info("note %s: %s", item.kind.value, note)
         if transient:
             raise TransientFailure(f"{transient} action(s) failed transiently; the work item will be retried")
         return report
@@ -350,7 +355,8 @@ class Engine:
             return out(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_RUN={s.max_actions_per_run} reached"), 0, 0
         if enforce and self.ledger.writes_since(now - timedelta(hours=1)) >= s.max_actions_per_hour:
             return out(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_HOUR={s.max_actions_per_hour} reached"), 0, 0
-        last = self.ledger.last_write(action.key)
+        # Cooldown is per resource and kind of change: setting idle shutdown must not delay a due stop.
+        last = self.ledger.last_write(f"{action.kind.value}|{action.key}")
         if enforce and last and now - last < timedelta(minutes=s.cooldown_minutes) and not action.param("restore"):
             return out(Status.SKIPPED, f"cooldown: last write {human(now - last)} ago (COOLDOWN_MINUTES={s.cooldown_minutes})"), 0, 0
         claim = self.ledger.claim(f"{s.mode.value}|{trigger}|{action.kind.value}|{action.key}", now,
@@ -368,7 +374,7 @@ class Engine:
                 self.ledger.settle(claim, Status.PLANNED, detail)
                 return out(Status.PLANNED, detail), 1, 0
             self._write(ws, action)
-            self.ledger.note_write(action.key, now)
+            self.ledger.note_write(f"{action.kind.value}|{action.key}", now)
             problem = self._verify(ws, action)
             status = Status.FAILED if problem else Status.DONE
             detail = problem or f"{_verb(action)}: verified"

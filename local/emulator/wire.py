@@ -17,7 +17,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -161,11 +161,11 @@ def resolve_time(value: str | None, now: datetime) -> datetime | None:
             delta += timedelta(**{_UNIT[unit]: int(amount)})
         return now - delta if match.group("sign") == "-" else now + delta
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def iso(dt: datetime | None) -> str | None:
     """ARM's timestamp spelling: UTC with a Z."""
     if dt is None:
         return None
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")

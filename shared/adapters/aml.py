@@ -191,15 +191,16 @@ class Workspace:
             raise translate(exc, f"list usages in {location}") from exc
         out = []
         for usage in usages:
-            data = usage._to_dict() if hasattr(usage, "_to_dict") else {}
-            name = getattr(usage, "name", None)
-            family = getattr(name, "value", None) or _pick(data.get("name"), "value") or ""
-            current = getattr(usage, "current_value", None)
-            if current is None:
-                current = _pick(data, "currentValue", "current_value")
-            limit = getattr(usage, "limit", None) or _pick(data, "limit")
+            # azure-ai-ml 1.35 leaves `current_value` empty and keeps the wire's `currentValue`: read both.
+            fields = vars(usage)
+            # The answer also breaks each family down per workspace and per compute: keep the family totals.
+            if not str(fields.get("type") or "").lower().endswith("vmfamily/usages"):
+                continue
+            name = fields.get("name")
+            family = name.get("value") if isinstance(name, dict) else getattr(name, "value", None)
+            current = _pick(fields, "current_value", "currentValue")
             if family:
-                out.append(Usage(str(family), int(current or 0), int(limit or 0)))
+                out.append(Usage(str(family), int(current or 0), int(fields.get("limit") or 0)))
         return out
 
     def vm_sizes(self, location: str) -> dict[str, tuple[str, int]]:
@@ -208,11 +209,13 @@ class Workspace:
             sizes = list(self.ml.compute.list_sizes(location=location))
         except Exception as exc:
             raise translate(exc, f"list VM sizes in {location}") from exc
-        return {
-            str(size.name).lower(): (str(getattr(size, "family", "") or ""), int(getattr(size, "v_cpus", 0) or 0))
-            for size in sizes
-            if getattr(size, "name", None)
-        }
+        out = {}
+        for size in sizes:
+            fields = vars(size)  # VmSize copies the REST model's fields; the vCPU spelling varies by version
+            cores = next((fields[k] for k in ("v_cpus", "v_cp_us", "vCPUs", "vcpus") if fields.get(k)), 0)
+            if fields.get("name"):
+                out[str(fields["name"]).lower()] = (str(fields.get("family") or ""), int(cores))
+        return out
 
     # --- datastores ----------------------------------------------------------------------------
 
@@ -265,7 +268,7 @@ class Workspace:
         scale: dict[str, Any] = {"minNodeCount": min_nodes, "maxNodeCount": max_nodes}
         if idle_s is not None:
             scale["nodeIdleTimeBeforeScaleDown"] = f"PT{idle_s}S"
-        body = {"properties": {"scaleSettings": scale}}
+        body = {"properties": {"properties": {"scaleSettings": scale}}}  # ClusterUpdateParameters
         self.arm.begin("PATCH", f"{self._base}/computes/{name}", body, what=f"scale {name}")
 
     def set_idle_shutdown(self, name: str, minutes: int) -> None:

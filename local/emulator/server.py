@@ -1,0 +1,519 @@
+"""The emulator's HTTPS server: TLS, dispatch, journal, faults, latency and the control API.
+
+Rules:
+- Every request outside the control API is, in this order: journaled, delayed by the
+  configured latency, checked against the faults, then offered to each service's ``handle``
+  in turn (identity, storage, ML, then Key Vault, Monitor and sinks when their modules exist);
+  nobody answering is a 404 with an ARM error body. A service that raises gives a 500 with an
+  ARM error body: the server never dies on bad input.
+- Journal entries: ``{"seq", "time", "method", "path", "query", "api_version", "service",
+  "body", "status"}``; ``body`` is the request body parsed as JSON (its text when it is not
+  JSON, null when empty), kept as sent unless the service's module defines
+  ``journal_body(method, path, body)`` (Key Vault does, to keep secret values out); no header
+  is stored, so no Authorization either. A dropped connection is journaled with
+  ``"status": null``.
+- The control API (``/_emulator/...``, JSON, no auth) is neither journaled, delayed nor
+  faulted: a broad fault must never lock the tests out of their own emulator.
+- One lock guards all service state; latency and fault delays are served outside it, so
+  concurrent requests overlap as they would against Azure.
+
+Control API:
+  GET    health                      {"status": "ok", "services": [...]}
+  POST   reset                       body: a scenario, or empty for an empty state; clears
+                                     journal, faults, latency and LRO settings
+  GET    state                       {service name: its state()}
+  GET    journal?since=SEQ           [entries with seq > SEQ]
+  DELETE journal
+  POST   faults                      {"method": "POST"|"*", "path": regex searched in the path,
+                                      "times": 1, "status": 500, "headers": {}, "body": {...}
+                                      (default: ARM error for the status), "delay_ms": 0,
+                                      "drop": false}  -> the fault with its "id";
+                                     without "status" (and not dropping) a fault only delays
+  GET    faults                      [faults with "remaining"]
+  DELETE faults
+  POST   latency                     {"ms": N}
+  POST   lro                         {"polls": N, "seconds": S, "retryAfter": R}
+  POST   lro-fail                    {"path": regex, "times": N}
+  POST   arm/computes                {"workspace": "<workspace id>", "compute": {scenario form}}
+  POST   arm/jobs                    {"workspace": "<workspace id>", "job": {scenario form}}
+  DELETE arm/computes?id=<compute id>
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import importlib
+import importlib.util
+import json
+import re
+import secrets
+import socket
+import ssl
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from local.emulator import arm_ml, arm_storage, certs, identity, lro, wire
+from local.emulator.identity import TOKEN_PATH
+
+JournalRedaction = Callable[[str, str, Any], Any]  # (method, path, body as sent) -> body to journal
+
+CONTROL_PREFIX = "/_emulator/"
+OPTIONAL_SERVICES = ("keyvault", "monitor", "sinks")  # modules whose SERVICE joins the dispatch when present
+IDLE_TIMEOUT_S = 30  # an idle keep-alive connection is closed after this, freeing its thread
+
+_DEFAULT_ERROR_CODES = {
+    400: "BadRequest", 401: "AuthenticationFailed", 403: "AuthorizationFailed", 404: "NotFound",
+    408: "RequestTimeout", 409: "Conflict", 412: "PreconditionFailed", 429: "TooManyRequests",
+    500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout",
+}
+
+
+def _journal_service(path: str) -> str:
+    """Which service a path belongs to, decided before any handler runs (faults need it too)."""
+    lowered = path.lower()
+    if lowered.startswith("/msi/"):
+        return "identity"
+    if lowered.startswith("/keyvault/"):
+        return "keyvault"
+    if lowered.startswith("/_sinks/"):
+        return "sinks"
+    if "metrics:getbatch" in lowered or lowered.startswith("/v1/workspaces/") or "/providers/microsoft.insights/" in lowered:
+        return "monitor"
+    return "arm"
+
+
+@dataclass
+class Fault:
+    """An injected failure for the next `remaining` requests that match."""
+
+    id: int
+    method: str
+    path: str
+    regex: re.Pattern[str]
+    times: int
+    remaining: int
+    status: int | None  # None: the fault only delays (or drops); the request is then served normally
+    headers: dict[str, str]
+    body: Any
+    delay_ms: int
+    drop: bool
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "method": self.method, "path": self.path, "times": self.times,
+            "remaining": self.remaining, "status": self.status, "headers": self.headers,
+            "body": self.body, "delay_ms": self.delay_ms, "drop": self.drop,
+        }
+
+
+class _Drop:
+    """Answer meaning: close the connection without a response."""
+
+
+DROP = _Drop()
+
+
+class Emulator:
+    """Everything the server serves, independent of sockets.
+
+    Services are the modules' ``SERVICE`` singletons (the protocol every service module
+    follows, and how Key Vault finds the storage keys it seeds from), so a process holds one
+    emulator's state: start one emulator per process.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.identity = identity.SERVICE
+        self.storage = arm_storage.SERVICE
+        self.ml = arm_ml.SERVICE
+        self.operations = self.ml.operations
+        # (state key, journal name, service, journal redaction). Storage seeds before ML and the
+        # optional services: account-key datastores and Key Vault secrets take storage keys as
+        # they are at seeding time.
+        self.services: list[tuple[str, str, Any, JournalRedaction | None]] = [
+            ("identity", "identity", self.identity, None),
+            ("storage", "arm", self.storage, None),
+            ("ml", "arm", self.ml, None),
+        ]
+        for module_name in OPTIONAL_SERVICES:
+            qualified = f"local.emulator.{module_name}"
+            # Absent module: that service is simply not offered. A present module that fails to
+            # import is a bug worth seeing, so its error propagates.
+            if importlib.util.find_spec(qualified) is None:
+                continue
+            module = importlib.import_module(qualified)
+            # A module may ask for its request bodies to be redacted in the journal (Key Vault
+            # does, so secret values never land there); bodies are otherwise kept as sent.
+            self.services.append((module_name, module_name, module.SERVICE, getattr(module, "journal_body", None)))
+        self.journal: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self.latency_ms = 0
+        self._seq = 0
+        self._fault_ids = 0
+
+    # --- state ------------------------------------------------------------------------------
+
+    def reset(self, scenario: dict[str, Any] | None) -> None:
+        """Re-seed every service from `scenario` (None: empty) with now = current UTC time."""
+        with self.lock:
+            now = lro.utcnow()
+            self.operations.reset()
+            for _, _, service, _ in self.services:
+                service.seed(scenario or {}, now)
+            self.journal.clear()
+            self.faults.clear()
+            self.latency_ms = 0
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            return {key: service.state() for key, _, service, _ in self.services}
+
+    # --- request pipeline -------------------------------------------------------------------
+
+    def record(self, req: wire.Request) -> dict[str, Any]:
+        body: Any = None
+        if req.body:
+            text = req.body.decode("utf-8", errors="replace")
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = text
+        service = _journal_service(req.path)
+        for _, journal_name, _, redact in self.services:
+            if redact is not None and journal_name == service:
+                body = redact(req.method, req.path, body)
+        with self.lock:
+            self._seq += 1
+            entry = {
+                "seq": self._seq,
+                "time": wire.iso(lro.utcnow()),
+                "method": req.method,
+                "path": req.path,
+                "query": req.query,
+                "api_version": req.arg("api-version"),
+                "service": service,
+                "body": body,
+                "status": None,
+            }
+            self.journal.append(entry)
+            return entry
+
+    def _take_fault(self, req: wire.Request) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.remaining > 0 and fault.method in ("*", req.method) and fault.regex.search(req.path):
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    def serve(self, req: wire.Request) -> wire.Response | _Drop:
+        """The answer to one non-control request (see module rules)."""
+        entry = self.record(req)
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        fault = self._take_fault(req)
+        if fault is not None:
+            if fault.delay_ms:
+                time.sleep(fault.delay_ms / 1000)
+            if fault.drop:
+                return DROP
+        if fault is not None and fault.status is not None:
+            resp = wire.Response(fault.status, copy_json(fault.body), dict(fault.headers))
+        else:
+            resp = self.dispatch(req)
+        with self.lock:
+            entry["status"] = resp.status
+        return resp
+
+    def dispatch(self, req: wire.Request) -> wire.Response:
+        with self.lock:
+            for _, _, service, _ in self.services:
+                try:
+                    resp = service.handle(req)
+                except Exception as exc:  # any service bug becomes a 500, never a dead server
+                    traceback.print_exc(file=sys.stderr)
+                    return wire.arm_error(500, "InternalServerError", f"Emulator error: {type(exc).__name__}: {exc}")
+                if resp is not None:
+                    return resp
+        return wire.arm_error(404, "NotFound", f"The emulator has no route for {req.method} {req.path}.")
+
+    # --- control API ------------------------------------------------------------------------
+
+    def control(self, req: wire.Request) -> wire.Response:
+        route = req.path[len(CONTROL_PREFIX):].strip("/")
+        try:
+            body = req.json()
+        except ValueError:
+            return wire.arm_error(400, "InvalidRequestContent", "The control API takes JSON bodies.")
+        try:
+            return self._control(req.method, route, req, body)
+        except (AttributeError, KeyError, TypeError, ValueError, re.error) as exc:
+            return wire.arm_error(400, "BadRequest", f"Invalid control request: {type(exc).__name__}: {exc}")
+
+    def _control(self, method: str, route: str, req: wire.Request, body: Any) -> wire.Response:
+        if (method, route) == ("GET", "health"):
+            return wire.Response(200, {"status": "ok", "services": [key for key, _, _, _ in self.services]})
+        if (method, route) == ("POST", "reset"):
+            if body is not None and not isinstance(body, dict):
+                raise TypeError("the scenario must be a JSON object")
+            self.reset(body or None)
+            return wire.Response(200, {"status": "reset"})
+        if (method, route) == ("GET", "state"):
+            return wire.Response(200, self.state())
+        if route == "journal":
+            with self.lock:
+                if method == "DELETE":
+                    self.journal.clear()
+                    return wire.Response(200, {"status": "cleared"})
+                if method == "GET":
+                    since = int(req.arg("since") or 0)
+                    return wire.Response(200, [dict(e) for e in self.journal if e["seq"] > since])
+        if route == "faults":
+            with self.lock:
+                if method == "POST":
+                    return wire.Response(201, self._add_fault(body or {}).view())
+                if method == "GET":
+                    return wire.Response(200, [f.view() for f in self.faults])
+                if method == "DELETE":
+                    self.faults.clear()
+                    return wire.Response(200, {"status": "cleared"})
+        if (method, route) == ("POST", "latency"):
+            self.latency_ms = max(0, int((body or {}).get("ms", 0)))
+            return wire.Response(200, {"ms": self.latency_ms})
+        if (method, route) == ("POST", "lro"):
+            with self.lock:
+                spec = body or {}
+                self.operations.configure(spec.get("polls"), spec.get("seconds"), spec.get("retryAfter"))
+                return wire.Response(200, self.operations.config())
+        if (method, route) == ("POST", "lro-fail"):
+            with self.lock:
+                self.operations.fail_next(str(body["path"]), int(body.get("times", 1)))
+                return wire.Response(200, self.operations.config())
+        if (method, route) == ("POST", "arm/computes"):
+            with self.lock:
+                return wire.Response(200, self.ml.upsert_compute(str(body["workspace"]), dict(body["compute"])))
+        if (method, route) == ("POST", "arm/jobs"):
+            with self.lock:
+                return wire.Response(200, self.ml.upsert_job(str(body["workspace"]), dict(body["job"])))
+        if (method, route) == ("DELETE", "arm/computes"):
+            with self.lock:
+                deleted = self.ml.delete_compute(str(req.arg("id") or ""))
+            return wire.Response(200 if deleted else 404, {"deleted": deleted})
+        return wire.arm_error(404, "NotFound", f"No control route {method} {CONTROL_PREFIX}{route}.")
+
+    def _add_fault(self, spec: dict[str, Any]) -> Fault:
+        status = None if spec.get("status") is None else int(spec["status"])
+        body = spec.get("body")
+        if body is None and status is not None:
+            code = _DEFAULT_ERROR_CODES.get(status, "Error")
+            body = {"error": {"code": code, "message": f"Injected fault: {status} {http.client.responses.get(status, '')}".strip()}}
+        self._fault_ids += 1
+        times = max(1, int(spec.get("times", 1)))
+        pattern = str(spec.get("path", ".*"))
+        fault = Fault(
+            id=self._fault_ids,
+            method=str(spec.get("method", "*")).upper(),
+            path=pattern,
+            regex=re.compile(pattern),
+            times=times,
+            remaining=times,
+            status=status,
+            headers={str(k): str(v) for k, v in (spec.get("headers") or {}).items()},
+            body=body,
+            delay_ms=max(0, int(spec.get("delay_ms", 0))),
+            drop=bool(spec.get("drop", False)),
+        )
+        self.faults.append(fault)
+        return fault
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON value (fault bodies are served many times)."""
+    return json.loads(json.dumps(value)) if value is not None else None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one request, asks the Emulator, writes the answer. HTTP/1.1 keep-alive."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "aml-autopilot-emulator"
+    sys_version = ""
+    timeout = IDLE_TIMEOUT_S
+    server: _TlsServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the journal is the log."""
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    # Trailer section ends with an empty line.
+                    while self.rfile.readline().strip():
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        try:
+            body = self._read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            self._send(wire.arm_error(400, "BadRequest", "The request body could not be read."))
+            return
+        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+        req = wire.Request(
+            method=self.command,
+            target=self.path,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            base_url=f"https://{host}",
+        )
+        app = self.server.app
+        answer = app.control(req) if req.path.startswith(CONTROL_PREFIX) else app.serve(req)
+        if isinstance(answer, _Drop):
+            self.close_connection = True
+            # No response at all: the client sees the connection closed under it.
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(answer)
+
+    def _send(self, resp: wire.Response) -> None:
+        payload, headers = resp.encode()
+        self.send_response(resp.status)
+        headers.setdefault("x-ms-request-id", secrets.token_hex(16))
+        headers.setdefault("x-ms-correlation-request-id", headers["x-ms-request-id"])
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve  # the names http.server dispatches to
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer whose TLS handshake happens in the request thread, not in accept()."""
+
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive threads must not hold up stop()
+
+    def __init__(self, address: tuple[str, int], context: ssl.SSLContext, app: Emulator) -> None:
+        self.context = context
+        self.app = app
+        self._open: set[ssl.SSLSocket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(IDLE_TIMEOUT_S)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            # A client that refuses the certificate or hangs up mid-handshake: nothing to serve.
+            request.close()
+            return
+        with self._open_lock:
+            self._open.add(tls)
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            pass  # the client went away; its next request will open a new connection
+        finally:
+            with self._open_lock:
+                self._open.discard(tls)
+            with contextlib.suppress(OSError):
+                tls.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        traceback.print_exc(file=sys.stderr)
+
+    def close_all(self) -> None:
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+@dataclass
+class EmulatorHandle:
+    """A running emulator: where it is, what clients need to trust and present, how to stop it."""
+
+    url: str
+    ca: str
+    identity_header: str
+    state_dir: Path
+    app: Emulator
+    _server: _TlsServer
+    _thread: threading.Thread
+
+    @property
+    def identity_endpoint(self) -> str:
+        return f"{self.url}{TOKEN_PATH}"
+
+    def announcement(self) -> dict[str, str]:
+        """The JSON line `python -m local.emulator` prints when ready."""
+        return {"url": self.url, "ca": self.ca, "identity_endpoint": self.identity_endpoint, "identity_header": self.identity_header}
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.close_all()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def load_scenario(scenario: dict[str, Any] | str | Path | None) -> dict[str, Any] | None:
+    if scenario is None or isinstance(scenario, dict):
+        return scenario
+    loaded = json.loads(Path(scenario).read_text(encoding="utf-8"))
+    if not isinstance(loaded, dict):
+        raise ValueError(f"scenario {scenario} is not a JSON object")
+    return loaded
+
+
+def start(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    state_dir: str | Path = ".local-run/emulator",
+    scenario: dict[str, Any] | str | Path | None = None,
+) -> EmulatorHandle:
+    """Generate TLS material in `state_dir`, seed `scenario`, serve HTTPS on a background thread."""
+    directory = Path(state_dir)
+    files = certs.generate(directory)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(files.cert, files.key)
+    app = Emulator()
+    app.reset(load_scenario(scenario))
+    server = _TlsServer((host, port), context, app)
+    bound_host, bound_port = server.server_address[0], server.server_address[1]
+    display_host = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="emulator", daemon=True)
+    thread.start()
+    return EmulatorHandle(
+        url=f"https://{display_host}:{bound_port}",
+        ca=str(files.ca),
+        identity_header=app.identity.secret,
+        state_dir=directory,
+        app=app,
+        _server=server,
+        _thread=thread,
+    )

@@ -1,0 +1,379 @@
+"""Microsoft.MachineLearningServices through the real azure-ai-ml (and a bare ARM pipeline)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+from tests.contract.conftest import DEMO_RG, DEMO_SUBSCRIPTION, DEMO_WORKSPACE_ID, EmulatorClient
+
+pytestmark = pytest.mark.usefixtures("demo")
+
+COMPUTES = f"{DEMO_WORKSPACE_ID}/computes"
+SUBNET = (
+    f"/subscriptions/{DEMO_SUBSCRIPTION}/resourceGroups/{DEMO_RG}/providers/Microsoft.Network"
+    "/virtualNetworks/vnet-ml-demo/subnets/snet-compute"
+)
+
+
+def _compute(emulator: EmulatorClient, name: str) -> dict[str, Any]:
+    return next(c for c in emulator.ml_workspace()["computes"] if c["name"] == name)
+
+
+def _datastore(emulator: EmulatorClient, name: str) -> dict[str, Any]:
+    return next(d for d in emulator.ml_workspace()["datastores"] if d["name"] == name)
+
+
+# --- workspace -------------------------------------------------------------------------------
+
+
+def test_workspace_get_returns_the_seeded_workspace(emulator: EmulatorClient, ml: Any) -> None:
+    ws = ml.workspaces.get("mlw-demo")
+    assert ws.name == "mlw-demo"
+    assert ws.location == "westeurope"
+    assert ws.tags == {"team": "data-science", "env": "demo"}
+    assert ws.storage_account.endswith("/Microsoft.Storage/storageAccounts/stmldemo")
+    (call,) = emulator.journal(service="arm")
+    assert (call["method"], call["path"], call["status"]) == ("GET", DEMO_WORKSPACE_ID, 200)
+    assert call["api_version"]
+
+
+def test_sync_keys_is_a_long_running_operation_recorded_on_the_workspace(emulator: EmulatorClient, ml: Any) -> None:
+    assert emulator.ml_workspace()["keysSyncCount"] == 0
+    ml.workspaces.begin_sync_keys("mlw-demo").result()
+    ws = emulator.ml_workspace()
+    assert ws["keysSyncCount"] == 1
+    assert ws["keysSyncedAt"] is not None
+    (post,) = emulator.journal(method="POST", path="/resyncKeys")
+    assert post["path"] == f"{DEMO_WORKSPACE_ID}/resyncKeys"
+    assert post["status"] == 202
+    polls = emulator.journal(path="/workspaceOperationsStatus/")
+    assert [p["status"] for p in polls] == [202, 200]
+    assert all(p["query"]["type"] == "location" for p in polls)
+
+
+# --- computes: reads ------------------------------------------------------------------------
+
+
+def test_compute_list_returns_instances_and_clusters_fully_populated(ml: Any) -> None:
+    computes = {c.name: c for c in ml.compute.list()}
+    assert set(computes) == {"ci-alice", "ci-bob", "ci-carol", "ci-dave", "ci-erin", "cpu-cluster", "gpu-cluster"}
+    alice = computes["ci-alice"]
+    assert alice.type == "computeinstance"
+    assert alice.state == "Running"
+    assert alice.size == "Standard_DS3_v2"
+    assert alice.idle_time_before_shutdown is None
+    # azure-ai-ml hands last_operation back with the wire's camelCase keys.
+    assert set(alice.last_operation) == {"operationName", "operationTime", "operationStatus", "operationTrigger"}
+    assert alice.last_operation["operationName"] == "Start"
+    assert alice.last_operation["operationStatus"] == "Succeeded"
+    assert computes["ci-bob"].idle_time_before_shutdown_minutes == 60
+    assert computes["ci-carol"].state == "Stopped"
+    assert computes["ci-dave"].tags == {"autopilot-exempt": "true"}
+    assert computes["cpu-cluster"].type == "amlcompute"
+
+
+def test_compute_instance_carries_its_creator_on_the_wire(emulator: EmulatorClient, credential: Any, ml: Any) -> None:
+    alice = ml.compute.get("ci-alice")
+    # The entity exposes the creator only as the assigned user; the name is on the wire.
+    assert alice.create_on_behalf_of.user_object_id == "a11ce000-0000-4000-8000-000000000001"
+    raw = emulator.arm(credential, "GET", f"{COMPUTES}/ci-alice").json()
+    assert raw["properties"]["properties"]["createdBy"]["userName"] == "alice@contoso.com"
+    assert raw["systemData"]["createdBy"] == "alice@contoso.com"
+    assert set(raw["systemData"]) == {"createdBy", "createdByType", "createdAt", "lastModifiedBy", "lastModifiedByType", "lastModifiedAt"}
+    assert raw["type"] == "Microsoft.MachineLearningServices/workspaces/computes"
+
+
+def test_cluster_get_exposes_scale_settings_priority_subnet_and_node_counts(emulator: EmulatorClient, credential: Any, ml: Any) -> None:
+    cluster = ml.compute.get("cpu-cluster")
+    assert (cluster.min_instances, cluster.max_instances) == (2, 4)
+    assert cluster.idle_time_before_scale_down == 7200
+    assert cluster.size == "Standard_DS3_v2"
+    assert cluster.tier == "dedicated"
+    assert cluster.network_settings.subnet == SUBNET
+    raw = emulator.arm(credential, "GET", f"{COMPUTES}/gpu-cluster").json()["properties"]["properties"]
+    assert raw["nodeStateCounts"]["unusableNodeCount"] == 1
+    assert raw["currentNodeCount"] == 1
+
+
+def test_list_nodes_reports_each_node_state(ml: Any) -> None:
+    nodes = list(ml.compute.list_nodes("cpu-cluster"))
+    assert len(nodes) == 2
+    # camelCase only, as the architecture notes: node_state stays None.
+    assert [n.nodeState for n in nodes] == ["idle", "idle"]
+    assert all(n.nodeId and n.privateIpAddress for n in nodes)
+    (gpu,) = ml.compute.list_nodes("gpu-cluster")
+    assert gpu.nodeState == "unusable"
+
+
+def test_missing_compute_raises_resource_not_found(emulator: EmulatorClient, ml: Any) -> None:
+    with pytest.raises(ResourceNotFoundError):
+        ml.compute.get("ci-nobody")
+    with pytest.raises(ResourceNotFoundError):
+        ml.compute.begin_stop("ci-nobody")
+    statuses = [e["status"] for e in emulator.journal(service="arm", path="ci-nobody")]
+    assert statuses == [404, 404]
+
+
+def test_usages_are_derived_from_the_computes_that_hold_cores(emulator: EmulatorClient, ml: Any) -> None:
+    def family(usages: list[Any], value: str) -> int:
+        (usage,) = [u for u in usages if u.type.endswith("/vmFamily/usages") and u.name["value"] == value]
+        return usage.currentValue  # camelCase only on the entity
+
+    usages = list(ml.compute.list_usage(location="westeurope"))
+    # alice 4 + bob 4 + dave 8 + erin 4 (carol is stopped) + two cpu-cluster nodes x 4
+    assert family(usages, "standardDSv2Family") == 28
+    assert family(usages, "standardNCSv3Family") == 6  # the unusable gpu node still holds its cores
+    (total,) = [u for u in usages if u.type.endswith("/dedicatedCores/usages")]
+    assert total.currentValue == 34
+    ml.compute.begin_stop("ci-alice").result()
+    assert family(list(ml.compute.list_usage(location="westeurope")), "standardDSv2Family") == 24
+    assert emulator.journal(path="/locations/westeurope/usages")[0]["method"] == "GET"
+
+
+# --- computes: start / stop / restart -------------------------------------------------------
+
+
+def test_stop_moves_running_to_stopping_to_stopped_through_the_operation_monitor(emulator: EmulatorClient, ml: Any) -> None:
+    poller = ml.compute.begin_stop("ci-alice")
+    during = ml.compute.get("ci-alice")
+    assert during.state == "Stopping"
+    assert during.last_operation["operationStatus"] == "InProgress"
+    poller.result()
+    after = ml.compute.get("ci-alice")
+    assert after.state == "Stopped"
+    assert after.last_operation["operationName"] == "Stop"
+    assert after.last_operation["operationStatus"] == "Succeeded"
+    assert after.last_operation["operationTrigger"] == "User"
+    (post,) = emulator.journal(method="POST", path="/stop")
+    assert post["path"] == f"{COMPUTES}/ci-alice/stop"
+    assert post["status"] == 202
+    assert post["body"] is None
+    monitor = emulator.journal(path="/computeOperationsStatus/")
+    assert monitor
+    assert all(m["path"].startswith(f"/subscriptions/{DEMO_SUBSCRIPTION}/providers/Microsoft.MachineLearningServices/locations/westeurope/") for m in monitor)
+
+
+def test_start_and_restart_walk_their_transitions(emulator: EmulatorClient, ml: Any) -> None:
+    ml.compute.begin_start("ci-carol").result()
+    carol = ml.compute.get("ci-carol")
+    assert carol.state == "Running"
+    assert carol.last_operation["operationName"] == "Start"
+    ml.compute.begin_restart("ci-carol").result()
+    carol = ml.compute.get("ci-carol")
+    assert carol.state == "Running"
+    assert carol.last_operation["operationName"] == "Restart"
+    assert [e["path"].rsplit("/", 1)[-1] for e in emulator.journal(method="POST")] == ["start", "restart"]
+
+
+@pytest.mark.parametrize(
+    ("verb", "name"),
+    [
+        ("begin_stop", "ci-carol"),  # already stopped
+        ("begin_start", "ci-alice"),  # already running
+        ("begin_restart", "ci-carol"),  # stopped
+        ("begin_stop", "cpu-cluster"),  # clusters have no start/stop
+        ("begin_start", "cpu-cluster"),
+    ],
+)
+def test_an_invalid_transition_is_a_conflict(emulator: EmulatorClient, ml: Any, verb: str, name: str) -> None:
+    before = _compute(emulator, name)
+    with pytest.raises(ResourceExistsError) as raised:
+        getattr(ml.compute, verb)(name)
+    assert raised.value.status_code == 409
+    assert raised.value.error.code == "Conflict"
+    assert _compute(emulator, name) == before
+
+
+def test_stopping_twice_conflicts_while_the_first_stop_runs(emulator: EmulatorClient, ml: Any) -> None:
+    poller = ml.compute.begin_stop("ci-erin")
+    with pytest.raises(ResourceExistsError):
+        ml.compute.begin_stop("ci-erin")
+    poller.result()
+    assert _compute(emulator, "ci-erin")["state"] == "Stopped"
+
+
+def test_an_injected_operation_failure_fails_the_poller_and_restores_the_state(emulator: EmulatorClient, ml: Any) -> None:
+    emulator.lro_fail(path="/computes/ci-alice/stop")
+    poller = ml.compute.begin_stop("ci-alice")
+    with pytest.raises(HttpResponseError):
+        poller.result()
+    alice = _compute(emulator, "ci-alice")
+    assert alice["state"] == "Running"
+    assert alice["lastOperation"]["operationStatus"] == "StopFailed"
+    (failed,) = [op for op in emulator.state()["ml"]["operations"] if op["operation"] == "Stop"]
+    assert failed["status"] == "Failed"
+    assert failed["error"]["code"] == "OperationFailed"
+    # The rule was used up: the next stop succeeds.
+    ml.compute.begin_stop("ci-alice").result()
+    assert _compute(emulator, "ci-alice")["state"] == "Stopped"
+
+
+def test_an_operation_nobody_polls_completes_after_its_deadline(emulator: EmulatorClient, credential: Any) -> None:
+    emulator.lro(seconds=0.2)
+    answer = emulator.arm(credential, "POST", f"{COMPUTES}/ci-alice/stop")
+    assert answer.status_code == 202
+    assert answer.headers["Retry-After"] == "0"
+    assert "/computeOperationsStatus/" in answer.headers["Azure-AsyncOperation"]
+    assert "type=location" in answer.headers["Location"]
+    assert _compute(emulator, "ci-alice")["state"] == "Stopping"
+    time.sleep(0.3)
+    # Any ARM request settles operations whose time is up.
+    emulator.arm(credential, "GET", f"{COMPUTES}/ci-alice")
+    assert _compute(emulator, "ci-alice")["state"] == "Stopped"
+
+
+# --- computes: writes ------------------------------------------------------------------------
+
+
+def test_patch_merges_only_scale_settings(emulator: EmulatorClient, credential: Any, ml: Any) -> None:
+    body = {"properties": {"properties": {"scaleSettings": {"minNodeCount": 0, "maxNodeCount": 3}}}}
+    answer = emulator.arm(credential, "PATCH", f"{COMPUTES}/cpu-cluster", body)
+    assert answer.status_code == 200
+    assert "/computeOperationsStatus/" in answer.headers["Azure-AsyncOperation"]
+    inner = answer.json()["properties"]["properties"]
+    assert inner["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 3, "nodeIdleTimeBeforeScaleDown": "PT7200S"}
+    cluster = ml.compute.get("cpu-cluster")
+    assert (cluster.min_instances, cluster.max_instances) == (0, 3)
+    assert cluster.idle_time_before_scale_down == 7200
+    assert cluster.network_settings.subnet == SUBNET
+    assert cluster.size == "Standard_DS3_v2"
+    assert cluster.tags == {"cost-center": "1234"}
+    # Idle nodes above the new minimum are released.
+    assert _compute(emulator, "cpu-cluster")["nodes"] == []
+    (patch,) = emulator.journal(method="PATCH")
+    assert patch["body"] == body
+    assert patch["api_version"] == "2025-09-01"
+
+
+def test_patch_accepts_the_flat_shape_and_validates(emulator: EmulatorClient, credential: Any) -> None:
+    flat = emulator.arm(credential, "PATCH", f"{COMPUTES}/cpu-cluster", {"properties": {"scaleSettings": {"maxNodeCount": 8}}})
+    assert flat.status_code == 200
+    assert _compute(emulator, "cpu-cluster")["maxNodes"] == 8
+    assert _compute(emulator, "cpu-cluster")["minNodes"] == 2
+    bad = emulator.arm(credential, "PATCH", f"{COMPUTES}/cpu-cluster", {"properties": {"properties": {"scaleSettings": {"minNodeCount": 9}}}})
+    assert bad.status_code == 400
+    instance = emulator.arm(credential, "PATCH", f"{COMPUTES}/ci-alice", {"properties": {"properties": {"scaleSettings": {"maxNodeCount": 1}}}})
+    assert instance.status_code == 409
+
+
+def test_begin_update_puts_the_whole_entity_so_what_the_sdk_omits_is_replaced(emulator: EmulatorClient, ml: Any) -> None:
+    cluster = ml.compute.get("cpu-cluster")
+    cluster.max_instances = 6
+    updated = ml.compute.begin_update(cluster).result()
+    assert updated.max_instances == 6
+    (put,) = emulator.journal(method="PUT")
+    assert put["body"]["properties"]["properties"]["scaleSettings"]["maxNodeCount"] == 6
+    # azure-ai-ml sends "subnet": {} on update: a PUT therefore loses the subnet, hence PATCH.
+    assert put["body"]["properties"]["properties"]["subnet"] == {}
+    assert updated.network_settings is None or updated.network_settings.subnet is None
+
+
+def test_update_idle_shutdown_setting_sets_the_instance_duration(emulator: EmulatorClient, credential: Any, ml: Any) -> None:
+    answer = emulator.arm(credential, "POST", f"{COMPUTES}/ci-alice/updateIdleShutdownSetting", {"idleTimeBeforeShutdown": "PT30M"})
+    assert answer.status_code == 200
+    assert ml.compute.get("ci-alice").idle_time_before_shutdown_minutes == 30
+    (post,) = emulator.journal(method="POST", path="updateIdleShutdownSetting")
+    assert post["body"] == {"idleTimeBeforeShutdown": "PT30M"}
+
+
+@pytest.mark.parametrize(
+    ("name", "duration"),
+    [("ci-alice", "PT5M"), ("ci-alice", "P4D"), ("ci-alice", "thirty minutes"), ("cpu-cluster", "PT30M")],
+)
+def test_update_idle_shutdown_setting_refuses_out_of_range_or_clusters(emulator: EmulatorClient, credential: Any, name: str, duration: str) -> None:
+    answer = emulator.arm(credential, "POST", f"{COMPUTES}/{name}/updateIdleShutdownSetting", {"idleTimeBeforeShutdown": duration})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "BadRequest"
+    assert _compute(emulator, "ci-alice").get("idleTimeBeforeShutdown") is None
+
+
+def test_control_api_upserts_and_deletes_computes(emulator: EmulatorClient, ml: Any) -> None:
+    emulator.control("POST", "arm/computes", {"workspace": DEMO_WORKSPACE_ID, "compute": {
+        "name": "ci-frank", "type": "ComputeInstance", "size": "Standard_DS11_v2", "state": "Stopped",
+    }})
+    assert ml.compute.get("ci-frank").state == "Stopped"
+    emulator.control("DELETE", f"arm/computes?id={COMPUTES}/ci-frank")
+    with pytest.raises(ResourceNotFoundError):
+        ml.compute.get("ci-frank")
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+def test_jobs_list_gives_status_compute_and_creation_context(emulator: EmulatorClient, ml: Any) -> None:
+    jobs = {j.name: j for j in ml.jobs.list()}
+    assert set(jobs) == {"train-bob-0001", "etl-nightly-0412", "finetune-0007"}
+    running = jobs["train-bob-0001"]
+    assert running.status == "Running"
+    assert running.compute == "ci-bob"
+    assert running.display_name == "bob notebook training"
+    assert running.experiment_name == "churn"
+    failed = jobs["etl-nightly-0412"]
+    assert failed.status == "Failed"
+    assert failed.compute == "cpu-cluster"
+    # A terminal job's last modification is its end: 3 hours ago, an hour after it was created.
+    ran_for = failed.creation_context.last_modified_at - failed.creation_context.created_at
+    assert abs(ran_for.total_seconds() - 3600) < 5
+    (call,) = emulator.journal(path="/jobs")
+    assert call["query"]["listViewType"] == "ActiveOnly"
+
+
+def test_jobs_list_honours_the_list_view_type(emulator: EmulatorClient, ml: Any) -> None:
+    from azure.ai.ml.constants import ListViewType
+
+    emulator.control("POST", "arm/jobs", {"workspace": DEMO_WORKSPACE_ID, "job": {
+        "name": "old-0001", "status": "Completed", "compute": "cpu-cluster", "createdAt": "now-30d", "endedAt": "now-29d", "archived": True,
+    }})
+    assert "old-0001" not in {j.name for j in ml.jobs.list()}
+    assert {j.name for j in ml.jobs.list(list_view_type=ListViewType.ARCHIVED_ONLY)} == {"old-0001"}
+    assert len(list(ml.jobs.list(list_view_type=ListViewType.ALL))) == 4
+    assert [c["query"]["listViewType"] for c in emulator.journal(path="/jobs")] == ["ActiveOnly", "ArchivedOnly", "All"]
+
+
+# --- datastores ---------------------------------------------------------------------------------
+
+
+def test_datastores_list_and_get_never_carry_secrets(emulator: EmulatorClient, credential: Any, ml: Any) -> None:
+    stores = {d.name: d for d in ml.datastores.list()}
+    assert set(stores) == {"workspaceblobstore", "trainingdata", "curated", "lake"}
+    assert stores["trainingdata"].account_name == "stmldemo"
+    assert stores["trainingdata"].container_name == "training-data"
+    assert stores["lake"].type == "AzureDataLakeGen2"
+    assert ml.datastores.get("trainingdata").credentials.account_key is None
+    raw = emulator.arm(credential, "GET", f"{DEMO_WORKSPACE_ID}/datastores").json()["value"]
+    assert all(set(d["properties"]["credentials"].get("secrets", {})) <= {"secretsType"} for d in raw)
+
+
+def test_get_with_secrets_calls_list_secrets_per_credential_type(emulator: EmulatorClient, ml: Any) -> None:
+    account_key = ml.datastores.get("trainingdata", include_secrets=True).credentials.account_key
+    stmldemo = next(a for a in emulator.state()["storage"]["accounts"] if a["name"] == "stmldemo")
+    assert account_key == stmldemo["keys"]["key1"]
+    assert ml.datastores.get("curated", include_secrets=True).credentials.sas_token.startswith("sv=")
+    assert ml.datastores.get("lake", include_secrets=True).credentials.client_secret
+    calls = emulator.journal(method="POST", path="/listSecrets")
+    assert [c["path"].split("/")[-2] for c in calls] == ["trainingdata", "curated", "lake"]
+    assert calls[0]["body"] == {"expirableSecret": True, "expireAfterHours": 1}
+
+
+def test_put_with_a_stale_account_key_is_refused_unless_validation_is_skipped(emulator: EmulatorClient, credential: Any) -> None:
+    body = {"properties": {
+        "datastoreType": "AzureBlob", "accountName": "stmldemo", "containerName": "training-data",
+        "endpoint": "core.windows.net", "protocol": "https",
+        "credentials": {"credentialsType": "AccountKey", "secrets": {"secretsType": "AccountKey", "key": "bm90IGEga2V5"}},
+    }}
+    path = f"{DEMO_WORKSPACE_ID}/datastores/trainingdata"
+    refused = emulator.arm(credential, "PUT", path, body)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "UserError"
+    assert _datastore(emulator, "trainingdata")["keyValid"] is True
+    from azure.core.rest import HttpRequest
+
+    with emulator.arm_client(credential) as client:
+        skipped = client.send_request(HttpRequest("PUT", f"{emulator.url}{path}", params={"api-version": "2025-09-01", "skipValidation": "true"}, json=body))
+    assert skipped.status_code == 200
+    assert "key" not in skipped.json()["properties"]["credentials"]["secrets"]
+    assert _datastore(emulator, "trainingdata")["keyValid"] is False

@@ -1,0 +1,154 @@
+"""The Event Grid webhook answers like the Event Grid extension and feeds the library's converter."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+import requests
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import HttpResponseError
+from azure.core.messaging import CloudEvent
+from azure.eventgrid import EventGridEvent, EventGridPublisherClient
+
+from local.host.server import HostHandle
+from tests.host.conftest import QueueReader
+
+pytestmark = pytest.mark.stack
+NOTIFY = {"aeg-event-type": "Notification"}
+
+
+def webhook(host: HostHandle, name: str = "eg_handler") -> str:
+    return f"{host.url}/runtime/webhooks/eventgrid?functionName={name}"
+
+
+def eg_event(subject: str = "experiments/1/runs/r1", **extra: object) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w",
+        "subject": subject,
+        "eventType": "Microsoft.MachineLearningServices.RunStatusChanged",
+        "eventTime": "2024-05-01T10:00:00.1234567Z",
+        "data": {"runStatus": "Failed"},
+        "dataVersion": "2",
+        **extra,
+    }
+
+
+def cloud_event(subject: str = "experiments/1/runs/r1") -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w",
+        "type": "Microsoft.MachineLearningServices.RunStatusChanged",
+        "subject": subject,
+        "time": "2024-05-01T10:00:00Z",
+        "data": {"runStatus": "Failed"},
+    }
+
+
+def records_for(queues: QueueReader, ids: list[str], expected: int | None = None) -> list[dict[str, Any]]:
+    count = len(ids) if expected is None else expected
+    return queues.collect("eg-out", lambda r: isinstance(r, dict) and r.get("id") in ids, count, timeout=5)
+
+
+def test_event_grid_subscription_validation_answers_the_code_without_invoking(host: HostHandle, queues: QueueReader) -> None:
+    event = eg_event(eventType="Microsoft.EventGrid.SubscriptionValidationEvent", data={"validationCode": "512d38b6-c7b8"})
+    response = requests.post(webhook(host), json=[event], headers={"aeg-event-type": "SubscriptionValidation"}, timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"validationResponse": "512d38b6-c7b8"}
+    assert records_for(queues, [str(event["id"])], expected=0) == []
+
+
+def test_cloudevents_abuse_protection_options_allows_the_event_grid_origin(host: HostHandle) -> None:
+    response = requests.options(webhook(host), headers={"WebHook-Request-Origin": "eventgrid.azure.net"}, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+    # The extension sends no allowed rate, and answers an unknown origin with the public cloud's.
+    assert "WebHook-Allowed-Rate" not in response.headers
+    other = requests.options(webhook(host), headers={"WebHook-Request-Origin": "evil.example"}, timeout=10)
+    assert other.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+
+
+def test_a_batch_of_three_event_grid_events_is_three_invocations(host: HostHandle, queues: QueueReader) -> None:
+    events = [eg_event() for _ in range(3)]
+    response = requests.post(webhook(host), json=events, headers=NOTIFY, timeout=10)
+    assert response.status_code == 202
+    records = records_for(queues, [str(e["id"]) for e in events])
+    assert sorted(r["id"] for r in records) == sorted(str(e["id"]) for e in events)
+    assert {r["kind"] for r in records} == {"EventGridEvent"}
+    assert records[0]["type"] == "Microsoft.MachineLearningServices.RunStatusChanged"
+    assert records[0]["data"] == {"runStatus": "Failed"}
+
+
+def test_one_raising_invocation_makes_the_batch_500_and_the_others_still_run(host: HostHandle, queues: QueueReader) -> None:
+    good, bad = eg_event(), eg_event(subject="boom")
+    response = requests.post(webhook(host), json=[good, bad], headers=NOTIFY, timeout=10)
+    assert response.status_code == 500
+    assert [r["id"] for r in records_for(queues, [str(good["id"]), str(bad["id"])], expected=1)] == [good["id"]]
+    assert requests.get(f"{host.url}/admin/host/status", timeout=5).json()["state"] == "Running"
+
+
+def test_a_structured_cloudevent_arrives_as_func_cloudevent(host: HostHandle, queues: QueueReader) -> None:
+    event = cloud_event()
+    response = requests.post(
+        webhook(host),
+        data=json.dumps(event),
+        headers={**NOTIFY, "Content-Type": "application/cloudevents+json; charset=utf-8"},
+        timeout=10,
+    )
+    assert response.status_code == 202
+    [record] = records_for(queues, [str(event["id"])])
+    assert record["kind"] == "CloudEvent"
+    assert record["type"] == "Microsoft.MachineLearningServices.RunStatusChanged"
+    assert record["subject"] == "experiments/1/runs/r1"
+
+
+def test_a_cloudevents_batch_is_one_invocation_per_event(host: HostHandle, queues: QueueReader) -> None:
+    events = [cloud_event(), cloud_event()]
+    response = requests.post(
+        webhook(host),
+        data=json.dumps(events),
+        headers={**NOTIFY, "Content-Type": "application/cloudevents-batch+json; charset=utf-8"},
+        timeout=10,
+    )
+    assert response.status_code == 202
+    assert {r["kind"] for r in records_for(queues, [str(e["id"]) for e in events])} == {"CloudEvent"}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"{not json", NOTIFY),
+        (b'"a string"', NOTIFY),
+        (json.dumps([{"hello": "world"}]).encode(), NOTIFY),
+        (json.dumps([{"id": "1", "eventType": "T", "subject": "s", "eventTime": "2024-01-01T00:00:00Z"}]).encode(), {}),
+    ],
+    ids=["malformed-json", "json-string", "neither-schema", "missing-aeg-event-type"],
+)
+def test_bad_deliveries_are_400(host: HostHandle, body: bytes, headers: dict[str, str]) -> None:
+    response = requests.post(webhook(host), data=body, headers={**headers, "Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("url_suffix", ["?functionName=nope", "", "?functionName=work"], ids=["unknown", "missing", "not-event-grid"])
+def test_unknown_function_is_404(host: HostHandle, url_suffix: str) -> None:
+    response = requests.post(f"{host.url}/runtime/webhooks/eventgrid{url_suffix}", json=[eg_event()], headers=NOTIFY, timeout=10)
+    assert response.status_code == 404
+
+
+def test_the_publisher_sdk_delivers_over_http_but_treats_202_as_an_error(host: HostHandle, queues: QueueReader) -> None:
+    client = EventGridPublisherClient(webhook(host), AzureKeyCredential("x"))
+    grid = EventGridEvent(subject="experiments/2/runs/r2", event_type="Custom.Type", data={"n": 1}, data_version="1.0")
+    cloud = CloudEvent(source="/test", type="Custom.Cloud", data={"n": 2}, subject="s")
+    for batch in ([grid], [cloud]):
+        # Event Grid always sends aeg-event-type; the SDK is a publisher, so the test adds it.
+        with pytest.raises(HttpResponseError) as raised:
+            client.send(batch, headers=NOTIFY)
+        # The SDK only accepts 200 (a topic's answer); the Functions webhook answers 202.
+        assert raised.value.status_code == 202
+    # The legacy EventGridEvent model keeps its id as a uuid.UUID.
+    records = records_for(queues, [str(grid.id), str(cloud.id)])
+    assert {r["kind"]: r["type"] for r in records} == {"EventGridEvent": "Custom.Type", "CloudEvent": "Custom.Cloud"}
