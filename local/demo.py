@@ -89,22 +89,26 @@ def main() -> int:
 
         _step(stack, "timer idle_sweep #1: idle instances are marked and their owners warned; native idle shutdown enforced",
               lambda: drive.timer(stack, "idle_sweep"), seen)
-        _step(stack, "timer idle_sweep #2: still idle after the grace period → stopped",
+        _step(stack, "Azure Monitor alert: Quota Utilization on standardDSv2Family → free idle cores, most first",
+              lambda: drive.alert(stack, _payload("alert-quota.json")), seen)
+        _step(stack, "timer idle_sweep #2: still idle after the grace period → stopped (and stale marks cleared)",
               lambda: drive.timer(stack, "idle_sweep"), seen)
         _step(stack, "Event Grid: RunStatusChanged Failed on cpu-cluster → the cluster is checked at once",
               lambda: drive.event_grid(stack, _retarget(_payload("run-failed.eventgrid.json"))), seen)
-        _step(stack, "the same event delivered again → idempotent, no second write",
+        _step(stack, "the same event delivered again → re-checked, nothing left to change, no second write",
               lambda: drive.event_grid(stack, _retarget(_payload("run-failed.eventgrid.json"))), seen)
-        _step(stack, "timer cluster_sweep: scale-down delays capped on the other clusters",
-              lambda: drive.timer(stack, "cluster_sweep"), seen)
-        _step(stack, "Azure Monitor alert: Unusable Nodes on gpu-cluster → recycled (scale to 0, max restored later)",
+        _step(stack, "Azure Monitor alert: Unusable Nodes on gpu-cluster → recycled (scale to 0)",
               lambda: drive.alert(stack, _payload("alert-unusable-nodes.json")), seen)
-        _step(stack, "Azure Monitor alert: Quota Utilization on standardDSv2Family → free idle cores",
-              lambda: drive.alert(stack, _payload("alert-quota.json")), seen)
+        _step(stack, "timer cluster_sweep: the recycled cluster has drained → max nodes restored",
+              lambda: drive.timer(stack, "cluster_sweep"), seen)
         _step(stack, "a forged event (another subscription's workspace) → rejected, zero actions",
               lambda: drive.event_grid(stack, _payload("run-forged.eventgrid.json")), seen)
         _step(stack, "a CloudEvents 1.0 delivery of a model registration → understood and ignored",
               lambda: drive.event_grid(stack, _cloud(_payload("model-registered.eventgrid.json")), cloud=True), seen)
+        before = _keys_state(stack)
+        _step(stack, "Key Vault: SecretNearExpiry for stmldemo-key → dual-key rotation of the datastores' storage key",
+              lambda: drive.event_grid(stack, drive.key_vault_event(stack, "kv-ml-demo", "stmldemo-key")), seen)
+        _show_rotation(stack, before)
 
         _say("the ledger: every outcome, newest first (autopilot history)")
         subprocess.run([sys.executable, "-m", "shared.cli", "history", "--hours", "1"], env=env, check=True)
@@ -118,6 +122,21 @@ def main() -> int:
     finally:
         stack.stop()
     return 0
+
+
+def _keys_state(stack: stack_mod.Stack) -> dict[str, object]:
+    state = stack.emulator.app.state()
+    account = next(a for a in state["storage"]["accounts"] if a["name"] == "stmldemo")
+    secret = next(s for v in state["keyvault"]["vaults"] for s in v["secrets"] if s["name"] == "stmldemo-key")
+    return {"regenerations": dict(account["regenerations"]), "versions": len(secret.get("versions", [])),
+            "datastores": {d["name"]: d.get("keyValid") for ws in state["ml"]["workspaces"] for d in ws["datastores"]}}
+
+
+def _show_rotation(stack: stack_mod.Stack, before: dict[str, object]) -> None:
+    after = _keys_state(stack)
+    print(f"   storage key regenerations: {before['regenerations']} → {after['regenerations']}")
+    print(f"   secret versions: {before['versions']} → {after['versions']}")
+    print(f"   datastores on a valid key: {after['datastores']} (None: not an account-key datastore, left untouched)")
 
 
 def _retarget(events: object) -> object:

@@ -56,6 +56,16 @@ def timer(stack: Stack, name: str) -> Answer:
     return _post(f"{stack.host.url}/admin/functions/{name}", {"input": ""}, {"x-functions-key": stack.host.master_key})
 
 
+def key_vault_event(stack: Stack, vault: str, secret: str, kind: str = "SecretNearExpiry", schema: str = "eventgrid") -> Any:
+    """The event Key Vault would publish now for the secret's latest version (built by the emulator)."""
+    import ssl
+
+    url = f"{stack.emulator.url}/keyvault/_events/{vault}?secret={secret}&type={kind}&schema={schema}"
+    context = ssl.create_default_context(cafile=stack.emulator.ca)
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def work_queue(stack: Stack) -> QueueClient:
     return QueueClient.from_connection_string(stack.env["AzureWebJobsStorage"], stack.env.get("WORK_QUEUE", "autopilot-work"))
 

@@ -291,7 +291,8 @@ class Engine:
                     and not exemption_reason(cluster.name, cluster.tags, self.rules.clusters.exemptions):
                 seen = [j.last_seen_at for j in snap.jobs if j.compute == cluster.name and j.last_seen_at]
                 idle_for = now - max(seen) if seen else timedelta(days=365)
-                cand = cluster_candidate(cluster, snap.jobs, sizes, int(idle_for.total_seconds() // 60))
+                cand = cluster_candidate(cluster, snap.jobs, sizes, int(idle_for.total_seconds() // 60),
+                                         self.rules.clusters.max_scale_down_s)
                 if cand:
                     candidates.append(cand)
         for inst in snap.instances:
@@ -351,18 +352,14 @@ class Engine:
         def out(status: Status, detail: str) -> Outcome:
             return Outcome(action, status, detail, now, trigger)
 
-        if writes >= s.max_actions_per_run:
-            return out(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_RUN={s.max_actions_per_run} reached"), 0, 0
-        if enforce and self.ledger.writes_since(now - timedelta(hours=1)) >= s.max_actions_per_hour:
-            return out(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_HOUR={s.max_actions_per_hour} reached"), 0, 0
-        # Cooldown is per resource and kind of change: setting idle shutdown must not delay a due stop.
-        last = self.ledger.last_write(f"{action.kind.value}|{action.key}")
-        if enforce and last and now - last < timedelta(minutes=s.cooldown_minutes) and not action.param("restore"):
-            return out(Status.SKIPPED, f"cooldown: last write {human(now - last)} ago (COOLDOWN_MINUTES={s.cooldown_minutes})"), 0, 0
         claim = self.ledger.claim(f"{s.mode.value}|{trigger}|{action.kind.value}|{action.key}", now,
                                   Action=action.kind.value, Target=action.key, Trigger=trigger)
         if isinstance(claim, str):
             return out(Status.SKIPPED, f"duplicate: {claim}"), 0, 0
+        capped = self._capped(action, writes, now)
+        if capped:
+            self.ledger.settle(claim, Status.SKIPPED, capped)
+            return out(Status.SKIPPED, capped), 0, 0
         try:
             fresh = ws.get_compute(action.target)
             skip = self._precheck(ws, action, fresh)
@@ -390,6 +387,20 @@ class Engine:
             self.ledger.settle(claim, Status.FAILED, str(exc), retry=exc.transient)
             kind = "transient, will retry" if exc.transient else "permanent"
             return out(Status.FAILED, f"{kind}: {exc}"), 1, int(exc.transient)
+
+    def _capped(self, action: Action, writes: int, now: datetime) -> str | None:
+        """Why the blast-radius caps or the cooldown hold this write back, or None."""
+        s = self.settings
+        enforce = s.mode is Mode.ENFORCE
+        if writes >= s.max_actions_per_run:
+            return f"cap: MAX_ACTIONS_PER_RUN={s.max_actions_per_run} reached"
+        if enforce and self.ledger.writes_since(now - timedelta(hours=1)) >= s.max_actions_per_hour:
+            return f"cap: MAX_ACTIONS_PER_HOUR={s.max_actions_per_hour} reached"
+        # Cooldown is per resource and kind of change: setting idle shutdown must not delay a due stop.
+        last = self.ledger.last_write(f"{action.kind.value}|{action.key}")
+        if enforce and last and now - last < timedelta(minutes=s.cooldown_minutes) and not action.param("restore"):
+            return f"cooldown: last write {human(now - last)} ago (COOLDOWN_MINUTES={s.cooldown_minutes})"
+        return None
 
     def _precheck(self, ws: WorkspacePort, action: Action, fresh: ComputeInstance | Cluster | None) -> str | None:
         """Re-read just before the write: a reason not to write, or None."""

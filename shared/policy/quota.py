@@ -29,8 +29,12 @@ def family_of(size: str, sizes: Mapping[str, tuple[str, int]]) -> str | None:
     return entry[0] if entry else None
 
 
-def cluster_candidate(cluster: Cluster, jobs: Iterable[Job], sizes: Mapping[str, tuple[str, int]], idle_minutes: int) -> Candidate | None:
-    """A cluster frees its current nodes' cores when it has no active job and nodes above zero."""
+def cluster_candidate(cluster: Cluster, jobs: Iterable[Job], sizes: Mapping[str, tuple[str, int]], idle_minutes: int,
+                      max_scale_down_s: int | None = None) -> Candidate | None:
+    """A cluster frees its current nodes' cores when it has no active job and nodes above zero.
+
+    The same write also caps the idle time before scale down, so the cluster rule has nothing left to change.
+    """
     if any(job.compute == cluster.name and job.active for job in jobs):
         return None
     size = sizes.get(cluster.size.lower())
@@ -38,7 +42,10 @@ def cluster_candidate(cluster: Cluster, jobs: Iterable[Job], sizes: Mapping[str,
         return None
     cores = cluster.current_nodes * size[1]
     reason = f"quota relief: {cluster.current_nodes} idle node(s), {cores} cores; min nodes → 0"
-    action = scale_action(cluster, reason, min_nodes=0, max_nodes=cluster.max_nodes, idle_s=cluster.idle_before_scale_down_s)
+    idle_s = cluster.idle_before_scale_down_s
+    if max_scale_down_s is not None and (idle_s is None or idle_s > max_scale_down_s):
+        idle_s = max_scale_down_s
+    action = scale_action(cluster, reason, min_nodes=0, max_nodes=cluster.max_nodes, idle_s=idle_s)
     return Candidate(action, cores, idle_minutes)
 
 
