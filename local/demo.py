@@ -31,9 +31,14 @@ def _payload(name: str) -> object:
 def _arm_writes(stack: stack_mod.Stack, since: int) -> list[str]:
     """Writes the app sent to Azure since journal entry `since` (token requests and reads excluded)."""
     return [f"{e['method']} {e['path'].rsplit('/', 2)[-2]}/{e['path'].rsplit('/', 1)[-1]} → {e['status']}"
-            for e in stack.emulator.app.journal[since:]
+            for e in stack.emulator.journal(since)
             if e["method"] in WRITES and e["service"] in ("arm", "keyvault") and not e["path"].endswith("/listKeys")
             and not e["path"].endswith("/listSecrets") and not e["path"].endswith("/listNodes")]
+
+
+def _journal_end(stack: stack_mod.Stack) -> int:
+    entries = stack.emulator.journal()
+    return entries[-1]["seq"] if entries else 0
 
 
 def _app_log(stack: stack_mod.Stack, since: int) -> list[str]:
@@ -57,7 +62,7 @@ def _outcomes(stack: stack_mod.Stack) -> list[dict[str, object]]:
 
 def _step(stack: stack_mod.Stack, title: str, action, seen: set[str]) -> None:  # type: ignore[no-untyped-def]
     _say(title)
-    mark = len(stack.emulator.app.journal)
+    mark = _journal_end(stack)
     log_mark = stack.host.log_path.stat().st_size if stack.host else 0
     answer = action()
     drive.wait_quiet(stack)
@@ -107,12 +112,12 @@ def main() -> int:
               lambda: drive.event_grid(stack, _cloud(_payload("model-registered.eventgrid.json")), cloud=True), seen)
         before = _keys_state(stack)
         _step(stack, "Key Vault: SecretNearExpiry for stmldemo-key → dual-key rotation of the datastores' storage key",
-              lambda: drive.event_grid(stack, drive.key_vault_event(stack, "kv-ml-demo", "stmldemo-key")), seen)
+              lambda: drive.event_grid(stack, stack.emulator.key_vault_event("kv-ml-demo", "stmldemo-key")), seen)
         _show_rotation(stack, before)
 
         _say("the ledger: every outcome, newest first (autopilot history)")
         subprocess.run([sys.executable, "-m", "shared.cli", "history", "--hours", "1"], env=env, check=True)
-        state = stack.emulator.app.state()["ml"]
+        state = stack.emulator.state()["ml"]
         _say("the workspace afterwards")
         for ws in state.get("workspaces", []):
             for c in ws.get("computes", []):
@@ -125,7 +130,7 @@ def main() -> int:
 
 
 def _keys_state(stack: stack_mod.Stack) -> dict[str, object]:
-    state = stack.emulator.app.state()
+    state = stack.emulator.state()
     account = next(a for a in state["storage"]["accounts"] if a["name"] == "stmldemo")
     secret = next(s for v in state["keyvault"]["vaults"] for s in v["secrets"] if s["name"] == "stmldemo-key")
     return {"regenerations": dict(account["regenerations"]), "versions": len(secret.get("versions", [])),

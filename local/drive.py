@@ -56,35 +56,30 @@ def timer(stack: Stack, name: str) -> Answer:
     return _post(f"{stack.host.url}/admin/functions/{name}", {"input": ""}, {"x-functions-key": stack.host.master_key})
 
 
-def key_vault_event(stack: Stack, vault: str, secret: str, kind: str = "SecretNearExpiry", schema: str = "eventgrid") -> Any:
-    """The event Key Vault would publish now for the secret's latest version (built by the emulator)."""
-    import ssl
-
-    url = f"{stack.emulator.url}/keyvault/_events/{vault}?secret={secret}&type={kind}&schema={schema}"
-    context = ssl.create_default_context(cafile=stack.emulator.ca)
-    with urllib.request.urlopen(url, context=context, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def work_queue(stack: Stack) -> QueueClient:
     return QueueClient.from_connection_string(stack.env["AzureWebJobsStorage"], stack.env.get("WORK_QUEUE", "autopilot-work"))
 
 
-def wait_quiet(stack: Stack, *, settle: float = 1.0, timeout: float = 60.0) -> None:
-    """Wait until the work queue is empty and the host has logged nothing new for `settle` seconds."""
+def active_invocations(stack: Stack) -> int:
+    assert stack.host
+    with urllib.request.urlopen(f"{stack.host.url}/admin/host/status", timeout=10) as response:
+        return int(json.loads(response.read()).get("activeInvocations", 0))
+
+
+def wait_quiet(stack: Stack, *, settle: float = 0.5, timeout: float = 60.0) -> None:
+    """Wait until the work queue is empty and no function is running, and it stays so for `settle` seconds."""
     assert stack.host
     queue = work_queue(stack)
     deadline = time.monotonic() + timeout
-    last_size, quiet_since = -1, time.monotonic()
+    quiet_since = time.monotonic()
     while time.monotonic() < deadline:
-        size = stack.host.log_path.stat().st_size
         try:
             pending = queue.get_queue_properties().approximate_message_count
         except Exception:  # the queue does not exist before the first message
             pending = 0
-        if size != last_size or pending:
-            last_size, quiet_since = size, time.monotonic()
+        if pending or active_invocations(stack):
+            quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= settle:
             return
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise TimeoutError(f"the app did not go quiet within {timeout}s; see {stack.host.log_path}")

@@ -22,6 +22,7 @@ from typing import Any
 
 from local import azurite
 from local.emulator import server as emulator_server
+from local.emulator.client import EmulatorClient
 from local.host import server as host_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,17 +59,20 @@ def app_settings(emulator_url: str, ca: str, identity_header: str, storage: str,
 
 @dataclass
 class Stack:
-    emulator: emulator_server.EmulatorHandle
+    emulator: EmulatorClient
     storage: azurite.AzuriteHandle
     env: dict[str, str]
     host: host_server.HostHandle | None = None
+    _emulator_handle: emulator_server.EmulatorHandle | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     def stop(self) -> None:
+        """Stop what this stack started (an emulator it was given keeps running)."""
         if self._stopped:
             return
         self._stopped = True
-        for stop in (self.host.stop if self.host else None, self.storage.stop, self.emulator.stop):
+        handle = self._emulator_handle
+        for stop in (self.host.stop if self.host else None, self.storage.stop, handle.stop if handle else None):
             if stop is not None:
                 with contextlib.suppress(Exception):
                     stop()
@@ -90,21 +94,27 @@ def _eventgrid_key(scenario: Mapping[str, Any]) -> str:
 
 
 def start(scenario: Path | Mapping[str, Any] | None = DEMO_SCENARIO, *, mode: str = "observe", host: bool = True,
-          timers: bool = False, run_dir: Path = RUN_DIR, extra: Mapping[str, str] | None = None) -> Stack:
-    """Start Azurite, the emulator (seeded with `scenario`) and, unless `host=False`, the dev host."""
+          timers: bool = False, run_dir: Path = RUN_DIR, extra: Mapping[str, str] | None = None,
+          emulator: EmulatorClient | None = None) -> Stack:
+    """Start Azurite, the emulator (seeded with `scenario`; or reuse a running one) and, unless `host=False`, the dev host."""
     run_dir.mkdir(parents=True, exist_ok=True)
     data = json.loads(Path(scenario).read_text()) if isinstance(scenario, Path) else dict(scenario or {})
     # A fresh storage account each time: a ledger left by an earlier run would make its claims look like duplicates.
     shutil.rmtree(run_dir / "azurite", ignore_errors=True)
     storage = azurite.start(run_dir / "azurite")
+    handle = None
     try:
-        emulator = emulator_server.start(state_dir=run_dir / "emulator", scenario=data)
+        if emulator is None:
+            handle = emulator_server.start(state_dir=run_dir / "emulator", scenario=data)
+            emulator = EmulatorClient(handle.url, handle.ca, handle.identity_header)
+        else:
+            emulator.reset(data)
     except Exception:
         storage.stop()
         raise
     env = app_settings(emulator.url, emulator.ca, emulator.identity_header, storage.connection_string, mode=mode,
                        eventgrid_key=_eventgrid_key(data), extra=extra)
-    stack = Stack(emulator, storage, env)
+    stack = Stack(emulator, storage, env, _emulator_handle=handle)
     if host:
         try:
             stack.restart_host(timers=timers)

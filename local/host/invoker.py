@@ -143,6 +143,12 @@ class Invoker:
         call: Callable[..., Any] = entry.func
         return self._pool.submit(call, **kwargs)
 
+    @property
+    def active(self) -> int:
+        """How many invocations are running now."""
+        with self._idle:
+            return self._active
+
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no invocation is running; False when `timeout` passed first."""
         deadline = time.monotonic() + timeout

@@ -210,6 +210,8 @@ class Host:
             "state": self.state,
             "version": "local.host",
             "processUptime": int((time.monotonic() - self.started_at) * 1000),
+            # Not in the real host's answer: lets local tools wait until queued work has run.
+            "activeInvocations": self._invoker.active if self._invoker is not None else 0,
         }
         if self.index.errors:
             doc["errors"] = [f"{name}: {message}" for name, message in self.index.errors.items()]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from tests.contract.conftest import DEMO_RG, DEMO_SUBSCRIPTION, DEMO_WORKSPACE_ID, EmulatorClient
+from local.emulator.client import DEMO_RG, DEMO_SUBSCRIPTION, DEMO_WORKSPACE_ID, EmulatorClient
 
 pytestmark = pytest.mark.usefixtures("demo")
 
@@ -60,7 +60,7 @@ def test_sync_keys_is_a_long_running_operation_recorded_on_the_workspace(emulato
 
 def test_compute_list_returns_instances_and_clusters_fully_populated(ml: Any) -> None:
     computes = {c.name: c for c in ml.compute.list()}
-    assert set(computes) == {"ci-alice", "ci-bob", "ci-carol", "ci-dave", "ci-erin", "cpu-cluster", "gpu-cluster"}
+    assert set(computes) == {"ci-alice", "ci-bob", "ci-carol", "ci-dave", "ci-erin", "ci-frank", "cpu-cluster", "gpu-cluster"}
     alice = computes["ci-alice"]
     assert alice.type == "computeinstance"
     assert alice.state == "Running"
@@ -127,8 +127,9 @@ def test_usages_are_derived_from_the_computes_that_hold_cores(emulator: Emulator
     # alice 4 + bob 4 + dave 8 + erin 4 (carol is stopped) + two cpu-cluster nodes x 4
     assert family(usages, "standardDSv2Family") == 28
     assert family(usages, "standardNCSv3Family") == 6  # the unusable gpu node still holds its cores
+    assert family(usages, "standardDSv3Family") == 4  # frank's D4s_v3
     (total,) = [u for u in usages if u.type.endswith("/dedicatedCores/usages")]
-    assert total.currentValue == 34
+    assert total.currentValue == 38
     ml.compute.begin_stop("ci-alice").result()
     assert family(list(ml.compute.list_usage(location="westeurope")), "standardDSv2Family") == 24
     assert emulator.journal(path="/locations/westeurope/usages")[0]["method"] == "GET"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.conftest import DEMO_RG, DEMO_SUBSCRIPTION, EmulatorClient
+from local.emulator.client import DEMO_RG, DEMO_SUBSCRIPTION, EmulatorClient
 
 pytestmark = pytest.mark.usefixtures("demo")
 

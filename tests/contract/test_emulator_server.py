@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from tests.contract.conftest import DEMO_WORKSPACE_ID, EmulatorClient
+from local.emulator.client import DEMO_WORKSPACE_ID, EmulatorClient
 
 pytestmark = pytest.mark.usefixtures("demo")
 

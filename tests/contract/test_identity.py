@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from tests.contract.conftest import ARM_SCOPE, DEMO_WORKSPACE_ID, EmulatorClient
+from local.emulator.client import ARM_SCOPE, DEMO_WORKSPACE_ID, EmulatorClient
 
 pytestmark = pytest.mark.usefixtures("demo")
 
