@@ -7,6 +7,7 @@ import json
 import azure.functions as func
 
 from functions.bindings import json_body
+from shared.events import Ignored, Rejected
 from shared.intake import accept_alert
 from shared.settings import current
 
@@ -28,5 +29,6 @@ def on_alert(req: func.HttpRequest, work: func.Out[str]) -> func.HttpResponse:
         work.set(intake.item.to_json())
         return _answer(202, intake.line())
     # Action groups retry only on 408/429/5xx: a 4xx acknowledges a bad or forged alert for good.
-    status = 200 if intake.parsed.__class__.__name__ == "Ignored" else (403 if getattr(intake.parsed, "security", False) else 400)
+    parsed = intake.parsed
+    status = 200 if isinstance(parsed, Ignored) else 403 if isinstance(parsed, Rejected) and parsed.security else 400
     return _answer(status, intake.line())

@@ -19,7 +19,7 @@ def _answer(status: int, body: dict[str, object]) -> func.HttpResponse:
 @bp.route(route="rotate", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 def rotate(req: func.HttpRequest) -> func.HttpResponse:
     """Body: {"vault": "<vault resource id>", "secret": "<name>", "dryRun": false}. Runs now and answers the outcome."""
-    from shared.requests import RequestError, rotation_request
+    from shared.ondemand import RequestError, rotation_request
     from shared.runtime import handle
     from shared.settings import current
 

@@ -36,6 +36,7 @@ from shared.model import (
     Verdict,
     human,
 )
+from shared.outcome_log import log_outcome
 from shared.policy.clusters import ClusterRules, judge_cluster, judge_unusable
 from shared.policy.common import Exemptions, exemption_reason
 from shared.policy.idle import IdleRules, judge_idle_shutdown, judge_instance, threshold_for
@@ -325,6 +326,10 @@ class Engine:
 
     def _tell(self, outcome: Outcome, report: Report) -> None:
         report.outcomes.append(outcome)
+        if outcome.detail.startswith("duplicate:"):
+            # A redelivery: its claim already tells the story; one log line, no ledger row, no notification.
+            log_outcome(outcome)
+            return
         try:
             self.ledger.record(outcome)
         except Exception as exc:

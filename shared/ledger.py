@@ -28,8 +28,9 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from shared.model import Mark, Outcome, Status
+from shared.model import ActionKind, Mark, Outcome, Status
 
+WRITE_KINDS = tuple(k.value for k in ActionKind if k.writes_to_azure)
 LEASE = timedelta(minutes=10)  # a claim untouched this long belongs to a run that died
 
 
@@ -123,8 +124,11 @@ class Ledger:
         self.table.upsert_entity({"PartitionKey": "write", "RowKey": _rk(resource_key), "Resource": resource_key, "At": at})
 
     def writes_since(self, since: datetime) -> int:
-        query = "PartitionKey eq 'write' and At ge @since"
-        return sum(1 for _ in self.table.query_entities(query, parameters={"since": since}, select=["RowKey"]))
+        """Azure writes done since a time, all triggers together (the hourly blast-radius cap)."""
+        kinds = " or ".join(f"Action eq '{k}'" for k in WRITE_KINDS)
+        query = f"PartitionKey ge @lo and PartitionKey lt 'out-a' and At ge @since and Status eq 'done' and ({kinds})"
+        rows = self.table.query_entities(query, parameters={"lo": f"out-{since:%Y%m%d}", "since": since}, select=["RowKey"])
+        return sum(1 for _ in rows)
 
     # --- cluster recycles ------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ class _Live:
 
     obs: Observation
     keys: dict[str, tuple[str, datetime | None]]
-    stores: dict[str, Any]  # "ws/ds" → (workspace adapter, datastore name)
+    stores: dict[str, Any]  # "ws/ds" → (workspace adapter, DatastoreRef)
     untouched: list[str]
 
 
@@ -114,11 +114,12 @@ class Rotator:
             self.notifier.send(outcome)
 
         try:
-            secret = vault.properties(name)
+            read = vault.read(name)
         except AzureError as exc:
             return self._fail(tell, exc)
-        if secret is None:
+        if read is None:
             return tell(Status.SKIPPED, "skipped: secret already gone")
+        secret = read.properties
         missing = secret.missing_tags()
         if missing:
             return tell(Status.SKIPPED, f"not a managed credential: no {', '.join(missing)} tag")
@@ -134,7 +135,7 @@ class Rotator:
         due, why = is_due(secret, now, self.rules, forced)
 
         try:
-            live = self._observe(vault, name, secret, account)
+            live = self._observe(read.value, secret, account)
         except AzureError as exc:
             return self._fail(tell, exc)
         for label in live.untouched:
@@ -153,7 +154,7 @@ class Rotator:
         if isinstance(claim, str):
             return tell(Status.SKIPPED, f"duplicate: rotation of {account.name} {claim}")
         try:
-            done = self._execute(vault, name, secret, account, live, due, now)
+            done = self._execute(vault, name, secret, read.content_type, account, live, due, now)
         except AzureError as exc:
             self.ledger.settle(claim, Status.FAILED, str(exc), retry=True)
             return self._fail(tell, exc)
@@ -168,9 +169,8 @@ class Rotator:
         if exc.transient:
             raise _Transient() from exc
 
-    def _observe(self, vault: Any, name: str, secret: ManagedSecret, account: ResourceId) -> _Live:
+    def _observe(self, value: str, secret: ManagedSecret, account: ResourceId) -> _Live:
         keys = self.storage(account).keys()
-        value = vault.value(name)
         by_value = {v: k for k, (v, _) in keys.items()}
         stores: dict[str, Any] = {}
         holds: dict[str, str | None] = {}
@@ -181,14 +181,14 @@ class Rotator:
                 if ref.credential.lower() != "accountkey":
                     untouched.append(f"{ref.label} ({ref.credential})")
                     continue
-                stores[ref.label] = (ws, ref.name)
+                stores[ref.label] = (ws, ref)
                 holds[ref.label] = by_value.get(ws.datastore_key(ref.name) or "")
         obs = Observation(secret=secret, secret_key=by_value.get(value), keys_created={k: c for k, (_, c) in keys.items()},
                           datastores=holds)
         return _Live(obs, keys, stores, untouched)
 
-    def _execute(self, vault: Any, name: str, secret: ManagedSecret, account: ResourceId, live: _Live, due: bool,
-                 now: datetime) -> str:
+    def _execute(self, vault: Any, name: str, secret: ManagedSecret, content_type: str | None, account: ResourceId,
+                 live: _Live, due: bool, now: datetime) -> str:
         """Carry out the plan step by step, following each write in memory; verify at the end."""
         storage = self.storage(account)
         obs = live.obs
@@ -214,7 +214,7 @@ class Rotator:
                 validity = secret.validity or timedelta(days=90)
                 tags = {k: v for k, v in secret.tags.items() if k.strip().lower() != TAG_KEY.lower()}
                 tags[TAG_KEY] = key
-                written = vault.write(name, live.keys[key][0], tags, now + validity, vault.content_type(name))
+                written = vault.write(name, live.keys[key][0], tags, now + validity, content_type)
                 obs = apply_effect(obs, step, now)
             self.checkpoint(step)
             log.info("rotation of %s/%s: %s", secret.vault, name, step.reason)
@@ -227,10 +227,11 @@ class Rotator:
             raise RotationAborted("the rotation did not reach the secret write")
         key = written.tag(TAG_KEY)
         expected = live.keys[key][0]
-        wrong = [label for label, (ws, ds) in live.stores.items() if ws.datastore_key(ds) != expected]
+        wrong = [label for label, (ws, ref) in live.stores.items() if ws.datastore_key(ref.name) != expected]
         if wrong:
             raise RotationAborted(f"verification: {', '.join(wrong)} do not hold the new {key}")
-        if vault.value(name) != expected:
+        latest = vault.read(name)
+        if latest is None or latest.value != expected:
             raise RotationAborted("verification: the secret does not hold the new key")
         stores = f"{len(live.stores)} datastore(s)" if live.stores else "no account-key datastore"
         expires = f"{written.expires:%Y-%m-%d}" if written.expires else "never"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -227,7 +227,7 @@ class Workspace:
             if str(props.get("accountName") or "").lower() != account.lower():
                 continue
             cred = str((props.get("credentials") or {}).get("credentialsType") or "None")
-            out.append(DatastoreRef(self.id.name, str(body.get("name")), cred))
+            out.append(DatastoreRef(self.id.name, str(body.get("name")), cred, dict(props)))
         return out
 
     def datastore_key(self, name: str) -> str | None:
@@ -237,16 +237,15 @@ class Workspace:
             return None
         return str(body.get("key") or "") or None
 
-    def set_datastore_key(self, name: str, key: str) -> None:
-        """Point an account-key datastore at a new key: the entity as it is, with only the credential changed."""
-        try:
-            from azure.ai.ml.entities import AccountKeyConfiguration
+    def set_datastore_key(self, store: DatastoreRef, key: str) -> None:
+        """Point an account-key datastore at a new key: its properties as listed, only the credential changed.
 
-            store = self.ml.datastores.get(name)
-            store.credentials = AccountKeyConfiguration(account_key=key)
-            self.ml.datastores.create_or_update(store)
-        except Exception as exc:
-            raise translate(exc, f"update datastore {name}") from exc
+        A plain PUT (not azure-ai-ml's, which always skips validation) lets AML check that the datastore
+        reaches its storage with the new key before accepting it.
+        """
+        props = {k: v for k, v in store.properties.items() if k != "credentials"}
+        props["credentials"] = {"credentialsType": "AccountKey", "secrets": {"secretsType": "AccountKey", "key": key}}
+        self.arm.send("PUT", f"{self._base}/datastores/{store.name}", {"properties": props}, what=f"update datastore {store.name}")
 
     def resync_keys(self) -> None:
         """Make the workspace pick up new storage keys now (it otherwise refreshes them after about an hour)."""
@@ -283,6 +282,7 @@ class DatastoreRef:
     workspace: str
     name: str
     credential: str  # AccountKey, Sas, ServicePrincipal, None, …
+    properties: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # as listed (no secrets)
 
     @property
     def label(self) -> str:

@@ -61,6 +61,10 @@ class ArmClient:
             return HttpRequest(method, url, params={"api-version": api_version})
         return HttpRequest(method, url, params={"api-version": api_version}, json=body)
 
+    def send(self, method: str, path: str, body: Any = None, api_version: str = ML_API, what: str = "") -> Any:
+        """One synchronous request (for writes ARM answers at once, such as a datastore PUT)."""
+        return self._send(method, path, api_version, body, what)
+
     def _send(self, method: str, path: str, api_version: str, body: Any = None, what: str = "") -> Any:
         request = self._request(method, path, api_version, body)
         try:

@@ -3,6 +3,7 @@ except as the return of `value()` and the argument of `write()`; they are never 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,15 @@ from shared.adapters.azure import client_options, credential, is_loopback, trans
 from shared.model import ResourceId
 from shared.policy.rotation import ManagedSecret
 from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class SecretRead:
+    """One read of a secret. The value is excluded from repr so it never reaches a log by accident."""
+
+    properties: ManagedSecret
+    value: str = field(repr=False)
+    content_type: str | None = None
 
 
 def _secret(vault: str, props: Any) -> ManagedSecret:
@@ -28,22 +38,17 @@ class Vault:
         self._client = SecretClient(url, cred or credential(), verify_challenge_resource=not is_loopback(url),
                                     **client_options(settings))
 
-    def properties(self, name: str) -> ManagedSecret | None:
-        """The latest version's properties, or None when the secret does not exist."""
+    def read(self, name: str) -> SecretRead | None:
+        """The latest version: properties, value and content type in one call; None when the secret does not exist."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return _secret(self.id.name, self._client.get_secret(name).properties)
+            secret = self._client.get_secret(name)
         except ResourceNotFoundError:
             return None
         except Exception as exc:
             raise translate(exc, f"read secret {name} in {self.id.name}") from exc
-
-    def value(self, name: str) -> str:
-        try:
-            return str(self._client.get_secret(name).value or "")
-        except Exception as exc:
-            raise translate(exc, f"read secret {name} in {self.id.name}") from exc
+        return SecretRead(_secret(self.id.name, secret.properties), str(secret.value or ""), secret.properties.content_type)
 
     def list(self) -> list[ManagedSecret]:
         """Every enabled secret's latest properties (no values)."""
@@ -59,9 +64,3 @@ class Vault:
         except Exception as exc:
             raise translate(exc, f"write secret {name} in {self.id.name}") from exc
         return _secret(self.id.name, stored.properties)
-
-    def content_type(self, name: str) -> str | None:
-        try:
-            return self._client.get_secret(name).properties.content_type
-        except Exception as exc:
-            raise translate(exc, f"read secret {name} in {self.id.name}") from exc

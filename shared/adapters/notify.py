@@ -5,22 +5,16 @@ Notifications are best effort: a failing webhook is logged and never fails the r
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from shared.adapters.azure import client_options
 from shared.model import Outcome, Status
+from shared.outcome_log import log_outcome
 from shared.settings import Settings
 
-log = logging.getLogger("autopilot.outcome")
+log = logging.getLogger("autopilot.notify")
 EVENT_SOURCE = "/aml-autopilot"
-
-
-def log_outcome(outcome: Outcome) -> None:
-    """The one log line per outcome: JSON after a fixed prefix, so log queries can parse it."""
-    level = logging.WARNING if outcome.status is Status.FAILED else logging.INFO
-    log.log(level, "outcome %s", json.dumps(outcome.as_log(), default=str, sort_keys=True))
 
 
 class Notifier:
@@ -31,7 +25,10 @@ class Notifier:
         self._publisher: Any = None
 
     def send(self, outcome: Outcome) -> None:
+        """Log every outcome; tell people only what they act on: done, failed, planned (and owner warnings)."""
         log_outcome(outcome)
+        if outcome.status is Status.SKIPPED:
+            return
         body = outcome.as_log()
         if self.settings.notify_webhook_url:
             self._webhook(body)
