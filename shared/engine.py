@@ -222,8 +222,9 @@ class Engine:
         report.verdicts += verdicts + [judge_idle_shutdown(i, self.rules.idle) for i in snap.instances]
         running = [v for v, i in zip(verdicts, snap.instances, strict=True) if i.state.lower() == "running"]
         if running and not any(v.decision in (Decision.WAIT, Decision.ACT) for v in running):
-            why = Counter(v.reason.split(";")[0].split(" (")[0] if "idle " not in v.reason else "idle below threshold" for v in running)
-            report.notes.append(f"{len(running)} running instance(s), none idle: " + ", ".join(f"{n}× {r}" for r, n in why.most_common()))
+            # The inventory has running instances but none qualifies: say why, so an operator can tell
+            # "all busy" from "no CPU metrics reach us".
+            report.notes.append(f"{len(running)} running instance(s), none idle: " + "; ".join(f"{v.target}: {v.reason}" for v in running))
 
     def _cluster_sweep(self, ws: WorkspacePort, item: WorkItem, now: datetime, report: Report) -> None:
         snap = self._snapshot(ws)

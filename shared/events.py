@@ -202,16 +202,26 @@ def parse_event(payload: Any, allowed: Allowed) -> Parsed:
     return Rejected(f"unknown event type {etype!r} from {env.source!r}", security=True, envelope=env)
 
 
-def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
-    workspace = allowed.workspace(env.source)
-    if workspace is None:
-        return Rejected(f"{env.type} from {env.source!r}, which is not an allowed workspace", security=True, envelope=env)
-    canonical = {t.lower(): t for t in (RUN_STATUS_CHANGED, RUN_COMPLETED, *AML_IGNORED)}
+def _known(env: Envelope, source: ResourceId | None, what: str, service: str, acted: tuple[str, ...], ignored: set[str],
+           why_ignored: str) -> str | Rejected | Ignored:
+    """Authenticate the source, then canonicalise the type: the type's canonical spelling, or why not."""
+    if source is None:
+        return Rejected(f"{env.type} from {env.source!r}, which is not an allowed {what}", security=True, envelope=env)
+    canonical = {t.lower(): t for t in (*acted, *ignored)}
     etype = canonical.get(env.type.lower())
     if etype is None:
-        return Rejected(f"unknown Azure ML event type {env.type!r}", security=True, envelope=env)
-    if etype in AML_IGNORED:
-        return Ignored(f"{etype.split('.')[-1]} needs no remediation", env)
+        return Rejected(f"unknown {service} event type {env.type!r}", security=True, envelope=env)
+    if etype in ignored:
+        return Ignored(f"{etype.split('.')[-1]} needs no {why_ignored}", env)
+    return etype
+
+
+def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
+    workspace = allowed.workspace(env.source)
+    etype = _known(env, workspace, "workspace", "Azure ML", (RUN_STATUS_CHANGED, RUN_COMPLETED), AML_IGNORED, "remediation")
+    if not isinstance(etype, str):
+        return etype
+    assert workspace is not None
     run_id = _text(_ci(data, "runId")) or env.subject.rsplit("/", 1)[-1]
     if not run_id:
         return Rejected(f"{etype} without runId or a runs/ subject", envelope=env)
@@ -224,14 +234,10 @@ def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
 
 def _key_vault(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     vault = allowed.vault(env.source)
-    if vault is None:
-        return Rejected(f"{env.type} from {env.source!r}, which is not an allowed vault", security=True, envelope=env)
-    canonical = {t.lower(): t for t in (SECRET_NEAR_EXPIRY, SECRET_EXPIRED, *KV_IGNORED)}
-    etype = canonical.get(env.type.lower())
-    if etype is None:
-        return Rejected(f"unknown Key Vault event type {env.type!r}", security=True, envelope=env)
-    if etype in KV_IGNORED:
-        return Ignored(f"{etype.split('.')[-1]} needs no rotation", env)
+    etype = _known(env, vault, "vault", "Key Vault", (SECRET_NEAR_EXPIRY, SECRET_EXPIRED), KV_IGNORED, "rotation")
+    if not isinstance(etype, str):
+        return etype
+    assert vault is not None
     name = _text(_ci(data, "ObjectName")) or env.subject
     vault_name = _text(_ci(data, "VaultName"))
     if vault_name and vault_name.lower() != vault.name.lower():
