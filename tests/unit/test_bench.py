@@ -1,0 +1,130 @@
+"""The bench's pure pieces run on tiny inputs and produce well-formed tables (no timings are checked)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bench import arm, events, host, imports
+from bench.report import Stats, Table, percentile
+from shared.intake import accept_event
+from shared.settings import Settings
+
+
+def well_formed(table: Table) -> None:
+    assert table.rows and table.verdict
+    assert all(len(row) == len(table.headers) for row in table.rows)
+    lines = table.render().splitlines()
+    assert lines[0].startswith("== ") and lines[-1].startswith("verdict: ")
+
+
+def test_percentiles_interpolate_between_samples_and_stats_summarize_them():
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([7.0], 95) == 7.0
+    assert Stats.of([3.0, 1.0, 2.0]) == Stats(3, 1.0, 2.0, pytest.approx(2.9), 3.0)
+
+
+def test_a_table_refuses_a_row_of_the_wrong_width():
+    with pytest.raises(ValueError):
+        Table("t", ["a", "b"]).add(1)
+
+
+def test_the_event_mix_adds_up_to_the_batch_size_and_keeps_every_kind():
+    mix = events.counts(97)
+    assert sum(mix.values()) == 97 and all(n > 0 for n in mix.values())
+    assert len(events.batch(42)) == 42
+
+
+@pytest.mark.parametrize(("kind", "share", "expected"), events.MIX, ids=[k for k, _, _ in events.MIX])
+def test_each_kind_of_event_is_triaged_as_the_mix_says(kind, share, expected, caplog):
+    caplog.set_level(logging.CRITICAL, logger="autopilot")
+    s = events.settings()
+    decide = events.decider(s, events.gathered(jobs=12))
+    for i in range(4):  # the malformed kind has four variants
+        intake = events.triage(kind, events.payload(kind, i), s)
+        assert events.outcome_of(intake) == expected, intake.line()
+        if intake.item is not None:
+            decide(intake.item)
+
+
+def test_the_throughput_section_produces_a_mix_and_a_speed_table_on_a_tiny_batch():
+    s = events.settings()
+    decide = events.decider(s, events.gathered(jobs=12))
+    batch = events.batch(len(events.MIX) * 2)
+    with events.quiet():
+        mix = events.tally(batch, s, decide)
+        seconds = {"repeats": 1.0, "dict": events.time_batch(batch, s, decide),
+                   "text": events.time_batch(batch, s, decide, from_text=True)}
+    mix_table, speed = events.tables(batch, seconds, mix)
+    for table in (mix_table, speed):
+        well_formed(table)
+    assert mix_table.verdict.startswith("PASS") and mix_table.rows[-1][1] == len(batch)
+
+
+def test_quiet_restores_the_logger_level():
+    logger = logging.getLogger("autopilot")
+    before = logger.level
+    with events.quiet():
+        assert logger.level == logging.CRITICAL
+    assert logger.level == before
+
+
+def test_the_cold_import_table_judges_the_app_against_its_budget_without_spawning_anything():
+    fake = {"pass": 20.0, "import function_app": 150.0, "import azure.ai.ml": 1400.0}
+    samples = imports.measure(3, timer=lambda code: fake[code])
+    assert {label: len(v) for label, v in samples.items()} == {label: 3 for label, _ in imports.COMMANDS}
+    table = imports.table(samples, imports.Probe(aml_loaded=False, modules=300))
+    well_formed(table)
+    assert table.verdict.startswith("PASS")
+    assert imports.table(samples, imports.Probe(aml_loaded=True, modules=900)).verdict.startswith("FAIL")
+    assert imports.table(samples, imports.Probe(False, 300), budget_ms=100).verdict.startswith("FAIL")
+
+
+ARM = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+
+
+def entry(seq: int, method: str, path: str, service: str = "arm", status: int = 200) -> dict:
+    return {"seq": seq, "method": method, "path": path, "service": service, "status": status}
+
+
+JOURNAL = [
+    entry(1, "GET", "/msi/token", "identity"),
+    entry(2, "GET", f"{ARM}/computes"),
+    entry(3, "POST", "/subscriptions/s/metrics:getBatch", "monitor"),
+    entry(4, "GET", f"{ARM}/computes/ci"),
+    entry(5, "POST", f"{ARM}/computes/ci/stop", status=202),
+    entry(6, "GET", "/subscriptions/s/providers/Microsoft.MachineLearningServices/locations/we/computeOperationsStatus/op1"),
+    entry(7, "POST", f"{ARM}/datastores/blob/listSecrets"),
+    entry(8, "POST", "/_sinks/webhook/ops", "sinks"),
+]
+
+
+def test_journal_entries_are_classified_as_reads_writes_polls_tokens_and_notifications():
+    assert [arm.category(e) for e in JOURNAL] == ["token", "read", "read", "read", "write", "poll", "read", "notify"]
+    assert arm.tally(JOURNAL) == {"read": 4, "write": 1, "poll": 1, "token": 1, "notify": 1}
+    assert arm.label(JOURNAL[4]) == "POST ci/stop"
+
+
+def test_a_run_splits_at_its_first_claim_and_its_table_counts_calls_above_the_minimum():
+    gather, write = arm.split(JOURNAL, [3])
+    assert [e["seq"] for e in gather] == [1, 2, 3] and [e["seq"] for e in write] == [4, 5, 6, 7, 8]
+    run = arm.Measured("stop", arm.Minimum(2, 1, 1, True, "why"), gather, write, "done", 12.5)
+    assert run.extra("guarded write") == 1 and run.extra("gather+decide") == 0
+    table = arm.table([run])
+    well_formed(table)
+    assert len(table.rows) == len(arm.PARTS) and table.verdict.startswith("ABOVE MINIMUM")
+    failed = arm.table([arm.Measured("stop", arm.Minimum(2, 1, 1, True, "why"), gather, write, "skipped", 1.0)])
+    assert failed.verdict.startswith("FAIL")
+
+
+def test_dev_host_deliveries_are_distinct_accepted_events_and_their_table_is_well_formed(caplog):
+    caplog.set_level(logging.CRITICAL, logger="autopilot")
+    batches = host.deliveries(3, events.WORKSPACES[0])
+    assert len({b[0]["id"] for b in batches}) == 3
+    only_demo = Settings.from_env({"ALLOWED_WORKSPACES": events.WORKSPACES[0], "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    assert all(accept_event(b[0], only_demo).accepted for b in batches)
+    table = host.table(40.0, [5.0, 6.0, 9.0], [202, 202, 202, 202], worker_calls=0)
+    well_formed(table)
+    assert table.verdict.startswith("PASS")
+    assert host.table(40.0, [5.0], [202, 500]).verdict.startswith("FAIL")
