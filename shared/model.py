@@ -171,7 +171,9 @@ class Action:
 
     @property
     def key(self) -> str:
-        return f"{self.workspace.id}/computes/{self.target}"
+        """The id of the thing acted on: a compute of the workspace, or a secret of the vault for rotations."""
+        collection = "secrets" if self.kind is ActionKind.ROTATE_CREDENTIAL else "computes"
+        return f"{self.workspace.id}/{collection}/{self.target}"
 
     def param(self, name: str, default: object = None) -> object:
         return dict(self.params).get(name, default)

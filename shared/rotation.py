@@ -53,6 +53,7 @@ class _Live:
     keys: dict[str, tuple[str, datetime | None]]
     stores: dict[str, Any]  # "ws/ds" → (workspace adapter, DatastoreRef)
     untouched: list[str]
+    workspaces: list[Any]  # adapters of the workspaces with a datastore on the account: the ones to resync
 
 
 class Rotator:
@@ -143,7 +144,8 @@ class Rotator:
         steps = plan(live.obs, due, now)
         summary = " → ".join(s.kind.value for s in steps)
         if steps[0].kind is StepKind.NOT_DUE:
-            return tell(Status.SKIPPED, f"not due: {why}; {steps[0].reason}")
+            extra = "" if steps[0].reason == "not due" else f"; {steps[0].reason.removeprefix('not due; ')}"
+            return tell(Status.SKIPPED, f"not due: {why}{extra}")
         if steps[0].kind is StepKind.BLOCKED:
             return tell(Status.FAILED, f"blocked: {steps[0].reason}")
         if dry_run or self.settings.mode is Mode.OBSERVE:
@@ -175,9 +177,13 @@ class Rotator:
         stores: dict[str, Any] = {}
         holds: dict[str, str | None] = {}
         untouched: list[str] = []
+        users: list[Any] = []
         for ws_id in self.settings.workspaces:
             ws = self.workspace(ws_id)
-            for ref in ws.datastores_on(account.name):
+            refs = ws.datastores_on(account.name)
+            if refs:
+                users.append(ws)
+            for ref in refs:
                 if ref.credential.lower() != "accountkey":
                     untouched.append(f"{ref.label} ({ref.credential})")
                     continue
@@ -185,7 +191,7 @@ class Rotator:
                 holds[ref.label] = by_value.get(ws.datastore_key(ref.name) or "")
         obs = Observation(secret=secret, secret_key=by_value.get(value), keys_created={k: c for k, (_, c) in keys.items()},
                           datastores=holds)
-        return _Live(obs, keys, stores, untouched)
+        return _Live(obs, keys, stores, untouched, users)
 
     def _execute(self, vault: Any, name: str, secret: ManagedSecret, content_type: str | None, account: ResourceId,
                  live: _Live, due: bool, now: datetime) -> str:
@@ -206,8 +212,8 @@ class Rotator:
                 ws.set_datastore_key(ds, live.keys[str(step.key)][0])
                 obs = apply_effect(obs, step, now)
             elif step.kind is StepKind.RESYNC:
-                for ws_id in self.settings.workspaces:
-                    self.workspace(ws_id).resync_keys()
+                for ws in live.workspaces:  # only workspaces using the account cache its keys
+                    ws.resync_keys()
                 obs = apply_effect(obs, step, now)
             elif step.kind is StepKind.WRITE_SECRET:
                 key = str(step.key)

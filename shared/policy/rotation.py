@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.model import human
+
 KEY_NAMES = ("key1", "key2")
 TAG_KEY = "CredentialId"
 TAG_PROVIDER = "ProviderAddress"
@@ -99,7 +101,7 @@ def is_due(secret: ManagedSecret, now: datetime, rules: RotationRules, forced: b
     but never twice within the minimum interval."""
     age = now - secret.created if secret.created else None
     if age is not None and age < rules.min_interval:
-        return False, f"rotated {int(age.total_seconds() // 3600)}h ago; minimum interval {rules.min_interval}"
+        return False, f"rotated {human(age)} ago; minimum interval {human(rules.min_interval)}"
     if forced:
         return True, "requested"
     if secret.expires and secret.expires - now <= rules.near_expiry:

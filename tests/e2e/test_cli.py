@@ -1,0 +1,137 @@
+"""The operator's `autopilot` command, run as a separate process against the emulator and Azurite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from local.stack import REPO
+from shared.work import Kind, sweep
+from tests.e2e.conftest import WS, World
+
+PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
+RULES_AND_TARGETS = [(rule, name) for rule in ("idle-instance", "native-idle-shutdown")
+                     for name in ("ci-alice", "ci-bob", "ci-carol", "ci-dave", "ci-erin", "ci-frank")]
+RULES_AND_TARGETS += [("cluster-size", "cpu-cluster"), ("cluster-size", "gpu-cluster")]
+
+
+def autopilot(world: World, *args: str, stdin: str | None = None, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **world.env(), **settings}
+    # azure-ai-ml records its cloud in the environment; an in-process test may have left one the command cannot know.
+    env.pop("AZUREML_CURRENT_CLOUD", None)
+    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, cwd=REPO, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_plan_prints_a_row_per_rule_and_target_and_writes_nothing(world: World):
+    start = world.mark()
+    done = autopilot(world, "plan", "--workspace", WS.id)
+    assert done.returncode == 0, done.stderr
+    head, columns, rule, *rows = done.stdout.splitlines()
+    assert head.startswith("workspace mlw-demo — mode enforce — ")
+    assert columns.split() == ["RULE", "TARGET", "DECISION", "ACTIONS", "REASON"] and set(rule) <= {"-", " "}
+    table = [row.split(None, 4) for row in rows if not row.startswith("note: ")]
+    assert sorted((r[0], r[1]) for r in table) == sorted(RULES_AND_TARGETS)
+    by_key = {(r[0], r[1]): r for r in table}
+    assert by_key[("idle-instance", "ci-alice")][2:4] == ["wait", "mark-idle"]
+    assert by_key[("idle-instance", "ci-dave")][2:] == ["skip", "-", "exempt: tagged autopilot-exempt=true"]
+    assert by_key[("cluster-size", "cpu-cluster")][2:4] == ["act", "scale-cluster"]
+    assert world.emulator.journal(start, service="arm"), "plan read the live state"
+    assert world.writes(start) == [], "plan is read-only, even in enforce mode"
+
+
+def test_plan_as_json_carries_every_verdict_with_its_actions(world: World):
+    start = world.mark()
+    done = autopilot(world, "plan", "--workspace", WS.id, "--json")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert (plan["workspace"], plan["mode"]) == (WS.id, "enforce")
+    verdicts = {(v["rule"], v["target"]): v for v in plan["verdicts"]}
+    assert sorted(verdicts) == sorted(RULES_AND_TARGETS)
+    cpu = verdicts[("cluster-size", "cpu-cluster")]
+    assert cpu["decision"] == "act" and "min nodes 2 → 0" in cpu["reason"]
+    assert cpu["actions"] == [{"kind": "scale-cluster", "target": "cpu-cluster",
+                               "params": {"min_nodes": 0, "max_nodes": 4, "idle_s": 1800}}]
+    assert verdicts[("native-idle-shutdown", "ci-frank")]["actions"][0]["params"] == {"minutes": 60}
+    assert verdicts[("idle-instance", "ci-bob")]["decision"] == "keep"
+    assert world.writes(start) == []
+
+
+EXPLAINED = [  # (payload file, exit code, stream, what it says)
+    ("run-failed.eventgrid.json", 0, "stdout", "accepted: run train-cpu-failed Failed in mlw-demo"),
+    ("run-failed.cloudevent.json", 0, "stdout", "accepted: run train-cpu-failed Canceled in mlw-demo"),
+    ("alert-quota.json", 0, "stdout", "accepted: alert 'aml-quota-dsv2'"),
+    ("alert-unusable-nodes.json", 0, "stdout", "accepted: alert 'aml-unusable-nodes'"),
+    ("secret-near-expiry.eventgrid.json", 0, "stdout", "accepted: secret stmldemo-key in vault kv-ml-demo"),
+    ("alert-resolved.json", 0, "stdout", "ignored: alert 'aml-unusable-nodes' resolved"),
+    ("model-registered.eventgrid.json", 0, "stdout", "ignored: ModelRegistered needs no remediation"),
+    ("run-forged.eventgrid.json", 2, "stderr", "rejected: forged or misrouted: "),
+    ("alert-forged.json", 2, "stderr", "rejected: forged or misrouted: alert targets "),
+]
+
+
+@pytest.mark.parametrize(("name", "code", "stream", "says"), EXPLAINED)
+def test_explain_classifies_each_sample_payload_with_its_exit_code(world: World, name, code, stream, says):
+    start = world.mark()
+    done = autopilot(world, "explain", str(PAYLOADS / name))
+    assert done.returncode == code, (done.stdout, done.stderr)
+    said, other = (done.stdout, done.stderr) if stream == "stdout" else (done.stderr, done.stdout)
+    (line,) = said.splitlines()
+    assert line.startswith(says), line
+    assert other == ""
+    assert world.emulator.journal(start) == [], "explain sends nothing to Azure"
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    pytest.param(None, "rejected: forged or misrouted: ", id="forged event"),
+    pytest.param('[{"id": "1", "topic": ', "autopilot: malformed: not JSON", id="not JSON"),
+    pytest.param('{"schemaId": "azureMonitorCommonAlertSchema", "data": {}}', "rejected: malformed: alert lacks data.essentials",
+                 id="alert without essentials"),
+    pytest.param("[]", "rejected: malformed: empty batch", id="empty batch"),
+])
+def test_explain_reads_stdin_and_refuses_forged_or_malformed_input_with_one_line_and_exit_2(world: World, text, says):
+    stdin = (PAYLOADS / "run-forged.eventgrid.json").read_text() if text is None else text
+    done = autopilot(world, "explain", "-", stdin=stdin)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(says), line
+    assert done.stdout == ""
+
+
+def test_history_lists_the_outcomes_of_earlier_runs(world: World):
+    now = datetime.now(UTC)
+    world.engine().run(sweep(Kind.CLUSTER_SWEEP, WS.id, now), now)
+
+    table = autopilot(world, "history", "--hours", "1")
+    assert table.returncode == 0, table.stderr
+    rows = [line.split(None, 5) for line in table.stdout.splitlines()[2:]]
+    assert [r[2:5] for r in rows] == [["done", "scale-cluster", "mlw-demo/cpu-cluster"]]
+    assert rows[0][5].startswith("scale cpu-cluster to min 0 max 4")
+
+    as_json = autopilot(world, "history", "--hours", "1", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    (row,) = json.loads(as_json.stdout)
+    assert (row["Status"], row["Action"], row["Target"], row["Workspace"]) == ("done", "scale-cluster", "cpu-cluster", "mlw-demo")
+    assert row["Detail"].endswith(": verified") and "min nodes 2 → 0" in row["Reason"]
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(("plan", "--workspace", WS.id), id="plan"),
+    pytest.param(("explain", str(PAYLOADS / "alert-quota.json")), id="explain"),
+    pytest.param(("history",), id="history"),
+])
+@pytest.mark.parametrize(("setting", "value"), [("AUTOPILOT_MODE", "enforced"), ("ARM_MAX_RETRIES", "many")])
+def test_a_bad_setting_exits_2_naming_the_setting(world: World, args, setting, value):
+    start = world.mark()
+    done = autopilot(world, *args, **{setting: value})
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"autopilot: {setting}: ") and repr(value) in line, line
+    assert done.stdout == ""
+    assert world.emulator.journal(start) == []
