@@ -210,7 +210,8 @@ def _known(env: Envelope, source: ResourceId | None, what: str, service: str, ac
     canonical = {t.lower(): t for t in (*acted, *ignored)}
     etype = canonical.get(env.type.lower())
     if etype is None:
-        return Rejected(f"unknown {service} event type {env.type!r}", security=True, envelope=env)
+        # From an allowed source an unknown type is new, not forged: acknowledged, no security warning.
+        return Rejected(f"unknown {service} event type {env.type!r}", envelope=env)
     if etype in ignored:
         return Ignored(f"{etype.split('.')[-1]} needs no {why_ignored}", env)
     return etype

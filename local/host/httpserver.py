@@ -117,6 +117,9 @@ class HostHTTPServer(ThreadingHTTPServer):
     """ThreadingHTTPServer carrying the host's request handler."""
 
     daemon_threads = True
+    # The Functions host (Kestrel) listens with a backlog of 512; socketserver's default of 5 would
+    # reset a burst of Event Grid deliveries that arrives while the host is busy.
+    request_queue_size = 512
 
     def __init__(self, address: tuple[str, int], handler: Handler) -> None:
         super().__init__(address, _RequestHandler)

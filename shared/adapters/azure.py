@@ -109,7 +109,11 @@ def is_loopback(url: str) -> bool:
 def translate(exc: Exception, what: str) -> AzureError:
     """Map an SDK exception onto the autopilot's error kinds, keeping a one-line message without secrets."""
     if isinstance(exc, AzureError):
-        return exc
+        if str(exc).startswith(what):
+            return exc
+        # Raised inside the pipeline (the retry budget): name the call it interrupted.
+        return type(exc)(f"{what}: {exc}") if type(exc) in (Gone, Conflict) else AzureError(
+            f"{what}: {exc}", transient=exc.transient, status=exc.status)
     if isinstance(exc, ResourceNotFoundError):
         return Gone(f"{what}: not found")
     if isinstance(exc, ResourceExistsError):

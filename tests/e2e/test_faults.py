@@ -67,8 +67,8 @@ def test_throttling_with_a_short_retry_after_is_retried_in_the_call_and_the_stop
 
 
 @pytest.mark.parametrize(("fault", "settings", "first_attempts"), [
-    pytest.param({"status": 500, "times": 10}, {"ARM_MAX_RETRIES": "2"}, [500, 500, 500], id="500 past ARM_MAX_RETRIES"),
-    pytest.param({"status": 503, "times": 10}, {"ARM_MAX_RETRIES": "1"}, [503, 503], id="503 past ARM_MAX_RETRIES"),
+    pytest.param({"status": 500, "times": 10}, {"ARM_MAX_RETRIES": "1"}, [500, 500], id="500 past ARM_MAX_RETRIES"),
+    pytest.param({"status": 503, "times": 10}, {"ARM_MAX_RETRIES": "0"}, [503], id="503 with ARM_MAX_RETRIES=0"),
     pytest.param({"drop": True, "times": 1}, {}, [None], id="dropped connection (a POST is not replayed blindly)"),
     pytest.param({"status": 429, "times": 1, "headers": {"Retry-After": "3600"}}, {}, [429], id="Retry-After beyond the budget"),
 ])

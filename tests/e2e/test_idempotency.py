@@ -18,8 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from local import drive
 from local.stack import Stack
 from shared.engine import Report
@@ -80,9 +78,6 @@ def test_the_same_event_delivered_thirty_times_including_concurrently_makes_exac
     assert logs.count("Executed 'Functions.worker' (Succeeded") == accepted, "every delivery was handled, none failed"
 
 
-@pytest.mark.xfail(strict=True, reason="local/host/httpserver.py HostHTTPServer keeps socketserver's default listen backlog "
-                   "(request_queue_size = 5): connections beyond it while the host is busy are reset instead of queued "
-                   "(the Functions host's Kestrel listens with a backlog of 512)")
 def test_a_burst_of_concurrent_deliveries_while_the_host_is_busy_is_queued_not_reset(world: World, app):
     stack = app(mode="enforce")
     assert stack.host

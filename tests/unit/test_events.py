@@ -70,7 +70,7 @@ def test_other_aml_types_are_ignored_not_rejected():
     [
         ("a topic that is not an allowed workspace is forged", lambda e: e.update(topic=e["topic"].replace("rg-ml-demo", "rg-other")),
          True, "not an allowed workspace"),
-        ("an unknown AML event type is rejected", lambda e: e.update(eventType="Microsoft.MachineLearningServices.RunExploded"), True,
+        ("an unknown AML event type is rejected", lambda e: e.update(eventType="Microsoft.MachineLearningServices.RunExploded"), False,
          "unknown Azure ML event type"),
         ("a foreign event type is rejected", lambda e: e.update(eventType="Microsoft.Storage.BlobCreated"), True, "unknown event type"),
         ("a missing id is malformed", lambda e: e.pop("id"), False, "lacks id"),
