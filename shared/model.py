@@ -62,8 +62,19 @@ class ResourceId:
         return self.id
 
 
+class _Compute:
+    """A compute of a workspace; its key is its ARM id (ledger marks and cooldowns are keyed by it)."""
+
+    workspace: ResourceId
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.workspace.id}/computes/{self.name}"
+
+
 @dataclass(frozen=True)
-class ComputeInstance:
+class ComputeInstance(_Compute):
     workspace: ResourceId
     name: str
     state: str  # Running, Stopped, Starting, Stopping, …
@@ -75,13 +86,10 @@ class ComputeInstance:
     created_at: datetime | None
     tags: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def key(self) -> str:
-        return f"{self.workspace.id}/computes/{self.name}"
 
 
 @dataclass(frozen=True)
-class Cluster:
+class Cluster(_Compute):
     workspace: ResourceId
     name: str
     size: str
@@ -93,9 +101,6 @@ class Cluster:
     created_at: datetime | None
     tags: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def key(self) -> str:
-        return f"{self.workspace.id}/computes/{self.name}"
 
 
 @dataclass(frozen=True)

@@ -227,10 +227,20 @@ class MLService:
         monitor = self.operations.handle(req, now)
         if monitor is not None:
             return monitor
-        for pattern, handler in self._routes:
+        for pattern, methods, handler in self._routes:
             match = pattern.match(req.path)
-            if match is not None:
-                return handler(self, req, match.groupdict(), now)
+            if match is None:
+                continue
+            args = match.groupdict()
+            ws = None
+            if args.get("ws"):
+                found = self._workspace(args)
+                if isinstance(found, wire.Response):
+                    return found
+                ws = found
+            if methods is not None and req.method not in methods:
+                return _not_allowed(req)
+            return handler(self, req, ws, args, now)
         return wire.arm_error(404, "NoRegisteredProviderFound", f"No route for {req.method} {req.path} in {PROVIDER}.")
 
     # --- control-API helpers --------------------------------------------------------------
@@ -601,33 +611,20 @@ class MLService:
         body = ws.computes.get(name.lower())
         return body if body is not None else wire.not_found(COMPUTE_TYPE, name)
 
-    def _h_workspaces(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
-        del now
-        if req.method != "GET":
-            return _not_allowed(req)
+    def _h_workspaces(self, req: wire.Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> wire.Response:
+        del ws, now
         listed = [
-            self._render_workspace(ws) for ws in self._workspaces.values()
-            if ws.subscription.lower() == args["sub"].lower()
-            and (args.get("rg") is None or ws.resource_group.lower() == args["rg"].lower())
+            self._render_workspace(each) for each in self._workspaces.values()
+            if each.subscription.lower() == args["sub"].lower()
+            and (args.get("rg") is None or each.resource_group.lower() == args["rg"].lower())
         ]
         return wire.Response(200, {"value": listed})
 
-    def _h_workspace(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_workspace(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         del now
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
-        if req.method != "GET":
-            return _not_allowed(req)
         return wire.Response(200, self._render_workspace(ws))
 
-    def _h_resync(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
-        if req.method != "POST":
-            return _not_allowed(req)
-
+    def _h_resync(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         def done(succeeded: bool, at: datetime) -> None:
             if succeeded:
                 ws.keys_synced_at = at
@@ -641,19 +638,11 @@ class MLService:
         # The spec's resyncKeys answers 202 with Location only.
         return wire.Response(202, None, {"Location": headers["Location"], "Retry-After": headers["Retry-After"]})
 
-    def _h_computes(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_computes(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         del now
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
-        if req.method != "GET":
-            return _not_allowed(req)
         return wire.Response(200, {"value": [self._render_compute(ws, b) for b in ws.computes.values()], "nextLink": None})
 
-    def _h_compute(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
+    def _h_compute(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         name = args["name"]
         if req.method == "PUT":
             return self._put_compute(ws, name, req, now)
@@ -763,12 +752,7 @@ class MLService:
         while len(nodes) < low:
             nodes.append(self._new_node(ws, name, len(nodes), "idle", None))
 
-    def _h_compute_action(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
-        if req.method != "POST":
-            return _not_allowed(req)
+    def _h_compute_action(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         body = self._compute(ws, args["name"])
         if isinstance(body, wire.Response):
             return body
@@ -828,13 +812,8 @@ class MLService:
         lro.touch(body, now)
         return wire.Response(200, None)
 
-    def _h_jobs(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_jobs(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         del now
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
-        if req.method != "GET":
-            return _not_allowed(req)
         view = (req.arg("listViewType") or "ActiveOnly").lower()
         wanted = {"activeonly": {False}, "archivedonly": {True}, "all": {False, True}}.get(view)
         if wanted is None:
@@ -843,32 +822,19 @@ class MLService:
         listed.sort(key=lambda j: j["systemData"]["createdAt"], reverse=True)
         return wire.Response(200, {"value": listed, "nextLink": None})
 
-    def _h_job(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_job(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         del now
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
-        if req.method != "GET":
-            return _not_allowed(req)
         job = ws.jobs.get(args["name"])
         return wire.Response(200, copy.deepcopy(job)) if job else wire.not_found(f"{PROVIDER}/workspaces/jobs", args["name"])
 
-    def _h_datastores(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_datastores(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         del now
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
-        if req.method != "GET":
-            return _not_allowed(req)
         listed = list(ws.datastores.values())
         if (req.arg("isDefault") or "").lower() == "true":
             listed = [d for d in listed if d["properties"].get("isDefault")]
         return wire.Response(200, {"value": copy.deepcopy(listed), "nextLink": None})
 
-    def _h_datastore(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
+    def _h_datastore(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         name = args["name"]
         if req.method == "PUT":
             return self._put_datastore(ws, name, req, now)
@@ -923,13 +889,8 @@ class MLService:
         ws.secrets[name.lower()] = secret
         return wire.Response(200 if old else 201, copy.deepcopy(new))
 
-    def _h_list_secrets(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_list_secrets(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
         del now
-        ws = self._workspace(args)
-        if isinstance(ws, wire.Response):
-            return ws
-        if req.method != "POST":
-            return _not_allowed(req)
         body = ws.datastores.get(args["name"].lower())
         if body is None:
             return wire.not_found(f"{PROVIDER}/workspaces/datastores", args["name"])
@@ -938,11 +899,9 @@ class MLService:
             return wire.arm_error(400, "UserError", f"Datastore '{args['name']}' has no secrets: it uses identity-based access.")
         return wire.Response(200, dict(secret))
 
-    def _h_vm_sizes(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_vm_sizes(self, req: wire.Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> wire.Response:
         """The VM sizes AML offers in a location (VirtualMachineSizeListResult), from the emulator's size table."""
-        del args, now
-        if req.method != "GET":
-            return _not_allowed(req)
+        del ws, args, now
         sizes = [
             {"name": size_display_name(name), "family": family, "vCPUs": cores, "gpus": 1 if family.startswith("standardNC") else 0,
              "osVhdSizeMB": 1047552, "maxResourceVolumeMB": cores * 7168, "memoryGB": float(cores * 3.5),
@@ -951,10 +910,8 @@ class MLService:
         ]
         return wire.Response(200, {"value": sizes})
 
-    def _h_usages(self, req: wire.Request, args: dict[str, str], now: datetime) -> wire.Response:
-        del now
-        if req.method != "GET":
-            return _not_allowed(req)
+    def _h_usages(self, req: wire.Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> wire.Response:
+        del ws, now
         sub, location = args["sub"], args["loc"].replace(" ", "").lower()
         quotas = self.quotas.get(location, {})
         families = sorted({fam for fam, _ in VM_SIZES.values()})
@@ -1014,20 +971,22 @@ class MLService:
         return wire.Response(200, {"value": out, "nextLink": None})
 
     _WS = rf"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/{re.escape(PROVIDER)}/workspaces/(?P<ws>[^/]+)"
-    _routes: ClassVar[list[tuple[re.Pattern[str], Callable[[MLService, wire.Request, dict[str, str], datetime], wire.Response]]]] = [
-        (re.compile(rf"^/subscriptions/(?P<sub>[^/]+)(?:/resourceGroups/(?P<rg>[^/]+))?/providers/{re.escape(PROVIDER)}/workspaces/?$", re.I), _h_workspaces),
-        (re.compile(rf"{_WS}/?$", re.I), _h_workspace),
-        (re.compile(rf"{_WS}/resyncKeys/?$", re.I), _h_resync),
-        (re.compile(rf"{_WS}/computes/?$", re.I), _h_computes),
-        (re.compile(rf"{_WS}/computes/(?P<name>[^/]+)/?$", re.I), _h_compute),
-        (re.compile(rf"{_WS}/computes/(?P<name>[^/]+)/(?P<action>[^/]+)/?$", re.I), _h_compute_action),
-        (re.compile(rf"{_WS}/jobs/?$", re.I), _h_jobs),
-        (re.compile(rf"{_WS}/jobs/(?P<name>[^/]+)/?$", re.I), _h_job),
-        (re.compile(rf"{_WS}/datastores/?$", re.I), _h_datastores),
-        (re.compile(rf"{_WS}/datastores/(?P<name>[^/]+)/?$", re.I), _h_datastore),
-        (re.compile(rf"{_WS}/datastores/(?P<name>[^/]+)/listSecrets/?$", re.I), _h_list_secrets),
-        (re.compile(rf"^/subscriptions/(?P<sub>[^/]+)/providers/{re.escape(PROVIDER)}/locations/(?P<loc>[^/]+)/usages/?$", re.I), _h_usages),
-        (re.compile(rf"^/subscriptions/(?P<sub>[^/]+)/providers/{re.escape(PROVIDER)}/locations/(?P<loc>[^/]+)/vmSizes/?$", re.I), _h_vm_sizes),
+    # (path, methods the route takes (None: the handler checks), handler). A route with a workspace in its
+    # path gets the workspace resolved first: 404 for an unknown workspace comes before 405.
+    _routes: ClassVar[list[tuple[re.Pattern[str], tuple[str, ...] | None, Callable[..., wire.Response]]]] = [
+        (re.compile(rf"^/subscriptions/(?P<sub>[^/]+)(?:/resourceGroups/(?P<rg>[^/]+))?/providers/{re.escape(PROVIDER)}/workspaces/?$", re.I), ("GET",), _h_workspaces),
+        (re.compile(rf"{_WS}/?$", re.I), ("GET",), _h_workspace),
+        (re.compile(rf"{_WS}/resyncKeys/?$", re.I), ("POST",), _h_resync),
+        (re.compile(rf"{_WS}/computes/?$", re.I), ("GET",), _h_computes),
+        (re.compile(rf"{_WS}/computes/(?P<name>[^/]+)/?$", re.I), None, _h_compute),
+        (re.compile(rf"{_WS}/computes/(?P<name>[^/]+)/(?P<action>[^/]+)/?$", re.I), ("POST",), _h_compute_action),
+        (re.compile(rf"{_WS}/jobs/?$", re.I), ("GET",), _h_jobs),
+        (re.compile(rf"{_WS}/jobs/(?P<name>[^/]+)/?$", re.I), ("GET",), _h_job),
+        (re.compile(rf"{_WS}/datastores/?$", re.I), ("GET",), _h_datastores),
+        (re.compile(rf"{_WS}/datastores/(?P<name>[^/]+)/?$", re.I), None, _h_datastore),
+        (re.compile(rf"{_WS}/datastores/(?P<name>[^/]+)/listSecrets/?$", re.I), ("POST",), _h_list_secrets),
+        (re.compile(rf"^/subscriptions/(?P<sub>[^/]+)/providers/{re.escape(PROVIDER)}/locations/(?P<loc>[^/]+)/usages/?$", re.I), ("GET",), _h_usages),
+        (re.compile(rf"^/subscriptions/(?P<sub>[^/]+)/providers/{re.escape(PROVIDER)}/locations/(?P<loc>[^/]+)/vmSizes/?$", re.I), ("GET",), _h_vm_sizes),
     ]
 
 
