@@ -358,7 +358,9 @@ class Engine:
         def out(status: Status, detail: str) -> Outcome:
             return Outcome(action, status, detail, now, trigger)
 
-        claim = self.ledger.claim(f"{s.mode.value}|{trigger}|{action.kind.value}|{action.key}", now,
+        # In observe mode a would-be write is reported once a day, not at every sweep that still finds it.
+        scope = trigger if enforce else f"{now:%Y-%m-%d}"
+        claim = self.ledger.claim(f"{s.mode.value}|{scope}|{action.kind.value}|{action.key}", now,
                                   Action=action.kind.value, Target=action.key, Trigger=trigger)
         if isinstance(claim, str):
             return out(Status.SKIPPED, f"duplicate: {claim}"), 0, 0

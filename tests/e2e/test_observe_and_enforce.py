@@ -47,3 +47,19 @@ def test_a_timer_through_the_dev_host_runs_the_sweep_in_the_worker(world: World,
     assert [e["path"].rsplit("/", 1)[-1] for e in world.writes(start)] == ["cpu-cluster"]
     rows = list(world.ledger().history(datetime.now(UTC) - timedelta(minutes=5)))
     assert [(r["Status"], r["Target"]) for r in rows] == [("done", "cpu-cluster")]
+
+
+def test_observe_mode_reports_a_would_be_write_once_a_day_not_at_every_sweep(world: World):
+    engine = world.engine(world.settings(mode="observe"))
+    now = datetime.now(UTC).replace(hour=10, minute=0)
+    first = engine.run(sweep(Kind.IDLE_SWEEP, WS.id, now), now)
+    later = engine.run(sweep(Kind.IDLE_SWEEP, WS.id, now + timedelta(minutes=15)), now + timedelta(minutes=15))
+    next_day = now + timedelta(days=1)
+    tomorrow = engine.run(sweep(Kind.IDLE_SWEEP, WS.id, next_day), next_day)
+    planned = lambda report: sorted(o.action.target for o in report.outcomes if o.status is Status.PLANNED)  # noqa: E731
+    assert planned(first) == ["ci-alice", "ci-erin", "ci-frank"]  # native idle shutdown on each
+    assert planned(later) == [] and all(o.detail.startswith("duplicate:") for o in later.outcomes
+                                        if o.action.kind.value == "set-idle-shutdown")
+    assert planned(tomorrow) == ["ci-alice", "ci-erin", "ci-frank"]
+    rows = list(world.ledger().history(now - timedelta(days=1), limit=100))
+    assert sum(r["Action"] == "set-idle-shutdown" for r in rows) == 6, "duplicates leave no ledger row"
