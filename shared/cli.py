@@ -57,7 +57,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             from shared.ledger import Ledger
 
             ledger = Ledger(settings.storage_connection, settings.ledger_table)
-            marks, restores = ledger.marks(), ledger.restores()
+            marks = ledger.marks()
+            restores = {key: max_nodes for key, (max_nodes, _) in ledger.restores().items()}
         except Exception as exc:
             notes.append(f"ledger unavailable ({type(exc).__name__}): idle marks not shown")
     engine = Engine(settings, lambda rid: Workspace(settings, rid, arm), Metrics(settings), None, None)  # type: ignore[arg-type]

@@ -78,8 +78,8 @@ class LedgerPort(Protocol):
     def last_write(self, resource_key: str) -> datetime | None: ...
     def note_write(self, resource_key: str, at: datetime) -> None: ...
     def writes_since(self, since: datetime) -> int: ...
-    def restores(self) -> dict[str, int]: ...
-    def put_restore(self, cluster_key: str, max_nodes: int) -> None: ...
+    def restores(self) -> dict[str, tuple[int, datetime]]: ...
+    def put_restore(self, cluster_key: str, max_nodes: int, at: datetime) -> None: ...
     def clear_restore(self, cluster_key: str) -> None: ...
     def record(self, outcome: Outcome) -> None: ...
 
@@ -226,9 +226,27 @@ class Engine:
             # "all busy" from "no CPU metrics reach us".
             report.notes.append(f"{len(running)} running instance(s), none idle: " + "; ".join(f"{v.target}: {v.reason}" for v in running))
 
+    def _restores(self, clusters: Iterable[Cluster], now: datetime, notes: list[str]) -> dict[str, int]:
+        """Pending max-node restores of recycled clusters.
+
+        One whose cluster no longer sits at max 0 is dropped (the recycle failed, or an operator has
+        changed the cluster since) — but only once it is older than a claim's lease, so a recycle
+        whose PATCH is in flight right now is never forgotten.
+        """
+        from shared.ledger import LEASE
+
+        pending = self.ledger.restores()
+        for cluster in clusters:
+            entry = pending.get(cluster.key)
+            if entry and cluster.max_nodes > 0 and now - entry[1] > LEASE:
+                self.ledger.clear_restore(cluster.key)
+                notes.append(f"{cluster.name}: recycle no longer in effect (max nodes {cluster.max_nodes}); restore dropped")
+                del pending[cluster.key]
+        return {key: max_nodes for key, (max_nodes, _) in pending.items() if key in {c.key for c in clusters}}
+
     def _cluster_sweep(self, ws: WorkspacePort, item: WorkItem, now: datetime, report: Report) -> None:
         snap = self._snapshot(ws)
-        restores = self.ledger.restores()
+        restores = self._restores(snap.clusters, now, report.notes)
         report.verdicts += [judge_cluster(c, snap.jobs, self.rules.clusters, now, restores.get(c.key)) for c in snap.clusters]
         with_min = [c for c in snap.clusters if c.min_nodes > 0]
         if with_min and not any(a.kind is ActionKind.SCALE_CLUSTER for v in report.verdicts for a in v.actions):
@@ -252,7 +270,7 @@ class Engine:
         if isinstance(compute, ComputeInstance):
             report.notes.append(f"run {run} ran on instance {compute.name}: the idle sweep judges instances")
             return
-        restore = self.ledger.restores().get(compute.key)
+        restore = self._restores([compute], now, report.notes).get(compute.key)
         report.verdicts.append(judge_cluster(compute, jobs, self.rules.clusters, now, restore))
 
     def _unusable(self, ws: WorkspacePort, item: WorkItem, now: datetime, report: Report) -> None:
@@ -288,9 +306,11 @@ class Engine:
         cpu = self._cpu(ws, snap, now, report.notes)
         marks = self.ledger.marks()
         candidates = []
+        def of_family(size: str) -> bool:
+            return (family_of(size, sizes) or "").lower() == family.lower()
+
         for cluster in snap.clusters:
-            if family_of(cluster.size, sizes) and family_of(cluster.size, sizes).lower() == family.lower() \
-                    and not exemption_reason(cluster.name, cluster.tags, self.rules.clusters.exemptions):
+            if of_family(cluster.size) and not exemption_reason(cluster.name, cluster.tags, self.rules.clusters.exemptions):
                 seen = [j.last_seen_at for j in snap.jobs if j.compute == cluster.name and j.last_seen_at]
                 idle_for = now - max(seen) if seen else timedelta(days=365)
                 cand = cluster_candidate(cluster, snap.jobs, sizes, int(idle_for.total_seconds() // 60),
@@ -298,8 +318,7 @@ class Engine:
                 if cand:
                     candidates.append(cand)
         for inst in snap.instances:
-            fam = family_of(inst.size, sizes)
-            if fam and fam.lower() == family.lower():
+            if of_family(inst.size):
                 verdict = judge_instance(inst, snap.jobs, cpu.get(inst.name, CpuActivity(False, None)), marks.get(inst.key),
                                          self.rules.idle, now)
                 cand = instance_candidate(inst, verdict, sizes, 0)
@@ -378,9 +397,15 @@ class Engine:
                 detail = f"observe mode: would {_verb(action)}"
                 self.ledger.settle(claim, Status.PLANNED, detail)
                 return out(Status.PLANNED, detail), 1, 0
+            if action.param("restore_max") is not None:
+                # Remembered before the write: even if this run dies right after it, the cluster
+                # sweep knows the max nodes to give back.
+                self.ledger.put_restore(action.key, int(action.param("restore_max")), now)  # type: ignore[arg-type]
             self._write(ws, action)
             self.ledger.note_write(f"{action.kind.value}|{action.key}", now)
             problem = self._verify(ws, action)
+            if not problem and action.param("restore"):
+                self.ledger.clear_restore(action.key)
             status = Status.FAILED if problem else Status.DONE
             detail = problem or f"{_verb(action)}: verified"
             self.ledger.settle(claim, status, detail)
@@ -475,10 +500,6 @@ class Engine:
             return f"verification: idle shutdown is {getattr(fresh, 'idle_shutdown_minutes', '?')}m, wanted {wanted}m"
         want = (action.param("min_nodes"), action.param("max_nodes"))
         if isinstance(fresh, Cluster) and (fresh.min_nodes, fresh.max_nodes) == want:
-            if action.param("restore_max") is not None:
-                self.ledger.put_restore(action.key, int(action.param("restore_max")))  # type: ignore[arg-type]
-            if action.param("restore"):
-                self.ledger.clear_restore(action.key)
             return None
         got = (getattr(fresh, "min_nodes", "?"), getattr(fresh, "max_nodes", "?"))
         return f"verification: scale is min {got[0]} max {got[1]}, wanted min {want[0]} max {want[1]}"

@@ -132,11 +132,13 @@ class Ledger:
 
     # --- cluster recycles ------------------------------------------------------------------------
 
-    def restores(self) -> dict[str, int]:
-        return {e["Resource"]: int(e["MaxNodes"]) for e in self.table.query_entities("PartitionKey eq 'restore'")}
+    def restores(self) -> dict[str, tuple[int, datetime]]:
+        """Cluster key → (max nodes to give back, when the recycle was recorded)."""
+        return {e["Resource"]: (int(e["MaxNodes"]), e["At"]) for e in self.table.query_entities("PartitionKey eq 'restore'")}
 
-    def put_restore(self, cluster_key: str, max_nodes: int) -> None:
-        self.table.upsert_entity({"PartitionKey": "restore", "RowKey": _rk(cluster_key), "Resource": cluster_key, "MaxNodes": max_nodes})
+    def put_restore(self, cluster_key: str, max_nodes: int, at: datetime) -> None:
+        self.table.upsert_entity({"PartitionKey": "restore", "RowKey": _rk(cluster_key), "Resource": cluster_key,
+                                  "MaxNodes": max_nodes, "At": at})
 
     def clear_restore(self, cluster_key: str) -> None:
         self.table.delete_entity("restore", _rk(cluster_key))
