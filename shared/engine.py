@@ -36,7 +36,7 @@ from shared.model import (
     Verdict,
     human,
 )
-from shared.outcome_log import log_outcome
+from shared.outcome_log import tell
 from shared.policy.clusters import ClusterRules, judge_cluster, judge_unusable
 from shared.policy.common import Exemptions, exemption_reason
 from shared.policy.idle import IdleRules, judge_idle_shutdown, judge_instance, threshold_for
@@ -345,17 +345,9 @@ class Engine:
         return transient
 
     def _tell(self, outcome: Outcome, report: Report) -> None:
-        report.outcomes.append(outcome)
-        if outcome.detail.startswith("duplicate:"):
-            # A redelivery: its claim already tells the story; one log line, no ledger row, no notification.
-            log_outcome(outcome)
-            return
-        try:
-            self.ledger.record(outcome)
-        except Exception as exc:
-            log.warning("could not record outcome for %s: %s", outcome.action.target, type(exc).__name__)
-        if outcome.action.kind is not ActionKind.CLEAR_MARK:
-            self.notifier.send(outcome)
+        # Clearing a mark is housekeeping: recorded, not announced.
+        quiet = outcome.action.kind is ActionKind.CLEAR_MARK
+        tell(outcome, report.outcomes, self.ledger, None if quiet else self.notifier)
 
     def _ledger_action(self, action: Action, trigger: str, now: datetime) -> Outcome:
         if action.kind is ActionKind.MARK_IDLE:

@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.engine import LedgerPort, NotifierPort, Report, TransientFailure
 from shared.model import Action, ActionKind, Mode, Outcome, ResourceId, Status
+from shared.outcome_log import tell as publish
 from shared.policy.rotation import (
     TAG_KEY,
     TAG_PROVIDER,
@@ -106,13 +107,7 @@ class Rotator:
 
         def tell(status: Status, detail: str, reason: str = "") -> None:
             action = Action(ActionKind.ROTATE_CREDENTIAL, vault_id, name, reason or detail)
-            outcome = Outcome(action, status, detail, now, item.trigger)
-            report.outcomes.append(outcome)
-            try:
-                self.ledger.record(outcome)
-            except Exception as exc:
-                log.warning("could not record outcome for %s: %s", name, type(exc).__name__)
-            self.notifier.send(outcome)
+            publish(Outcome(action, status, detail, now, item.trigger), report.outcomes, self.ledger, self.notifier)
 
         try:
             read = vault.read(name)

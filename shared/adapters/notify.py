@@ -10,7 +10,6 @@ from typing import Any
 
 from shared.adapters.azure import client_options
 from shared.model import Outcome, Status
-from shared.outcome_log import log_outcome
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.notify")
@@ -25,8 +24,7 @@ class Notifier:
         self._publisher: Any = None
 
     def send(self, outcome: Outcome) -> None:
-        """Log every outcome; tell people only what they act on: done, failed, planned (and owner warnings)."""
-        log_outcome(outcome)
+        """Tell people what they act on: done, failed, planned (and owner warnings); skips stay in the log."""
         if outcome.status is Status.SKIPPED:
             return
         body = outcome.as_log()
