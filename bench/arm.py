@@ -194,33 +194,16 @@ class Runner:
         return s, _NotingLedger(Ledger(s.storage_connection, s.ledger_table), self.azure.journal_seq)
 
     def engine(self, **overrides: str) -> tuple[Any, _NotingLedger]:
-        from shared.adapters.aml import Workspace
-        from shared.adapters.arm import ArmClient
-        from shared.adapters.metrics import Metrics
-        from shared.adapters.notify import Notifier
-        from shared.engine import Engine
+        from shared.runtime import Wiring
 
         s, ledger = self._fresh(**overrides)
-        arm = ArmClient(s)
-        workspaces: dict[str, Workspace] = {}
-
-        def workspace(rid: Any) -> Workspace:
-            return workspaces.setdefault(rid.id.lower(), Workspace(s, rid, arm))
-
-        return Engine(s, workspace, Metrics(s), ledger, Notifier(s)), ledger
+        return Wiring(s, ledger).engine(), ledger
 
     def rotator(self, **overrides: str) -> tuple[Any, _NotingLedger]:
-        from shared.adapters.aml import Workspace
-        from shared.adapters.arm import ArmClient
-        from shared.adapters.keyvault import Vault
-        from shared.adapters.notify import Notifier
-        from shared.adapters.storage import StorageAccount
-        from shared.rotation import Rotator
+        from shared.runtime import Wiring
 
         s, ledger = self._fresh(**overrides)
-        arm = ArmClient(s)
-        return Rotator(s, lambda rid: Vault(s, rid), lambda rid: StorageAccount(s, rid), lambda rid: Workspace(s, rid, arm),
-                       ledger, Notifier(s)), ledger
+        return Wiring(s, ledger).rotator(), ledger
 
     def measure(self, name: str, minimum: Minimum, build: Callable[[], tuple[Any, _NotingLedger]],
                 act: Callable[[Any, _NotingLedger, datetime], Any], target: str) -> Measured:

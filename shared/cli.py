@@ -44,14 +44,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(_fail(f"--workspace: {exc}")) from None
     settings = from_environment(ALLOWED_WORKSPACES=workspace.id)
-    from shared.adapters.aml import Workspace
-    from shared.adapters.arm import ArmClient
     from shared.adapters.azure import AzureError
-    from shared.adapters.metrics import Metrics
     from shared.engine import Engine
+    from shared.runtime import Wiring
 
-    arm = ArmClient(settings)
-    marks, restores, notes = {}, {}, []
+    marks, restores, notes, ledger = {}, {}, [], None
     if settings.storage_connection:
         try:
             from shared.ledger import Ledger
@@ -61,7 +58,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             restores = {key: max_nodes for key, (max_nodes, _) in ledger.restores().items()}
         except Exception as exc:
             notes.append(f"ledger unavailable ({type(exc).__name__}): idle marks not shown")
-    engine = Engine(settings, lambda rid: Workspace(settings, rid, arm), Metrics(settings), None, None)  # type: ignore[arg-type]
+    wiring = Wiring(settings, ledger)
+    # Planning reads Azure only: it needs no ledger (marks and restores are passed in) and sends nothing.
+    engine = Engine(settings, wiring.workspace, wiring.metrics, ledger, wiring.notifier)  # type: ignore[arg-type]
     now = datetime.now(UTC)
     try:
         verdicts, more = engine.plan(workspace, now, marks, restores)

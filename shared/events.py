@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -336,11 +336,3 @@ def parse_any(payload: Any, allowed: Allowed) -> list[Parsed]:
             return [Rejected("empty batch")]
         return [parse_event(item, allowed) for item in payload]
     return [parse_event(payload, allowed)]
-
-
-def summarize(results: Iterable[Parsed]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for result in results:
-        name = type(result).__name__
-        counts[name] = counts.get(name, 0) + 1
-    return counts

@@ -232,10 +232,6 @@ class Outcome:
         }
 
 
-def minutes(delta: timedelta) -> int:
-    return int(delta.total_seconds() // 60)
-
-
 def human(delta: timedelta) -> str:
     """3h12m, 45m, 2d4h: how long, the way an operator reads it."""
     total = max(0, int(delta.total_seconds() // 60))

@@ -39,7 +39,7 @@ from shared.work import WorkItem
 
 log = logging.getLogger("autopilot.rotation")
 STORAGE_TYPE = "microsoft.storage/storageaccounts"
-TERMINAL = (StepKind.NOT_DUE, StepKind.BLOCKED, StepKind.DONE)
+TERMINAL = (StepKind.NOT_DUE, StepKind.BLOCKED)
 
 
 class RotationAborted(Exception):

@@ -1,61 +1,86 @@
-"""Composition of the real adapters for the running Function App (one set per process)."""
+"""Composition of the real adapters: the one place the engine and the rotator are wired to Azure.
+
+The Function App uses one `Wiring` per process (token caches and connection pools live across
+invocations); the operator's command, the tests and the benchmarks build their own from explicit
+settings.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared.engine import Engine, Report
+from shared.engine import Engine, LedgerPort, Report
 from shared.model import ResourceId
 from shared.rotation import Rotator
 from shared.settings import Settings, current
 from shared.work import Kind, WorkItem
 
 
+class Wiring:
+    """The real adapters for one set of settings, each built on first use and kept (one per resource)."""
+
+    def __init__(self, settings: Settings, ledger: LedgerPort | None = None) -> None:
+        from shared.adapters.arm import ArmClient
+        from shared.adapters.metrics import Metrics
+        from shared.adapters.notify import Notifier
+
+        self.settings = settings
+        self.arm = ArmClient(settings)
+        self.metrics = Metrics(settings)
+        self.notifier = Notifier(settings)
+        self._ledger = ledger
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    @property
+    def ledger(self) -> LedgerPort:
+        if self._ledger is None:
+            from shared.ledger import Ledger
+
+            self._ledger = Ledger(self.settings.storage_connection, self.settings.ledger_table)
+        return self._ledger
+
+    def _one(self, kind: str, rid: ResourceId, build: Callable[[], Any]) -> Any:
+        key = (kind, rid.id.lower())
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def workspace(self, rid: ResourceId) -> Any:
+        from shared.adapters.aml import Workspace
+
+        return self._one("workspace", rid, lambda: Workspace(self.settings, rid, self.arm))
+
+    def vault(self, rid: ResourceId) -> Any:
+        from shared.adapters.keyvault import Vault
+
+        return self._one("vault", rid, lambda: Vault(self.settings, rid))
+
+    def storage(self, rid: ResourceId) -> Any:
+        from shared.adapters.storage import StorageAccount
+
+        return self._one("storage", rid, lambda: StorageAccount(self.settings, rid))
+
+    def engine(self) -> Engine:
+        return Engine(self.settings, self.workspace, self.metrics, self.ledger, self.notifier)
+
+    def rotator(self, checkpoint: Callable[[Any], None] | None = None) -> Rotator:
+        return Rotator(self.settings, self.vault, self.storage, self.workspace, self.ledger, self.notifier, checkpoint)
+
+
 @functools.cache
-def _adapters() -> dict[str, Any]:
-    """Adapters built on first use and reused across invocations (token caches, connection pools)."""
-    from shared.adapters.aml import Workspace
-    from shared.adapters.arm import ArmClient
-    from shared.adapters.keyvault import Vault
-    from shared.adapters.metrics import Metrics
-    from shared.adapters.notify import Notifier
-    from shared.adapters.storage import StorageAccount
-    from shared.ledger import Ledger
-
-    settings: Settings = current()
-    arm = ArmClient(settings)
-    return {
-        "settings": settings,
-        "workspace": _memo(lambda rid: Workspace(settings, rid, arm)),
-        "vault": _memo(lambda rid: Vault(settings, rid)),
-        "storage": _memo(lambda rid: StorageAccount(settings, rid)),
-        "metrics": Metrics(settings),
-        "ledger": Ledger(settings.storage_connection, settings.ledger_table),
-        "notifier": Notifier(settings),
-    }
-
-
-def _memo(factory: Any) -> Any:
-    cache: dict[str, Any] = {}
-
-    def get(rid: ResourceId) -> Any:
-        if rid.id.lower() not in cache:
-            cache[rid.id.lower()] = factory(rid)
-        return cache[rid.id.lower()]
-
-    return get
+def _process_wiring() -> Wiring:
+    return Wiring(current())
 
 
 def engine() -> Engine:
-    a = _adapters()
-    return Engine(a["settings"], a["workspace"], a["metrics"], a["ledger"], a["notifier"])
+    return _process_wiring().engine()
 
 
 def rotator() -> Rotator:
-    a = _adapters()
-    return Rotator(a["settings"], a["vault"], a["storage"], a["workspace"], a["ledger"], a["notifier"])
+    return _process_wiring().rotator()
 
 
 def handle(item: WorkItem, now: datetime, dry_run: bool = False) -> Report:

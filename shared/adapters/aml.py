@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -287,7 +286,3 @@ class DatastoreRef:
     @property
     def label(self) -> str:
         return f"{self.workspace}/{self.name}"
-
-
-def by_name(computes: Iterable[Compute]) -> dict[str, Compute]:
-    return {c.name: c for c in computes}

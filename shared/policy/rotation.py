@@ -39,7 +39,6 @@ class StepKind(StrEnum):
     POINT_DATASTORE = "point-datastore"  # move a datastore to the new key
     RESYNC = "resync"  # make the workspaces drop their cached keys now, not in an hour
     WRITE_SECRET = "write-secret"  # new secret version: the new key, CredentialId switched, new expiry
-    DONE = "done"  # the secret and every datastore hold the new key
 
 
 @dataclass(frozen=True)
@@ -149,11 +148,6 @@ def next_step(obs: Observation, due: bool) -> Step:
     return Step(StepKind.WRITE_SECRET, f"write the new {other} as a new secret version, {TAG_KEY}={other}", other)
 
 
-def finished(obs: Observation) -> bool:
-    """After a rotation: the secret and every datastore hold the same current key."""
-    return obs.secret_key is not None and all(key == obs.secret_key for key in obs.datastores.values())
-
-
 def apply_effect(obs: Observation, step: Step, now: datetime) -> Observation:
     """The observation after `step` took effect: how a run follows its own writes without re-reading
     everything, and how a dry run plans the whole rotation."""
@@ -178,7 +172,7 @@ def plan(obs: Observation, due: bool, now: datetime, limit: int = 64) -> list[St
     for _ in range(limit):
         step = next_step(obs, due)
         steps.append(step)
-        if step.kind in (StepKind.NOT_DUE, StepKind.BLOCKED, StepKind.DONE, StepKind.WRITE_SECRET):
+        if step.kind in (StepKind.NOT_DUE, StepKind.BLOCKED, StepKind.WRITE_SECRET):
             return steps
         obs = apply_effect(obs, step, now)
     raise RuntimeError("rotation plan did not converge")  # a bug in next_step, never an Azure state

@@ -22,16 +22,11 @@ from local import azurite
 from local.emulator.client import DEMO_WORKSPACE_ID, EmulatorClient
 from local.host import server as host_server
 from local.stack import REPO, Stack, app_settings
-from shared.adapters.aml import Workspace
-from shared.adapters.arm import ArmClient
-from shared.adapters.keyvault import Vault
-from shared.adapters.metrics import Metrics
-from shared.adapters.notify import Notifier
-from shared.adapters.storage import StorageAccount
 from shared.engine import Engine
 from shared.ledger import Ledger
 from shared.model import ResourceId
 from shared.rotation import Rotator
+from shared.runtime import Wiring
 from shared.settings import Settings
 
 WS = ResourceId.parse(DEMO_WORKSPACE_ID)
@@ -78,19 +73,11 @@ class World:
 
     def engine(self, settings: Settings | None = None) -> Engine:
         s = settings or self.settings()
-        arm = ArmClient(s)
-        workspaces: dict[str, Workspace] = {}
-
-        def workspace(rid: ResourceId) -> Workspace:
-            return workspaces.setdefault(rid.id.lower(), Workspace(s, rid, arm))
-
-        return Engine(s, workspace, Metrics(s), self.ledger(s), Notifier(s))
+        return Wiring(s, self.ledger(s)).engine()
 
     def rotator(self, settings: Settings | None = None, checkpoint: Callable[[Any], None] | None = None) -> Rotator:
         s = settings or self.settings()
-        arm = ArmClient(s)
-        return Rotator(s, lambda rid: Vault(s, rid), lambda rid: StorageAccount(s, rid), lambda rid: Workspace(s, rid, arm),
-                       self.ledger(s), Notifier(s), checkpoint)
+        return Wiring(s, self.ledger(s)).rotator(checkpoint)
 
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
         return azure_writes(self.emulator.journal(since))
