@@ -185,7 +185,7 @@ class Runner:
 
     def _fresh(self, **overrides: str) -> tuple[Any, _NotingLedger]:
         from shared.adapters.azure import credential
-        from shared.ledger import Ledger
+        from shared.adapters.ledger import Ledger
         from shared.settings import Settings
 
         self.azure.reset()
@@ -220,7 +220,7 @@ class Runner:
         outcome = mine[-1].status.value if mine else "no outcome"
         notes = []
         others = [f"{o.action.kind.value} {o.action.target}: {o.status.value}" for o in report.outcomes
-                  if o.action.target != target and o.action.kind.writes_to_azure]
+                  if o.action.target != target and o.action.change.writes_to_azure]
         if others:
             notes.append("other writes in the same run: " + "; ".join(others))
         if len(ledger.claims) > 1:

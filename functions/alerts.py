@@ -6,9 +6,8 @@ import json
 
 import azure.functions as func
 
-from functions.bindings import json_body
 from shared.events import Ignored, Rejected
-from shared.intake import accept_alert
+from shared.intake import accept_alert_body
 from shared.settings import current
 
 bp = func.Blueprint()
@@ -21,12 +20,9 @@ def _answer(status: int, message: str) -> func.HttpResponse:
 @bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
 def on_alert(req: func.HttpRequest, work: func.Out[str]) -> func.HttpResponse:
-    payload, error = json_body(req)
-    if error:
-        return _answer(400, error)
-    intake = accept_alert(payload, current())
-    if intake.item:
-        work.set(intake.item.to_json())
+    intake = accept_alert_body(req.get_body(), current())
+    if intake.queued:
+        work.set(intake.queued)
         return _answer(202, intake.line())
     # Action groups retry only on 408/429/5xx: a 4xx acknowledges a bad or forged alert for good.
     parsed = intake.parsed

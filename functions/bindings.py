@@ -1,10 +1,12 @@
-"""Turn binding objects into plain payloads `shared` understands."""
+"""Turn binding objects into plain payloads `shared` understands, never raising on what a sender sent."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import azure.functions as func
+
+from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json
 
 
 def event_payload(event: Any) -> dict[str, Any]:
@@ -21,9 +23,9 @@ def event_payload(event: Any) -> dict[str, Any]:
             "data": event.get_json() if hasattr(event, "get_json") else getattr(event, "data", None)}
 
 
-def json_body(req: func.HttpRequest) -> tuple[Any, str | None]:
-    """The request's JSON body, or an error line."""
+def json_body(req: func.HttpRequest, what: str = "request body") -> tuple[Any, str | None]:
+    """The request's JSON body within Event Grid's 1 MB bound, or one line saying what is wrong with it."""
     try:
-        return req.get_json(), None
-    except ValueError:
-        return None, "request body is not JSON"
+        return load_json(req.get_body(), MAX_EVENT_BYTES, what), None
+    except PayloadError as exc:
+        return None, str(exc)

@@ -30,5 +30,12 @@ def rotate(req: func.HttpRequest) -> func.HttpResponse:
         item, dry_run = rotation_request(payload, current(), datetime.now(UTC))
     except RequestError as exc:
         return _answer(400, {"error": str(exc)})
-    report = handle(item, datetime.now(UTC), dry_run=dry_run)
+    from shared.errors import AzureError, TransientFailure
+
+    try:
+        report = handle(item, datetime.now(UTC), dry_run=dry_run)
+    except TransientFailure as exc:
+        return _answer(503, {"error": str(exc)})
+    except AzureError as exc:
+        return _answer(503 if exc.transient else 502, {"error": str(exc)})
     return _answer(200, {"summary": report.summary(), "outcomes": [o.as_log() for o in report.outcomes], "notes": report.notes})

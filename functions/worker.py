@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
+from shared.intake import allowed
 from shared.runtime import handle
+from shared.settings import current
 from shared.work import BadWorkItem, WorkItem
 
 bp = func.Blueprint()
@@ -15,16 +17,21 @@ log = logging.getLogger("autopilot.worker")
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
-def worker(msg: func.QueueMessage) -> None:
+@bp.queue_output(arg_name="poison", queue_name="%WORK_QUEUE%-poison", connection="AzureWebJobsStorage")
+def worker(msg: func.QueueMessage, poison: func.Out[bytes]) -> None:
+    body = msg.get_body()
     try:
-        item = WorkItem.from_json(msg.get_body().decode("utf-8", errors="replace"))
+        item = WorkItem.from_json(body, allowed(current()))
     except BadWorkItem as exc:
-        log.error("dropped queue message %s: %s", msg.id, exc)  # retrying cannot fix it
+        # Retrying cannot fix it; the poison queue keeps it, byte for byte, for an operator to read.
+        level = logging.WARNING if exc.security else logging.ERROR
+        log.log(level, "%squeue message %s moved to the poison queue: %s", "security: " if exc.security else "", msg.id, exc)
+        poison.set(body)
         return
     try:
         report = handle(item, datetime.now(UTC))
     except Exception as exc:
-        from shared.adapters.azure import AzureError  # azure.core stays out of the cold-start import
+        from shared.errors import AzureError
 
         if not isinstance(exc, AzureError) or exc.transient:
             raise  # the host makes the message visible again, retries, and poisons it after maxDequeueCount

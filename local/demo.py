@@ -54,7 +54,7 @@ def _app_log(stack: stack_mod.Stack, since: int) -> list[str]:
 def _outcomes(stack: stack_mod.Stack) -> list[dict[str, object]]:
     from datetime import UTC, datetime, timedelta
 
-    from shared.ledger import Ledger
+    from shared.adapters.ledger import Ledger
 
     ledger = Ledger(stack.env["AzureWebJobsStorage"], stack.env.get("LEDGER_TABLE", "autopilotledger"))
     return list(ledger.history(datetime.now(UTC) - timedelta(hours=1), limit=500))

@@ -20,6 +20,7 @@ from typing import Any
 from shared.events import Ignored, Rejected, parse_any
 from shared.intake import allowed
 from shared.model import ResourceId, Verdict
+from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json
 from shared.settings import SettingsError, from_environment
 
 
@@ -51,7 +52,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     marks, restores, notes, ledger = {}, {}, [], None
     if settings.storage_connection:
         try:
-            from shared.ledger import Ledger
+            from shared.adapters.ledger import Ledger
 
             ledger = Ledger(settings.storage_connection, settings.ledger_table)
             marks = ledger.marks()
@@ -81,15 +82,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _verdict_json(v: Verdict) -> dict[str, Any]:
     return {"rule": v.rule, "target": v.target, "decision": v.decision.value, "reason": v.reason,
-            "actions": [{"kind": a.kind.value, "target": a.target, "params": dict(a.params)} for a in v.actions]}
+            "actions": [{"kind": a.kind.value, "target": a.target, "params": a.change.params()} for a in v.actions]}
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if args.file == "-" else _read(args.file)
+    raw = sys.stdin.buffer.read(MAX_EVENT_BYTES + 1) if args.file == "-" else _read(args.file)
     try:
-        payload = json.loads(text)
-    except ValueError as exc:
-        return _fail(f"malformed: not JSON ({exc.msg} at line {exc.lineno})")
+        payload = load_json(raw, MAX_EVENT_BYTES, "payload")
+    except PayloadError as exc:
+        return _fail(f"malformed: {exc}")
     settings = from_environment()
     results = parse_any(payload, allowed(settings))
     worst = 0
@@ -105,7 +106,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from shared.ledger import Ledger
+    from shared.adapters.ledger import Ledger
 
     settings = from_environment()
     if not settings.storage_connection:
@@ -121,10 +122,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(path: str) -> str:
+def _read(path: str) -> bytes:
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
+        with open(path, "rb") as handle:
+            return handle.read(MAX_EVENT_BYTES + 1)  # one byte over is enough to say it is too large
     except OSError as exc:
         raise SystemExit(_fail(f"{path}: {exc.strerror}")) from None
 

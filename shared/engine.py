@@ -1,98 +1,53 @@
-"""The imperative shell: gather the live state, ask policy, apply the actions under guards.
+"""The imperative shell: gather the live state, ask policy, apply the actions through the guards.
 
-Guards on every Azure write, in order: blast-radius caps (per run, per rolling hour), a cooldown
-per resource, a ledger claim (idempotency under duplicate and concurrent deliveries), a re-read
-of the resource just before the write (its state, exemption and jobs may have changed), the
-write itself only in enforce mode, a check that it took, and one outcome record.
+    gather (NEEDS[purpose]: exactly what the kind reads) → decide (pure, shared/policy/decide.py)
+    → the guard pipeline for each action (shared/guards.py) → one outcome per action
 
-One resource's failure never aborts the batch. Transient failures (throttling, 5xx, timeouts)
-are recorded, their claims released for retry, and raised after the batch so the platform
-retries the work item; permanent failures are recorded and acknowledged.
+Before gathering, a run finishes the story of any claim a dead run left behind in this workspace
+(an enforce-mode write claimed but never settled): the change is re-read, and recorded as done
+if it took, or as interrupted if it did not.
+
+One action's failure never aborts the batch: the guards end it as failed and the run goes on.
+Transient failures are counted and raised after the batch (``TransientFailure``) so the platform
+retries the work item; their claims are released so the retry can act.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from shared.actions import AzureWrite, change_from
+from shared.errors import AzureError, TransientFailure
+from shared.guards import Pipeline, Run, pipeline
 from shared.model import (
     Action,
-    ActionKind,
     Cluster,
-    ComputeInstance,
     CpuActivity,
-    Decision,
-    Job,
     Mark,
     Mode,
     Outcome,
     ResourceId,
     Status,
-    Usage,
     Verdict,
-    human,
+    name_key,
+    same_name,
 )
 from shared.outcome_log import tell
-from shared.policy.clusters import ClusterRules, judge_cluster, judge_unusable
-from shared.policy.common import Exemptions, exemption_reason
-from shared.policy.idle import IdleRules, judge_idle_shutdown, judge_instance, threshold_for
-from shared.policy.quota import cluster_candidate, family_of, instance_candidate, relieve
+from shared.policy.common import Exemptions
+from shared.policy.decide import NEEDS, Purpose, Rules, Snapshot, decide
+from shared.policy.idle import threshold_for
+from shared.ports import LEASE, Compute, LedgerPort, MetricsPort, NotifierPort, Orphan, WorkspacePort
 from shared.settings import Settings
-from shared.work import Kind, WorkItem
+from shared.work import WorkItem
 
 log = logging.getLogger("autopilot.engine")
 
-
-# --- ports -------------------------------------------------------------------------------------
-
-
-class WorkspacePort(Protocol):
-    id: ResourceId
-
-    def list_computes(self) -> list[ComputeInstance | Cluster]: ...
-    def get_compute(self, name: str) -> ComputeInstance | Cluster | None: ...
-    def list_jobs(self) -> list[Job]: ...
-    def location(self) -> str: ...
-    def list_usages(self, location: str) -> list[Usage]: ...
-    def vm_sizes(self, location: str) -> dict[str, tuple[str, int]]: ...
-    def stop_instance(self, name: str) -> None: ...
-    def set_scale(self, name: str, min_nodes: int, max_nodes: int, idle_s: int | None) -> None: ...
-    def set_idle_shutdown(self, name: str, minutes: int) -> None: ...
-
-
-class MetricsPort(Protocol):
-    def cpu_activity(self, workspace: ResourceId, region: str, names: Iterable[str], now: datetime,
-                     lookback: timedelta, busy_percent: float) -> dict[str, CpuActivity]: ...
-
-
-class LedgerPort(Protocol):
-    def claim(self, key: str, now: datetime, **fields: Any) -> Any: ...
-    def settle(self, claim: Any, status: Status | str, detail: str, *, retry: bool = False) -> None: ...
-    def marks(self) -> dict[str, Mark]: ...
-    def put_mark(self, mark: Mark) -> None: ...
-    def clear_mark(self, compute_key: str) -> None: ...
-    def last_write(self, resource_key: str) -> datetime | None: ...
-    def note_write(self, resource_key: str, at: datetime) -> None: ...
-    def writes_since(self, since: datetime) -> int: ...
-    def restores(self) -> dict[str, tuple[int, datetime]]: ...
-    def put_restore(self, cluster_key: str, max_nodes: int, at: datetime) -> None: ...
-    def clear_restore(self, cluster_key: str) -> None: ...
-    def record(self, outcome: Outcome) -> None: ...
-
-
-class NotifierPort(Protocol):
-    def send(self, outcome: Outcome) -> None: ...
-
-
-class TransientFailure(Exception):
-    """Some writes failed transiently; raised after the batch so the platform retries the work item."""
-
-
-# --- reports -------------------------------------------------------------------------------------
+__all__ = ["Engine", "Report", "TransientFailure"]
 
 
 @dataclass
@@ -105,7 +60,7 @@ class Report:
     def summary(self) -> str:
         """One line: outcome counts, or — when nothing was done — what each rule concluded and why."""
         counts = Counter(o.status.value for o in self.outcomes)
-        head = f"{self.item.kind.value} {ResourceId.parse(self.item.target).name}: "
+        head = f"{self.item.kind.value} {self.item.target.rstrip('/').rsplit('/', 1)[-1]}: "
         if counts:
             body = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
             said = list(self.notes)
@@ -113,32 +68,6 @@ class Report:
             body = "no actions"
             said = [f"{v.target} {v.decision.value} ({v.reason})" for v in self.verdicts] + self.notes
         return head + body + (": " + "; ".join(said) if said else "")
-
-
-@dataclass(frozen=True)
-class Rules:
-    idle: IdleRules
-    clusters: ClusterRules
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> Rules:
-        exemptions = Exemptions(s.exempt_tag, s.exempt_name_pattern)
-        return cls(
-            IdleRules(timedelta(minutes=s.idle_threshold_minutes), timedelta(minutes=s.idle_grace_minutes),
-                      timedelta(minutes=s.min_uptime_minutes), s.no_metrics_means_idle, s.idle_threshold_tag,
-                      s.idle_shutdown_minutes, exemptions),
-            ClusterRules(timedelta(minutes=s.cluster_idle_minutes), s.cluster_max_scale_down_seconds, exemptions),
-        )
-
-
-@dataclass
-class _Snapshot:
-    """The live state a work item gathered."""
-
-    instances: list[ComputeInstance]
-    clusters: list[Cluster]
-    jobs: list[Job]
-    location: str
 
 
 class Engine:
@@ -150,81 +79,104 @@ class Engine:
         self.metrics = metrics
         self.ledger = ledger
         self.notifier = notifier
+        self.guards: Pipeline = pipeline(settings.mode, settings.workspaces, Exemptions(settings.exempt_tag, settings.exempt_name_pattern),
+                                         settings.max_actions_per_run, settings.max_actions_per_hour, settings.cooldown_minutes,
+                                         ledger, notifier)
 
-    # --- gather ------------------------------------------------------------------------------
+    # --- entry points --------------------------------------------------------------------------
 
-    def _snapshot(self, ws: WorkspacePort) -> _Snapshot:
-        computes = ws.list_computes()
-        instances = [c for c in computes if isinstance(c, ComputeInstance)]
-        clusters = [c for c in computes if isinstance(c, Cluster)]
-        jobs = ws.list_jobs() if computes else []
-        location = ws.location() if instances else ""  # the metrics endpoint is regional
-        return _Snapshot(instances, clusters, jobs, location)
+    def plan(self, workspace: ResourceId, now: datetime, marks: Mapping[str, Mark] | None = None,
+             restores: Mapping[str, int] | None = None) -> tuple[list[Verdict], list[str]]:
+        """Every rule's verdict on a workspace, read-only: what the sweeps would decide now."""
+        ws = self.workspace(workspace)
+        snap = self.gather(ws, Purpose.PLAN, {}, now, [], marks=marks or {}, restores=restores or {})
+        decided = decide(Purpose.PLAN, {}, snap, self.rules, now)
+        return decided.verdicts, decided.notes
 
-    def _cpu(self, ws: WorkspacePort, snap: _Snapshot, now: datetime, notes: list[str]) -> dict[str, CpuActivity]:
+    def run(self, item: WorkItem, now: datetime) -> Report:
+        """Gather → decide → apply for one work item (of an allowed workspace; any other is refused)."""
+        report = Report(item)
+        workspace = next((w for w in self.settings.workspaces if w.same_as(item.target)), None)
+        if workspace is None:
+            report.notes.append(f"refused: {item.target[:200]!r} is not in ALLOWED_WORKSPACES")
+            log.warning("security: %s", report.notes[-1])
+            return report
+        try:
+            purpose = Purpose(item.kind.value)
+        except ValueError:
+            raise ValueError(f"work item kind {item.kind.value} is not a compute remediation") from None
+        ws = self.workspace(workspace)
+        run = Run(item.trigger, now, ws, outcomes=report.outcomes)
+        if self.settings.mode is Mode.ENFORCE:
+            self._recover(ws, run, report.notes)
+        snap = self.gather(ws, purpose, item.params, now, report.notes)
+        decided = decide(purpose, item.params, snap, self.rules, now)
+        report.verdicts += decided.verdicts
+        report.notes += decided.notes
+        for verdict in decided.verdicts:
+            for action in verdict.actions:
+                self.guards.run(action, run)
+        if run.transient:
+            raise TransientFailure(f"{run.transient} action(s) failed transiently; the work item will be retried")
+        return report
+
+    # --- gather --------------------------------------------------------------------------------
+
+    def gather(self, ws: WorkspacePort, purpose: Purpose, params: Mapping[str, Any], now: datetime, notes: list[str], *,
+               marks: Mapping[str, Mark] | None = None, restores: Mapping[str, int] | None = None) -> Snapshot:
+        """Read exactly what `purpose` needs (NEEDS): the live state, never a payload's word."""
+        need = NEEDS[purpose]
+        if purpose is Purpose.RUN_ENDED:
+            return self._run_compute(ws, str(params.get("run", "")), now, notes)
+        named = str(params.get("cluster") or "") if purpose is Purpose.UNUSABLE_NODES else ""
+        if named:
+            compute = ws.get_compute(named)
+            if compute is None:
+                return Snapshot(ws.id, found=f"cluster {named} no longer exists: skipped, already gone")
+            computes: tuple[Compute, ...] = (compute,)
+        else:
+            computes = tuple(ws.list_computes())
+        if purpose is Purpose.QUOTA and not params.get("family"):
+            return Snapshot(ws.id, computes)
+        jobs = tuple(ws.list_jobs()) if computes and need.jobs else ()
+        snap = Snapshot(ws.id, computes, jobs)
+        cpu = self._cpu(ws, snap, now, notes) if need.cpu else {}
+        marks = marks if marks is not None else (self.ledger.marks() if need.marks else {})
+        if restores is None:
+            restores = self._restores(snap.clusters, now, notes) if need.restores else {}
+        usages, sizes = ((), {})
+        if need.quota:
+            location = ws.location()
+            usages, sizes = tuple(ws.list_usages(location)), ws.vm_sizes(location)
+        return Snapshot(ws.id, computes, jobs, cpu, marks, restores, usages, sizes)
+
+    def _run_compute(self, ws: WorkspacePort, run: str, now: datetime, notes: list[str]) -> Snapshot:
+        jobs = tuple(ws.list_jobs())
+        job = next((j for j in jobs if same_name(j.name, run)), None)
+        if job is None:
+            return Snapshot(ws.id, found=f"run {run} not found in {ws.id.name}: skipped (already gone or archived)")
+        if job.compute is None:
+            return Snapshot(ws.id, found=f"run {run} ran on serverless compute: nothing to check")
+        compute = ws.get_compute(job.compute)
+        if compute is None:
+            return Snapshot(ws.id, found=f"run {run} ran on {job.compute}, which no longer exists: skipped, already gone")
+        clusters = [compute] if isinstance(compute, Cluster) else []
+        return Snapshot(ws.id, (compute,), jobs, restores=self._restores(clusters, now, notes))
+
+    def _cpu(self, ws: WorkspacePort, snap: Snapshot, now: datetime, notes: list[str]) -> dict[str, CpuActivity] | None:
+        """CPU activity of the running instances by name key; None when the metrics cannot be read (never "idle")."""
         running = [i for i in snap.instances if i.state.lower() == "running"]
         if not running:
             return {}
         lookback = max(threshold_for(i, self.rules.idle)[0] for i in running) + timedelta(hours=1)
         try:
-            return self.metrics.cpu_activity(ws.id, snap.location, [i.name for i in running], now, lookback,
-                                             self.settings.cpu_busy_percent)
-        except Exception as exc:
-            # Without metrics the policy falls back to NO_METRICS_MEANS (busy by default): safe.
-            notes.append(f"CPU metrics unavailable ({exc}); instances judged as having no metric data")
-            return {}
-
-    def _idle_verdicts(self, snap: _Snapshot, cpu: dict[str, CpuActivity], marks: dict[str, Mark], now: datetime) -> list[Verdict]:
-        verdicts = []
-        for inst in snap.instances:
-            verdicts.append(judge_instance(inst, snap.jobs, cpu.get(inst.name, CpuActivity(False, None)), marks.get(inst.key),
-                                           self.rules.idle, now))
-        return verdicts
-
-    def plan(self, workspace: ResourceId, now: datetime, marks: dict[str, Mark] | None = None,
-             restores: dict[str, int] | None = None) -> tuple[list[Verdict], list[str]]:
-        """Every rule's verdict on a workspace, read-only: what a sweep would do now."""
-        ws = self.workspace(workspace)
-        notes: list[str] = []
-        snap = self._snapshot(ws)
-        cpu = self._cpu(ws, snap, now, notes)
-        verdicts = self._idle_verdicts(snap, cpu, marks or {}, now)
-        verdicts += [judge_idle_shutdown(i, self.rules.idle) for i in snap.instances]
-        verdicts += [judge_cluster(c, snap.jobs, self.rules.clusters, now, (restores or {}).get(c.key)) for c in snap.clusters]
-        return verdicts, notes
-
-    # --- run ---------------------------------------------------------------------------------
-
-    def run(self, item: WorkItem, now: datetime) -> Report:
-        """Gather → decide → apply for one work item."""
-        workspace = ResourceId.parse(item.target)
-        ws = self.workspace(workspace)
-        report = Report(item)
-        handler = {
-            Kind.IDLE_SWEEP: self._idle_sweep,
-            Kind.CLUSTER_SWEEP: self._cluster_sweep,
-            Kind.RUN_ENDED: self._run_ended,
-            Kind.UNUSABLE_NODES: self._unusable,
-            Kind.QUOTA: self._quota,
-        }.get(item.kind)
-        if handler is None:
-            raise ValueError(f"work item kind {item.kind.value} is not a compute remediation")
-        handler(ws, item, now, report)
-        transient = self._apply(ws, report, now)
-        if transient:
-            raise TransientFailure(f"{transient} action(s) failed transiently; the work item will be retried")
-        return report
-
-    def _idle_sweep(self, ws: WorkspacePort, item: WorkItem, now: datetime, report: Report) -> None:
-        snap = self._snapshot(ws)
-        cpu = self._cpu(ws, snap, now, report.notes)
-        verdicts = self._idle_verdicts(snap, cpu, self.ledger.marks(), now)
-        report.verdicts += verdicts + [judge_idle_shutdown(i, self.rules.idle) for i in snap.instances]
-        running = [v for v, i in zip(verdicts, snap.instances, strict=True) if i.state.lower() == "running"]
-        if running and not any(v.decision in (Decision.WAIT, Decision.ACT) for v in running):
-            # The inventory has running instances but none qualifies: say why, so an operator can tell
-            # "all busy" from "no CPU metrics reach us".
-            report.notes.append(f"{len(running)} running instance(s), none idle: " + "; ".join(f"{v.target}: {v.reason}" for v in running))
+            # The metrics endpoint is regional: the workspace's own region, read from the workspace.
+            found = self.metrics.cpu_activity(ws.id, ws.location(), [i.name for i in running], now, lookback,
+                                              self.settings.cpu_busy_percent)
+        except AzureError as exc:
+            notes.append(f"CPU metrics unavailable ({exc})")
+            return None
+        return {name_key(name): activity for name, activity in found.items()}
 
     def _restores(self, clusters: Iterable[Cluster], now: datetime, notes: list[str]) -> dict[str, int]:
         """Pending max-node restores of recycled clusters.
@@ -233,8 +185,9 @@ class Engine:
         changed the cluster since) — but only once it is older than a claim's lease, so a recycle
         whose PATCH is in flight right now is never forgotten.
         """
-        from shared.ledger import LEASE
-
+        clusters = list(clusters)
+        if not clusters:
+            return {}
         pending = self.ledger.restores()
         for cluster in clusters:
             entry = pending.get(cluster.key)
@@ -242,266 +195,42 @@ class Engine:
                 self.ledger.clear_restore(cluster.key)
                 notes.append(f"{cluster.name}: recycle no longer in effect (max nodes {cluster.max_nodes}); restore dropped")
                 del pending[cluster.key]
-        return {key: max_nodes for key, (max_nodes, _) in pending.items() if key in {c.key for c in clusters}}
+        keys = {c.key for c in clusters}
+        return {key: max_nodes for key, (max_nodes, _) in pending.items() if key in keys}
 
-    def _cluster_sweep(self, ws: WorkspacePort, item: WorkItem, now: datetime, report: Report) -> None:
-        snap = self._snapshot(ws)
-        restores = self._restores(snap.clusters, now, report.notes)
-        report.verdicts += [judge_cluster(c, snap.jobs, self.rules.clusters, now, restores.get(c.key)) for c in snap.clusters]
-        with_min = [c for c in snap.clusters if c.min_nodes > 0]
-        if with_min and not any(a.kind is ActionKind.SCALE_CLUSTER for v in report.verdicts for a in v.actions):
-            report.notes.append(f"{len(with_min)} cluster(s) hold nodes at min > 0, none selected: " +
-                                "; ".join(f"{v.target}: {v.reason}" for v in report.verdicts if v.target in {c.name for c in with_min}))
+    # --- interrupted runs -------------------------------------------------------------------------
 
-    def _run_ended(self, ws: WorkspacePort, item: WorkItem, now: datetime, report: Report) -> None:
-        run = str(item.params.get("run", ""))
-        jobs = ws.list_jobs()
-        job = next((j for j in jobs if j.name == run), None)
-        if job is None:
-            report.notes.append(f"run {run} not found in {ws.id.name}: skipped (already gone or archived)")
-            return
-        if job.compute is None:
-            report.notes.append(f"run {run} ran on serverless compute: nothing to check")
-            return
-        compute = ws.get_compute(job.compute)
-        if compute is None:
-            report.notes.append(f"run {run} ran on {job.compute}, which no longer exists: skipped, already gone")
-            return
-        if isinstance(compute, ComputeInstance):
-            report.notes.append(f"run {run} ran on instance {compute.name}: the idle sweep judges instances")
-            return
-        restore = self._restores([compute], now, report.notes).get(compute.key)
-        report.verdicts.append(judge_cluster(compute, jobs, self.rules.clusters, now, restore))
-
-    def _unusable(self, ws: WorkspacePort, item: WorkItem, now: datetime, report: Report) -> None:
-        name = item.params.get("cluster")
-        jobs = ws.list_jobs()
-        if name:
-            compute = ws.get_compute(str(name))
-            if compute is None:
-                report.notes.append(f"cluster {name} no longer exists: skipped, already gone")
-                return
-            if not isinstance(compute, Cluster):
-                report.notes.append(f"{name} is not a cluster: unusable-nodes alert ignored")
-                return
-            clusters = [compute]
-        else:
-            clusters = [c for c in ws.list_computes() if isinstance(c, Cluster) and c.unusable_nodes > 0]
-            if not clusters:
-                report.notes.append("alert without ClusterName and no cluster has unusable nodes now")
-        report.verdicts += [judge_unusable(c, jobs, self.rules.clusters) for c in clusters]
-
-    def _quota(self, ws: WorkspacePort, item: WorkItem, now: datetime, report: Report) -> None:
-        family = str(item.params.get("family") or "")
-        if not family:
-            report.notes.append("quota alert without VmFamilyName: cannot tell which cores to free")
-            return
-        snap = self._snapshot(ws)
-        location = snap.location or ws.location()
-        usage = next((u for u in ws.list_usages(location) if u.family.lower() == family.lower()), None)
-        if usage is None:
-            report.notes.append(f"no usage reported for family {family} in {location}: skipped")
-            return
-        sizes = ws.vm_sizes(location)
-        cpu = self._cpu(ws, snap, now, report.notes)
-        marks = self.ledger.marks()
-        candidates = []
-        def of_family(size: str) -> bool:
-            return (family_of(size, sizes) or "").lower() == family.lower()
-
-        for cluster in snap.clusters:
-            if of_family(cluster.size) and not exemption_reason(cluster.name, cluster.tags, self.rules.clusters.exemptions):
-                seen = [j.last_seen_at for j in snap.jobs if j.compute == cluster.name and j.last_seen_at]
-                idle_for = now - max(seen) if seen else timedelta(days=365)
-                cand = cluster_candidate(cluster, snap.jobs, sizes, int(idle_for.total_seconds() // 60),
-                                         self.rules.clusters.max_scale_down_s)
-                if cand:
-                    candidates.append(cand)
-        for inst in snap.instances:
-            if of_family(inst.size):
-                verdict = judge_instance(inst, snap.jobs, cpu.get(inst.name, CpuActivity(False, None)), marks.get(inst.key),
-                                         self.rules.idle, now)
-                cand = instance_candidate(inst, verdict, sizes, 0)
-                if cand:
-                    candidates.append(cand)
-        report.verdicts.append(relieve(usage, self.settings.quota_target_percent, candidates))
-
-    # --- apply -------------------------------------------------------------------------------
-
-    def _apply(self, ws: WorkspacePort, report: Report, now: datetime) -> int:
-        """Carry out every verdict's actions; return how many failed transiently."""
-        writes = 0
-        transient = 0
-        trigger = report.item.trigger
-        for verdict in report.verdicts:
-            for action in verdict.actions:
-                if action.kind.writes_to_azure:
-                    outcome, wrote, retry = self._guarded_write(ws, action, trigger, writes, now)
-                    writes += wrote
-                    transient += retry
-                else:
-                    outcome = self._ledger_action(action, trigger, now)
-                self._tell(outcome, report)
-        return transient
-
-    def _tell(self, outcome: Outcome, report: Report) -> None:
-        # Clearing a mark is housekeeping: recorded, not announced.
-        quiet = outcome.action.kind is ActionKind.CLEAR_MARK
-        tell(outcome, report.outcomes, self.ledger, None if quiet else self.notifier)
-
-    def _ledger_action(self, action: Action, trigger: str, now: datetime) -> Outcome:
-        if action.kind is ActionKind.MARK_IDLE:
-            self.ledger.put_mark(Mark(action.key, now, action.reason))
-            owner = f"owner {action.owner} warned" if action.owner else "no owner on record to warn"
-            return Outcome(action, Status.DONE, f"marked idle; {owner}", now, trigger)
-        if action.kind is ActionKind.CLEAR_MARK:
-            self.ledger.clear_mark(action.key)
-            return Outcome(action, Status.DONE, "idle mark cleared", now, trigger)
-        return Outcome(action, Status.DONE, "notified", now, trigger)
-
-    def _guarded_write(self, ws: WorkspacePort, action: Action, trigger: str, writes: int, now: datetime) -> tuple[Outcome, int, int]:
-        """(outcome, 1 if it counts against the per-run cap, 1 if it failed transiently)."""
-        from shared.adapters.azure import AzureError, Conflict, Gone
-
-        s = self.settings
-        enforce = s.mode is Mode.ENFORCE
-
-        def out(status: Status, detail: str) -> Outcome:
-            return Outcome(action, status, detail, now, trigger)
-
-        # In observe mode a would-be write is reported once a day, not at every sweep that still finds it.
-        scope = trigger if enforce else f"{now:%Y-%m-%d}"
-        claim = self.ledger.claim(f"{s.mode.value}|{scope}|{action.kind.value}|{action.key}", now,
-                                  Action=action.kind.value, Target=action.key, Trigger=trigger)
-        if isinstance(claim, str):
-            return out(Status.SKIPPED, f"duplicate: {claim}"), 0, 0
-        capped = self._capped(action, writes, now)
-        if capped:
-            self.ledger.settle(claim, Status.SKIPPED, capped)
-            return out(Status.SKIPPED, capped), 0, 0
+    def _recover(self, ws: WorkspacePort, run: Run, notes: list[str]) -> None:
+        """Settle the claims a dead run left in this workspace: its write took (done) or it did not (interrupted)."""
         try:
-            fresh = ws.get_compute(action.target)
-            skip = self._precheck(ws, action, fresh)
-            if skip:
-                self.ledger.settle(claim, Status.SKIPPED, skip)
-                return out(Status.SKIPPED, skip), 0, 0
-            if not enforce:
-                detail = f"observe mode: would {_verb(action)}"
-                self.ledger.settle(claim, Status.PLANNED, detail)
-                return out(Status.PLANNED, detail), 1, 0
-            if action.param("restore_max") is not None:
-                # Remembered before the write: even if this run dies right after it, the cluster
-                # sweep knows the max nodes to give back.
-                self.ledger.put_restore(action.key, int(action.param("restore_max")), now)  # type: ignore[arg-type]
-            self._write(ws, action)
-            self.ledger.note_write(f"{action.kind.value}|{action.key}", now)
-            problem = self._verify(ws, action)
-            if not problem and action.param("restore"):
-                self.ledger.clear_restore(action.key)
-            status = Status.FAILED if problem else Status.DONE
-            detail = problem or f"{_verb(action)}: verified"
-            self.ledger.settle(claim, status, detail)
-            return out(status, detail), 1, 0
-        except Gone:
-            self.ledger.settle(claim, Status.SKIPPED, "already gone")
-            return out(Status.SKIPPED, "skipped: already gone"), 0, 0
-        except Conflict as exc:
-            self.ledger.settle(claim, Status.SKIPPED, str(exc))
-            return out(Status.SKIPPED, f"another operation is in progress: {exc}"), 0, 0
+            orphans = self.ledger.orphans(ws.id.key, run.now)
         except AzureError as exc:
-            self.ledger.settle(claim, Status.FAILED, str(exc), retry=exc.transient)
-            kind = "transient, will retry" if exc.transient else "permanent"
-            return out(Status.FAILED, f"{kind}: {exc}"), 1, int(exc.transient)
+            notes.append(f"could not look for interrupted writes ({exc})")
+            return
+        for orphan in orphans:
+            try:
+                self._settle_orphan(ws, orphan, run)
+            except AzureError as exc:
+                notes.append(f"interrupted write on {orphan.action.get('target')!s:.80} not settled yet ({exc})")
 
-    def _capped(self, action: Action, writes: int, now: datetime) -> str | None:
-        """Why the blast-radius caps or the cooldown hold this write back, or None."""
-        s = self.settings
-        enforce = s.mode is Mode.ENFORCE
-        if writes >= s.max_actions_per_run:
-            return f"cap: MAX_ACTIONS_PER_RUN={s.max_actions_per_run} reached"
-        if enforce and self.ledger.writes_since(now - timedelta(hours=1)) >= s.max_actions_per_hour:
-            return f"cap: MAX_ACTIONS_PER_HOUR={s.max_actions_per_hour} reached"
-        # Cooldown is per resource and kind of change: setting idle shutdown must not delay a due stop.
-        last = self.ledger.last_write(f"{action.kind.value}|{action.key}")
-        if enforce and last and now - last < timedelta(minutes=s.cooldown_minutes) and not action.param("restore"):
-            return f"cooldown: last write {human(now - last)} ago (COOLDOWN_MINUTES={s.cooldown_minutes})"
-        return None
-
-    def _precheck(self, ws: WorkspacePort, action: Action, fresh: ComputeInstance | Cluster | None) -> str | None:
-        """Re-read just before the write: a reason not to write, or None."""
-        from shared.adapters.azure import Gone
-
-        if fresh is None:
-            raise Gone(f"{action.target}: not found")
-        exempt = exemption_reason(fresh.name, fresh.tags, self.rules.idle.exemptions)
-        if exempt:
-            return f"{exempt} (re-read)"
-        if action.kind is ActionKind.STOP_INSTANCE:
-            if not isinstance(fresh, ComputeInstance):
-                return "not a compute instance (re-read)"
-            if fresh.state.lower() != "running":
-                return f"state is now {fresh.state} (re-read)"
-            busy = [j for j in ws.list_jobs() if j.compute == fresh.name and j.active]
-            if busy:
-                return f"job {busy[0].name} is {busy[0].status} on it now (re-read)"
-            return None
-        if action.kind is ActionKind.SET_IDLE_SHUTDOWN:
-            if not isinstance(fresh, ComputeInstance):
-                return "not a compute instance (re-read)"
-            wanted = int(action.param("minutes"))  # type: ignore[arg-type]
-            if fresh.state.lower() not in ("running", "stopped"):
-                return f"state is now {fresh.state}; settings change only when settled (re-read)"
-            if fresh.idle_shutdown_minutes and fresh.idle_shutdown_minutes <= wanted:
-                return f"native idle shutdown is already {fresh.idle_shutdown_minutes}m (re-read)"
-            return None
-        if not isinstance(fresh, Cluster):
-            return "not a cluster (re-read)"
-        want = (action.param("min_nodes"), action.param("max_nodes"), action.param("idle_s"))
-        if (fresh.min_nodes, fresh.max_nodes, fresh.idle_before_scale_down_s) == want:
-            return "already at the wanted scale settings (re-read)"
-        shrinking = int(want[0]) < fresh.min_nodes or int(want[1]) < fresh.max_nodes  # type: ignore[arg-type]
-        if shrinking:
-            busy = [j for j in ws.list_jobs() if j.compute == fresh.name and j.active]
-            if busy:
-                return f"job {busy[0].name} is {busy[0].status} on it now (re-read)"
-        return None
-
-    def _write(self, ws: WorkspacePort, action: Action) -> None:
-        if action.kind is ActionKind.STOP_INSTANCE:
-            ws.stop_instance(action.target)
-        elif action.kind is ActionKind.SET_IDLE_SHUTDOWN:
-            ws.set_idle_shutdown(action.target, int(action.param("minutes")))  # type: ignore[arg-type]
+    def _settle_orphan(self, ws: WorkspacePort, orphan: Orphan, run: Run) -> None:
+        record = orphan.action
+        try:
+            change = change_from(str(record.get("kind")), record.get("params") or {})
+            target = str(record["target"])
+            workspace = ResourceId.parse(str(record.get("workspace")))
+        except (KeyError, ValueError):
+            return
+        if not isinstance(change, AzureWrite) or not workspace.same_as(ws.id):
+            return
+        claim = self.ledger.claim(orphan.key, run.now, Action=change.kind.value, Trigger=orphan.trigger)
+        if isinstance(claim, str):
+            return  # another run is settling it
+        action = Action(change, ws.id, target, str(record.get("reason") or ""), owner=record.get("owner") or None)
+        problem = change.verify(ws.get_compute(target))
+        if problem is None:
+            status, detail = Status.DONE, f"{change.describe(target)}: done by a run that stopped before recording it (verified now)"
         else:
-            idle = action.param("idle_s")
-            ws.set_scale(action.target, int(action.param("min_nodes")), int(action.param("max_nodes")),  # type: ignore[arg-type]
-                         None if idle is None else int(idle))  # type: ignore[arg-type]
-
-    def _verify(self, ws: WorkspacePort, action: Action) -> str | None:
-        """Re-read after the write: None when it took, else what is wrong."""
-        fresh = ws.get_compute(action.target)
-        if fresh is None:
-            return "verification: the compute vanished after the write"
-        if action.kind is ActionKind.STOP_INSTANCE:
-            if isinstance(fresh, ComputeInstance) and fresh.state.lower() in ("stopped", "stopping"):
-                return None  # the next sweep clears the idle mark of a stopped instance
-            return f"verification: state is {getattr(fresh, 'state', '?')} after stop"
-        if action.kind is ActionKind.SET_IDLE_SHUTDOWN:
-            wanted = int(action.param("minutes"))  # type: ignore[arg-type]
-            if isinstance(fresh, ComputeInstance) and fresh.idle_shutdown_minutes == wanted:
-                return None
-            return f"verification: idle shutdown is {getattr(fresh, 'idle_shutdown_minutes', '?')}m, wanted {wanted}m"
-        want = (action.param("min_nodes"), action.param("max_nodes"))
-        if isinstance(fresh, Cluster) and (fresh.min_nodes, fresh.max_nodes) == want:
-            return None
-        got = (getattr(fresh, "min_nodes", "?"), getattr(fresh, "max_nodes", "?"))
-        return f"verification: scale is min {got[0]} max {got[1]}, wanted min {want[0]} max {want[1]}"
-
-
-def _verb(action: Action) -> str:
-    if action.kind is ActionKind.STOP_INSTANCE:
-        return f"stop {action.target}"
-    if action.kind is ActionKind.SET_IDLE_SHUTDOWN:
-        return f"set idle shutdown of {action.target} to {action.param('minutes')}m"
-    idle = action.param("idle_s")
-    return (f"scale {action.target} to min {action.param('min_nodes')} max {action.param('max_nodes')}"
-            + (f", scale down after {idle}s" if idle is not None else ""))
+            status, detail = Status.FAILED, f"interrupted: the run claiming it stopped before the write took ({problem}); decided again now"
+        self.ledger.settle(claim, status, detail)
+        tell(Outcome(action, status, detail, run.now, orphan.trigger), run.outcomes, self.ledger, self.notifier)

@@ -12,13 +12,15 @@ re-reads the live state before deciding.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.model import ResourceId
+from shared import names
+from shared.model import ResourceId, same_name
+from shared.names import shown
+from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json, shape_problem
 
 AML = "Microsoft.MachineLearningServices."
 KEY_VAULT = "Microsoft.KeyVault."
@@ -30,7 +32,12 @@ SECRET_EXPIRED = KEY_VAULT + "SecretExpired"
 KV_IGNORED = {KEY_VAULT + t for t in ("SecretNewVersionCreated", "KeyNearExpiry", "KeyExpired", "KeyNewVersionCreated",
                                      "CertificateNearExpiry", "CertificateExpired", "CertificateNewVersionCreated",
                                      "VaultAccessPolicyChanged")}
+EVENT_GRID = "Microsoft.EventGrid."
+# Event Grid's own events reach a webhook only as part of a subscription's life: the Functions host
+# answers the validation handshake itself, and a deletion notice needs nothing.
+EVENT_GRID_LIFECYCLE = {EVENT_GRID + t for t in ("SubscriptionValidationEvent", "SubscriptionDeletedEvent")}
 ENDED_RUN_STATES = {"failed", "canceled"}
+MAX_FIELD = 2048  # envelope fields (id, type, source, subject, time) longer than this are not Azure's
 ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
 UNUSABLE_NODES = "unusable nodes"
 QUOTA_UTILIZATION = "quota utilization percentage"
@@ -65,7 +72,7 @@ class Envelope:
     def key(self) -> str:
         """Idempotency key: the same event delivered twice has the same key (topic + type + subject + id)."""
         raw = "|".join((self.source.lower(), self.type.lower(), self.subject, self.id))
-        return "evt-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+        return "evt-" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,20 @@ def _ci(mapping: Mapping[str, Any], key: str) -> Any:
 
 
 def _text(value: Any) -> str:
-    return str(value).strip() if value is not None else ""
+    """A scalar field as trimmed text; anything else (an object, a list) is no text at all."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return ""
+
+
+def _bounded(payload: Any, what: str) -> Rejected | None:
+    """Bounds first (depth, size of every part, valid text): nothing below may recurse or choke on them."""
+    problem = shape_problem(payload)
+    if problem:
+        return Rejected(f"{what} {problem}")
+    return None
 
 
 def envelope_of(payload: Mapping[str, Any]) -> Envelope | Rejected:
@@ -167,6 +187,9 @@ def envelope_of(payload: Mapping[str, Any]) -> Envelope | Rejected:
     missing = [fields[name] for name, value in values.items() if not value]
     if missing:
         return Rejected(f"{schema} event lacks {', '.join(missing)}")
+    long = [name for name, value in (*values.items(), ("subject", subject), ("time", time)) if len(value) > MAX_FIELD]
+    if long:
+        return Rejected(f"{schema} event field {long[0]} is longer than {MAX_FIELD} characters")
     return Envelope(schema, values["id"], values["type"], values["source"], subject, time)
 
 
@@ -174,9 +197,9 @@ def _data(payload: Mapping[str, Any]) -> Mapping[str, Any] | Rejected:
     data = payload.get("data")
     if isinstance(data, str):
         try:
-            data = json.loads(data)
-        except ValueError:
-            return Rejected("event data is a string that is not JSON")
+            data = load_json(data, MAX_EVENT_BYTES, "event data (a string)")
+        except PayloadError as exc:
+            return Rejected(str(exc))
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -188,9 +211,14 @@ def parse_event(payload: Any, allowed: Allowed) -> Parsed:
     """Turn one Event Grid or CloudEvents event (as a dict) into a domain event or a rejection."""
     if not isinstance(payload, Mapping):
         return Rejected(f"event is {type(payload).__name__}, expected a JSON object")
+    bounded = _bounded(payload, "event")
+    if bounded:
+        return bounded
     env = envelope_of(payload)
     if isinstance(env, Rejected):
         return env
+    if env.type.lower() in {t.lower() for t in EVENT_GRID_LIFECYCLE}:
+        return Ignored(f"{env.type.split('.')[-1]}: Event Grid subscription housekeeping, answered by the Functions host", env)
     data = _data(payload)
     if isinstance(data, Rejected):
         return Rejected(data.reason, envelope=env)
@@ -199,19 +227,19 @@ def parse_event(payload: Any, allowed: Allowed) -> Parsed:
         return _aml(env, data, allowed)
     if etype.lower().startswith(KEY_VAULT.lower()):
         return _key_vault(env, data, allowed)
-    return Rejected(f"unknown event type {etype!r} from {env.source!r}", security=True, envelope=env)
+    return Rejected(f"unknown event type {shown(etype)} from {shown(env.source)}", security=True, envelope=env)
 
 
 def _known(env: Envelope, source: ResourceId | None, what: str, service: str, acted: tuple[str, ...], ignored: set[str],
            why_ignored: str) -> str | Rejected | Ignored:
     """Authenticate the source, then canonicalise the type: the type's canonical spelling, or why not."""
     if source is None:
-        return Rejected(f"{env.type} from {env.source!r}, which is not an allowed {what}", security=True, envelope=env)
+        return Rejected(f"{shown(env.type)} from {shown(env.source)}, which is not an allowed {what}", security=True, envelope=env)
     canonical = {t.lower(): t for t in (*acted, *ignored)}
     etype = canonical.get(env.type.lower())
     if etype is None:
         # From an allowed source an unknown type is new, not forged: acknowledged, no security warning.
-        return Rejected(f"unknown {service} event type {env.type!r}", envelope=env)
+        return Rejected(f"unknown {service} event type {shown(env.type)}", envelope=env)
     if etype in ignored:
         return Ignored(f"{etype.split('.')[-1]} needs no {why_ignored}", env)
     return etype
@@ -226,10 +254,14 @@ def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     run_id = _text(_ci(data, "runId")) or env.subject.rsplit("/", 1)[-1]
     if not run_id:
         return Rejected(f"{etype} without runId or a runs/ subject", envelope=env)
-    status = _text(_ci(data, "runStatus")) or ("Completed" if etype == RUN_COMPLETED else "")
+    bad = names.JOB.check(run_id)
+    if bad:
+        return Rejected(bad, security=True, envelope=env)
+    status = _text(_ci(data, "runStatus"))[:64] or ("Completed" if etype == RUN_COMPLETED else "")
     if etype == RUN_STATUS_CHANGED and status.lower() not in ENDED_RUN_STATES:
         # Completed runs arrive as RunCompleted too; acting on both would double the work.
-        return Ignored(f"run {run_id} is {status or 'in an unknown state'}: only Failed and Canceled act (Completed comes as RunCompleted)", env)
+        state = shown(status) if status else "in an unknown state"
+        return Ignored(f"run {run_id} is {state}: only Failed and Canceled act (Completed comes as RunCompleted)", env)
     return RunEnded(env, workspace, run_id, status.capitalize(), _text(_ci(data, "experimentName")))
 
 
@@ -241,18 +273,30 @@ def _key_vault(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Pars
     assert vault is not None
     name = _text(_ci(data, "ObjectName")) or env.subject
     vault_name = _text(_ci(data, "VaultName"))
-    if vault_name and vault_name.lower() != vault.name.lower():
-        return Rejected(f"event names vault {vault_name!r} but comes from {vault.name!r}", security=True, envelope=env)
+    if vault_name and not same_name(vault_name, vault.name):
+        return Rejected(f"event names vault {shown(vault_name)} but comes from {vault.name!r}", security=True, envelope=env)
     if not name:
         return Rejected(f"{etype} without ObjectName or subject", envelope=env)
-    exp_raw = _ci(data, "EXP")
-    expires = None
-    if exp_raw not in (None, ""):
-        try:
-            expires = datetime.fromtimestamp(float(exp_raw), UTC)
-        except (TypeError, ValueError, OverflowError):
-            return Rejected(f"{etype} with an unreadable EXP {exp_raw!r}", envelope=env)
-    return SecretExpiring(env, vault, name, _text(_ci(data, "Version")), expires)
+    version = _text(_ci(data, "Version"))
+    bad = names.SECRET.check(name) or (names.SECRET_VERSION.check(version) if version else None)
+    if bad:
+        return Rejected(bad, security=True, envelope=env)
+    expires = _epoch(_ci(data, "EXP"))
+    if isinstance(expires, str):
+        return Rejected(f"{etype} with {expires}", envelope=env)
+    return SecretExpiring(env, vault, name, version, expires)
+
+
+def _epoch(raw: Any) -> datetime | str | None:
+    """Key Vault's EXP (epoch seconds) as a time; None when absent; a reason when it is no time at all."""
+    if raw is None or raw == "":
+        return None
+    try:
+        seconds = float(raw) if isinstance(raw, int | float | str) and not isinstance(raw, bool) else float("nan")
+        # datetime reaches year 9999; beyond that an EXP is no expiry Key Vault could have set.
+        return datetime.fromtimestamp(seconds, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return f"an unreadable EXP {shown(str(raw))}"
 
 
 def parse_alert(payload: Any, allowed: Allowed) -> Parsed:
@@ -262,8 +306,11 @@ def parse_alert(payload: Any, allowed: Allowed) -> Parsed:
     """
     if not isinstance(payload, Mapping):
         return Rejected(f"alert is {type(payload).__name__}, expected a JSON object")
+    bounded = _bounded(payload, "alert")
+    if bounded:
+        return bounded
     if _text(payload.get("schemaId")) != ALERT_SCHEMA:
-        return Rejected(f"schemaId is {payload.get('schemaId')!r}, expected {ALERT_SCHEMA!r}")
+        return Rejected(f"schemaId is {shown(_text(payload.get('schemaId')))}, expected {ALERT_SCHEMA!r}")
     data = payload.get("data")
     essentials = data.get("essentials") if isinstance(data, Mapping) else None
     if not isinstance(essentials, Mapping):
@@ -271,22 +318,25 @@ def parse_alert(payload: Any, allowed: Allowed) -> Parsed:
     targets = essentials.get("alertTargetIDs")
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
         return Rejected("alert lacks data.essentials.alertTargetIDs")
-    alert_id = _text(essentials.get("alertId")) or _text(essentials.get("originAlertId"))
-    condition = _text(essentials.get("monitorCondition"))
-    env = Envelope("alert", alert_id or "unknown", f"alert.{condition.lower() or 'unknown'}", targets[0],
-                   _text(essentials.get("alertRule")), _text(essentials.get("firedDateTime")))
+    alert_id = (_text(essentials.get("alertId")) or _text(essentials.get("originAlertId")))[:MAX_FIELD]
+    condition = _text(essentials.get("monitorCondition"))[:64]
+    env = Envelope("alert", alert_id or "unknown", f"alert.{condition.lower() or 'unknown'}", targets[0][:MAX_FIELD],
+                   _text(essentials.get("alertRule"))[:MAX_FIELD], _text(essentials.get("firedDateTime"))[:64])
     workspaces = [allowed.workspace(t) for t in targets]
     if any(ws is None for ws in workspaces):
         bad = next(t for t, ws in zip(targets, workspaces, strict=True) if ws is None)
-        return Rejected(f"alert targets {bad!r}, which is not an allowed workspace", security=True, envelope=env)
+        return Rejected(f"alert targets {shown(bad)}, which is not an allowed workspace", security=True, envelope=env)
+    if len({ws.key for ws in workspaces if ws is not None}) > 1:
+        return Rejected("alert targets several workspaces; a workspace alert names one", envelope=env)
     if not alert_id:
         return Rejected("alert lacks data.essentials.alertId", envelope=env)
     if condition.lower() == "resolved":
         return Ignored(f"alert {env.subject!r} resolved: nothing to do", env)
     if condition.lower() != "fired":
-        return Rejected(f"monitorCondition is {condition!r}, expected Fired or Resolved", envelope=env)
-    if _text(essentials.get("signalType")).lower() not in ("metric", ""):
-        return Ignored(f"{essentials.get('signalType')} alerts are not handled", env)
+        return Rejected(f"monitorCondition is {shown(condition)}, expected Fired or Resolved", envelope=env)
+    signal = _text(essentials.get("signalType"))
+    if signal.lower() not in ("metric", ""):
+        return Ignored(f"{shown(signal)} alerts are not handled", env)
     context = data.get("alertContext") if isinstance(data, Mapping) else None
     criteria = _criteria(context)
     if isinstance(criteria, Rejected):
@@ -295,11 +345,30 @@ def parse_alert(payload: Any, allowed: Allowed) -> Parsed:
         metric = _text(crit.get("metricName")).lower()
         if metric in (UNUSABLE_NODES, QUOTA_UTILIZATION):
             dims = _dimensions(crit.get("dimensions"))
+            bad = _bad_dimension(dims)
+            if bad:
+                return Rejected(bad, security=True, envelope=env)
             value = crit.get("metricValue")
-            number = float(value) if isinstance(value, int | float) else None
-            return AlertFired(env, workspaces[0], _text(essentials.get("alertRule")), metric, dims, number)  # type: ignore[arg-type]
-    names = ", ".join(_text(c.get("metricName")) for c in criteria) or "none"
-    return Ignored(f"alert on metric(s) {names}: not one the autopilot remediates", env)
+            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+            workspace = workspaces[0]
+            assert workspace is not None
+            return AlertFired(env, workspace, _text(essentials.get("alertRule"))[:MAX_FIELD], metric, dims, number)
+    metrics = ", ".join(shown(_text(c.get("metricName"))) for c in criteria[:5]) or "none"
+    return Ignored(f"alert on metric(s) {metrics}: not one the autopilot remediates", env)
+
+
+# The dimensions whose values name a resource the worker reads: each must follow its naming rule.
+NAMED_DIMENSIONS = {"clustername": names.COMPUTE, "vmfamilyname": names.VM_FAMILY}
+
+
+def _bad_dimension(dims: Mapping[str, str]) -> str | None:
+    for key, value in dims.items():
+        rule = NAMED_DIMENSIONS.get(key.strip().lower())
+        if rule and value:
+            bad = rule.check(value)
+            if bad:
+                return f"dimension {key}: {bad}"
+    return None
 
 
 def _criteria(context: Any) -> list[Mapping[str, Any]] | Rejected:
@@ -317,8 +386,8 @@ def _dimensions(raw: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(raw, list):
         for item in raw:
-            if isinstance(item, Mapping) and item.get("name"):
-                out[_text(item["name"])] = _text(item.get("value"))
+            if isinstance(item, Mapping) and _text(item.get("name")):
+                out[_text(item["name"])[:256]] = _text(item.get("value"))
     return out
 
 
@@ -334,5 +403,8 @@ def parse_any(payload: Any, allowed: Allowed) -> list[Parsed]:
     if isinstance(payload, list):
         if not payload:
             return [Rejected("empty batch")]
+        bounded = _bounded(payload, "batch")
+        if bounded:
+            return [bounded]
         return [parse_event(item, allowed) for item in payload]
     return [parse_event(payload, allowed)]

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.events import ACTIONABLE, Allowed, Ignored, Parsed, Rejected, parse_alert, parse_event
+from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json
 from shared.settings import Settings
-from shared.work import WorkItem, from_event
+from shared.work import BadWorkItem, WorkItem, from_event
 
 log = logging.getLogger("autopilot.intake")
 
@@ -24,6 +25,11 @@ class Intake:
 
     def line(self) -> str:
         return self.parsed.describe()
+
+    @property
+    def queued(self) -> str | None:
+        """The work item as the queue message to send, or None."""
+        return self.item.to_json() if self.item else None
 
 
 def allowed(settings: Settings) -> Allowed:
@@ -42,6 +48,10 @@ def _triage(parsed: Parsed) -> Intake:
         return Intake(parsed, None)
     assert isinstance(parsed, ACTIONABLE)
     item = from_event(parsed)
+    try:
+        item.to_json()
+    except BadWorkItem as exc:
+        return _triage(Rejected(str(exc), envelope=parsed.envelope))
     log.info("accepted %s", parsed.describe())
     return Intake(parsed, item)
 
@@ -54,3 +64,12 @@ def accept_event(payload: Any, settings: Settings) -> Intake:
 def accept_alert(payload: Any, settings: Settings) -> Intake:
     """One common-alert-schema payload → work item, or a logged rejection (never raises on bad input)."""
     return _triage(parse_alert(payload, allowed(settings)))
+
+
+def accept_alert_body(body: bytes, settings: Settings) -> Intake:
+    """An action group's request body (any bytes) → work item, or a logged rejection."""
+    try:
+        payload = load_json(body, MAX_EVENT_BYTES, "alert body")
+    except PayloadError as exc:
+        return _triage(Rejected(str(exc)))
+    return accept_alert(payload, settings)

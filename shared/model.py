@@ -9,10 +9,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from shared.actions import Change
 
 # Only these job states are final; anything else (Queued, Preparing, Paused, NotResponding…) may
 # still be using, or about to use, the compute.
 TERMINAL_JOB_STATES = frozenset({"completed", "failed", "canceled"})
+
+
+def name_key(name: str) -> str:
+    """The one identity of an ARM name: ARM compares names case-insensitively, so every comparison of
+    compute, job, workspace or vault names goes through this key, never ``==`` on the raw spelling."""
+    return name.strip().lower()
+
+
+def same_name(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and name_key(a) == name_key(b)
+
+
+def path_segment(value: str) -> str:
+    """One URL path segment, quoted so that it can never add a segment, a query or a fragment.
+
+    Dot segments are refused outright: quoting leaves ``..`` as it is and HTTP clients resolve it.
+    """
+    if value in ("", ".", ".."):
+        raise ValueError(f"{value!r} cannot be a resource name")
+    return quote(value, safe="")
 
 
 class Mode(StrEnum):
@@ -54,9 +79,23 @@ class ResourceId:
             f"/providers/{self.provider}/{self.type_name}/{self.name}"
         )
 
+    @property
+    def key(self) -> str:
+        """The normalised identity (ARM ids are case-insensitive): compare and key ledger rows by this."""
+        return self.id.lower()
+
     def same_as(self, other: str | ResourceId) -> bool:
         other_id = other.id if isinstance(other, ResourceId) else other.strip().rstrip("/")
-        return self.id.lower() == other_id.lower()
+        return self.key == other_id.lower()
+
+    def path(self, *children: str) -> str:
+        """The URL path of this resource or of a child (``path("computes", name)``), every segment quoted.
+
+        The one place resource URLs are built: names from payloads can add neither a segment nor a query.
+        """
+        parts = ("subscriptions", self.subscription, "resourceGroups", self.resource_group, "providers",
+                 *self.provider.split("/"), self.type_name, self.name, *children)
+        return "/" + "/".join(path_segment(p) for p in parts)
 
     def __str__(self) -> str:
         return self.id
@@ -70,7 +109,12 @@ class _Compute:
 
     @property
     def key(self) -> str:
-        return f"{self.workspace.id}/computes/{self.name}"
+        return compute_key(self.workspace, self.name)
+
+
+def compute_key(workspace: ResourceId, name: str) -> str:
+    """The normalised key of a compute (ledger marks, cooldowns and restores are keyed by it)."""
+    return f"{workspace.key}/computes/{name_key(name)}"
 
 
 @dataclass(frozen=True)
@@ -115,6 +159,10 @@ class Job:
     def active(self) -> bool:
         return self.status.lower() not in TERMINAL_JOB_STATES
 
+    def runs_on(self, compute: str) -> bool:
+        """Whether this job was submitted to the compute of that name (ARM names are case-insensitive)."""
+        return same_name(self.compute, compute)
+
     @property
     def last_seen_at(self) -> datetime | None:
         """When the job last touched its compute: its end when terminal, else now-ish (caller decides)."""
@@ -134,10 +182,19 @@ class Usage:
 
 @dataclass(frozen=True)
 class CpuActivity:
-    """What CPU metrics say about one instance over the look-back window."""
+    """What CPU metrics say about one instance over the look-back window.
+
+    ``available`` is False when the metrics could not be read at all: that is not "no data", and
+    never counts as idle whatever NO_METRICS_MEANS says.
+    """
 
     has_data: bool
     last_busy_at: datetime | None  # last minute above the busy threshold
+    available: bool = True
+
+
+NO_CPU_DATA = CpuActivity(False, None)
+CPU_UNAVAILABLE = CpuActivity(False, None, available=False)
 
 
 @dataclass(frozen=True)
@@ -158,30 +215,36 @@ class ActionKind(StrEnum):
     NOTIFY = "notify"
     ROTATE_CREDENTIAL = "rotate-credential"
 
-    @property
-    def writes_to_azure(self) -> bool:
-        return self in (ActionKind.STOP_INSTANCE, ActionKind.SET_IDLE_SHUTDOWN, ActionKind.SCALE_CLUSTER)
-
 
 @dataclass(frozen=True)
 class Action:
-    """One thing to do, as data, with the human reason behind it."""
+    """One thing to do, as data, with the human reason behind it.
 
-    kind: ActionKind
+    ``change`` is one of the typed action kinds of ``shared/actions.py`` (its parameters and its
+    behaviour); ``tags`` are the target's tags when it was judged, for the exemption guard.
+    """
+
+    change: Change
     workspace: ResourceId
-    target: str  # compute name
+    target: str  # compute name (secret name for rotations)
     reason: str
-    params: tuple[tuple[str, object], ...] = ()
     owner: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
     @property
-    def key(self) -> str:
-        """The id of the thing acted on: a compute of the workspace, or a secret of the vault for rotations."""
+    def kind(self) -> ActionKind:
+        return self.change.kind
+
+    @property
+    def resource_id(self) -> str:
+        """The id of the thing acted on, as Azure spells it: a compute of the workspace, or a secret of the vault."""
         collection = "secrets" if self.kind is ActionKind.ROTATE_CREDENTIAL else "computes"
         return f"{self.workspace.id}/{collection}/{self.target}"
 
-    def param(self, name: str, default: object = None) -> object:
-        return dict(self.params).get(name, default)
+    @property
+    def key(self) -> str:
+        """The normalised id of the thing acted on (claims, marks, cooldowns are keyed by it)."""
+        return self.resource_id.lower()
 
 
 class Decision(StrEnum):

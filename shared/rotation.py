@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.engine import LedgerPort, NotifierPort, Report, TransientFailure
-from shared.model import Action, ActionKind, Mode, Outcome, ResourceId, Status
+from shared.actions import RotateCredential
+from shared.engine import Report
+from shared.errors import TransientFailure
+from shared.model import Action, Mode, Outcome, ResourceId, Status
 from shared.outcome_log import tell as publish
 from shared.policy.rotation import (
     TAG_KEY,
     TAG_PROVIDER,
+    TERMINAL,
     ManagedSecret,
     Observation,
     RotationRules,
@@ -34,12 +37,12 @@ from shared.policy.rotation import (
     next_step,
     plan,
 )
+from shared.ports import LedgerPort, NotifierPort
 from shared.settings import Settings
 from shared.work import WorkItem
 
 log = logging.getLogger("autopilot.rotation")
 STORAGE_TYPE = "microsoft.storage/storageaccounts"
-TERMINAL = (StepKind.NOT_DUE, StepKind.BLOCKED)
 
 
 class RotationAborted(Exception):
@@ -103,10 +106,10 @@ class Rotator:
 
     def _rotate(self, vault: Any, vault_id: ResourceId, name: str, item: WorkItem, now: datetime, forced: bool,
                 dry_run: bool, report: Report) -> None:
-        from shared.adapters.azure import AzureError
+        from shared.errors import AzureError
 
         def tell(status: Status, detail: str, reason: str = "") -> None:
-            action = Action(ActionKind.ROTATE_CREDENTIAL, vault_id, name, reason or detail)
+            action = Action(RotateCredential(), vault_id, name, reason or detail)
             publish(Outcome(action, status, detail, now, item.trigger), report.outcomes, self.ledger, self.notifier)
 
         try:
@@ -147,7 +150,10 @@ class Rotator:
             mode = "dry run" if dry_run else "observe mode"
             return tell(Status.PLANNED, f"{mode}: would {summary}", f"rotate: {why}")
 
-        claim = self.ledger.claim(f"rotate|{account.id.lower()}|{secret.version}", now, Action="rotate", Target=account.id)
+        # A repair is keyed by its trigger: it must not take the claim of this version's rotation, due later.
+        final = steps[-1].kind
+        scope = secret.version if final is StepKind.WRITE_SECRET else f"{final.value}|{item.trigger}"
+        claim = self.ledger.claim(f"rotate|{account.key}|{scope}", now, Action="rotate", Target=account.id)
         if isinstance(claim, str):
             return tell(Status.SKIPPED, f"duplicate: rotation of {account.name} {claim}")
         try:
@@ -159,7 +165,7 @@ class Rotator:
             self.ledger.settle(claim, Status.FAILED, str(exc), retry=True)
             return tell(Status.FAILED, str(exc), f"rotate: {why}")
         self.ledger.settle(claim, Status.DONE, done)
-        tell(Status.DONE, done, f"rotate: {why}")
+        tell(Status.DONE, done, f"rotate: {why}" if final is StepKind.WRITE_SECRET else "repair: datastore(s) on a revoked key")
 
     def _fail(self, tell: Callable[..., None], exc: Any) -> None:
         tell(Status.FAILED, f"{'transient, will retry' if exc.transient else 'permanent'}: {exc}")
@@ -196,7 +202,9 @@ class Rotator:
         written = None
         for _ in range(64):
             step = next_step(obs, due)
-            if step.kind in TERMINAL:
+            if step.kind is StepKind.REPAIRED:
+                return self._verify_repair(live, obs, step)
+            if step.kind in TERMINAL and step.kind is not StepKind.WRITE_SECRET:
                 raise RotationAborted(f"stopped before the secret was written: {step.reason}")
             if step.kind is StepKind.REGENERATE:
                 live.keys = storage.regenerate(str(step.key))
@@ -222,6 +230,18 @@ class Rotator:
             if written is not None:
                 break
         return self._verify(vault, name, live, written)
+
+    def _verify_repair(self, live: _Live, obs: Observation, step: Step) -> str:
+        """A repair only: every repaired datastore must now hold the key in use."""
+        expected = live.keys[str(step.key)][0]
+        wrong = []
+        for label in obs.repaired:
+            ws, ref = live.stores[label]
+            if ws.datastore_key(ref.name) != expected:
+                wrong.append(label)
+        if wrong:
+            raise RotationAborted(f"verification: {', '.join(wrong)} do not hold {step.key}")
+        return f"{step.reason}; verified"
 
     def _verify(self, vault: Any, name: str, live: _Live, written: ManagedSecret | None) -> str:
         if written is None:

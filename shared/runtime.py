@@ -12,8 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared.engine import Engine, LedgerPort, Report
+from shared.engine import Engine, Report
 from shared.model import ResourceId
+from shared.ports import LedgerPort
 from shared.rotation import Rotator
 from shared.settings import Settings, current
 from shared.work import Kind, WorkItem
@@ -37,7 +38,7 @@ class Wiring:
     @property
     def ledger(self) -> LedgerPort:
         if self._ledger is None:
-            from shared.ledger import Ledger
+            from shared.adapters.ledger import Ledger
 
             self._ledger = Ledger(self.settings.storage_connection, self.settings.ledger_table)
         return self._ledger

@@ -7,13 +7,17 @@ the worker does the ARM calls. A work item is small JSON with a stable idempoten
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from shared import names
 from shared.events import QUOTA_UTILIZATION as QUOTA_METRIC
-from shared.events import AlertFired, RunEnded, SecretExpiring, dimension
+from shared.events import AlertFired, Allowed, RunEnded, SecretExpiring, dimension
+from shared.names import shown
+from shared.payload import MAX_QUEUE_MESSAGE_BYTES, PayloadError, load_json
 
 
 class Kind(StrEnum):
@@ -26,7 +30,36 @@ class Kind(StrEnum):
 
 
 class BadWorkItem(ValueError):
-    """A queue message that is not a work item; it is logged and dropped, never retried."""
+    """A queue message that is not a work item (``security``: it names what is not allowed).
+
+    Retrying cannot fix it: the worker moves it, intact, to the poison queue with one log line.
+    """
+
+    def __init__(self, message: str, *, security: bool = False) -> None:
+        super().__init__(message)
+        self.security = security
+
+
+# A work item goes through Azure Queue storage, base64-encoded by the Functions host: 48 KB of JSON
+# is 64 KB on the queue.
+MAX_ITEM_BYTES = MAX_QUEUE_MESSAGE_BYTES * 3 // 4
+MAX_TRIGGER = 512
+
+
+def _optional_name(rule: names.NameRule) -> Callable[[Any], str | None]:
+    return lambda v: None if v in (None, "") else rule.check(v)
+
+
+def _number(v: Any) -> str | None:
+    return None if v is None or (isinstance(v, int | float) and not isinstance(v, bool)) else "is not a number"
+
+
+def _short_text(v: Any) -> str | None:
+    return None if isinstance(v, str) and len(v) <= 64 else "is not a short text"
+
+
+def _flag(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "is not true or false"
 
 
 @dataclass(frozen=True)
@@ -37,27 +70,60 @@ class WorkItem:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({"kind": self.kind.value, "target": self.target, "trigger": self.trigger, "params": self.params},
+        text = json.dumps({"kind": self.kind.value, "target": self.target, "trigger": self.trigger, "params": self.params},
                           sort_keys=True)
+        if len(text.encode("utf-8")) > MAX_ITEM_BYTES:
+            raise BadWorkItem(f"work item is {len(text):,} bytes, over the queue's {MAX_ITEM_BYTES:,}-byte budget")
+        return text
 
     @classmethod
-    def from_json(cls, text: str) -> WorkItem:
+    def from_json(cls, raw_text: str | bytes, allowed: Allowed) -> WorkItem:
+        """Read a queue message back into a work item, re-authenticated: the queue is a trust boundary too.
+
+        Its target must be an allowed workspace (an allowed vault for rotations), its parameters exactly
+        those of its kind, every name valid by Azure's rules. BadWorkItem otherwise.
+        """
         try:
-            raw = json.loads(text)
-        except ValueError:
-            raise BadWorkItem("work item is not JSON") from None
+            raw = load_json(raw_text, MAX_QUEUE_MESSAGE_BYTES, "queue message")
+        except PayloadError as exc:
+            raise BadWorkItem(str(exc)) from None
         if not isinstance(raw, dict):
             raise BadWorkItem("work item is not a JSON object")
         try:
             kind = Kind(raw.get("kind"))
-        except ValueError:
-            raise BadWorkItem(f"unknown work item kind {raw.get('kind')!r}") from None
+        except (ValueError, TypeError):
+            raise BadWorkItem(f"unknown work item kind {shown(raw.get('kind'))}") from None
         target, trigger, params = raw.get("target"), raw.get("trigger"), raw.get("params", {})
         if not isinstance(target, str) or not target or not isinstance(trigger, str) or not trigger:
             raise BadWorkItem("work item lacks target or trigger")
+        if len(trigger) > MAX_TRIGGER:
+            raise BadWorkItem(f"work item trigger is longer than {MAX_TRIGGER} characters")
         if not isinstance(params, dict):
             raise BadWorkItem("work item params is not an object")
-        return cls(kind, target, trigger, params)
+        owner = allowed.vault(target) if kind is Kind.ROTATE else allowed.workspace(target)
+        if owner is None:
+            where = "ALLOWED_VAULTS" if kind is Kind.ROTATE else "ALLOWED_WORKSPACES"
+            raise BadWorkItem(f"work item target {shown(target)} is not in {where}", security=True)
+        checks = PARAMS[kind]
+        unknown = sorted(set(params) - set(checks))
+        if unknown:
+            raise BadWorkItem(f"{kind.value} work item has unknown parameter {shown(unknown[0])}", security=True)
+        for key, value in params.items():
+            bad = checks[key](value)
+            if bad:
+                raise BadWorkItem(f"{kind.value} work item parameter {key}: {bad}", security=True)
+        return cls(kind, owner.id, trigger, params)
+
+
+# Each kind's parameters and the check each value must pass.
+PARAMS: Mapping[Kind, Mapping[str, Callable[[Any], str | None]]] = {
+    Kind.IDLE_SWEEP: {},
+    Kind.CLUSTER_SWEEP: {},
+    Kind.RUN_ENDED: {"run": names.JOB.check, "status": _short_text},
+    Kind.UNUSABLE_NODES: {"cluster": _optional_name(names.COMPUTE), "value": _number},
+    Kind.QUOTA: {"family": _optional_name(names.VM_FAMILY), "cluster": _optional_name(names.COMPUTE), "value": _number},
+    Kind.ROTATE: {"secret": _optional_name(names.SECRET), "version": _optional_name(names.SECRET_VERSION), "forced": _flag},
+}
 
 
 def sweep(kind: Kind, workspace: str, now: datetime) -> WorkItem:

@@ -17,7 +17,8 @@ import isodate
 
 from shared.adapters.arm import ArmClient
 from shared.adapters.azure import client_options, credential, translate
-from shared.model import Cluster, ComputeInstance, Job, ResourceId, Usage
+from shared.errors import Gone
+from shared.model import Cluster, ComputeInstance, Job, ResourceId, Usage, same_name
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.aml")
@@ -146,14 +147,9 @@ class Workspace:
             self._ml = MLClient(credential(), self.id.subscription, self.id.resource_group, self.id.name, **kwargs)
         return self._ml
 
-    @property
-    def _base(self) -> str:
-        return self.id.id
-
     def list_computes(self) -> list[Compute]:
         out = []
-        for body in self.arm.list(f"{self._base}/computes", what=f"list computes of {self.id.name}"):
-            self._location = self._location or str(body.get("location") or "")
+        for body in self.arm.list(self.id.path("computes"), what=f"list computes of {self.id.name}"):
             compute = compute_from_arm(self.id, body)
             if compute is not None:
                 out.append(compute)
@@ -161,19 +157,17 @@ class Workspace:
 
     def get_compute(self, name: str) -> Compute | None:
         """The compute as it is now, or None when it no longer exists."""
-        from shared.adapters.azure import Gone
-
         try:
-            body = self.arm.get(f"{self._base}/computes/{name}", what=f"get compute {name}")
+            body = self.arm.get(self.id.path("computes", name), what=f"get compute {name}")
         except Gone:
             return None
         return compute_from_arm(self.id, body)
 
     def location(self) -> str:
-        """The workspace's region: taken from its computes when listed (saves a call), else read."""
+        """The workspace's own region (regional endpoints such as metrics follow it), read once per adapter."""
         if self._location:
             return self._location
-        body = self.arm.get(self._base, what=f"get workspace {self.id.name}")
+        body = self.arm.get(self.id.path(), what=f"get workspace {self.id.name}")
         self._location = str(body.get("location") or "")
         return self._location
 
@@ -182,6 +176,10 @@ class Workspace:
             return [job_from_sdk(job) for job in self.ml.jobs.list()]
         except Exception as exc:
             raise translate(exc, f"list jobs of {self.id.name}") from exc
+
+    def active_jobs(self, compute: str) -> list[Job]:
+        """The jobs in a non-terminal state on one compute (the re-read before a write)."""
+        return [job for job in self.list_jobs() if job.active and job.runs_on(compute)]
 
     def list_usages(self, location: str) -> list[Usage]:
         try:
@@ -221,9 +219,9 @@ class Workspace:
     def datastores_on(self, account: str) -> list[DatastoreRef]:
         """Every datastore of this workspace on the storage account, with its credential type (one call)."""
         out = []
-        for body in self.arm.list(f"{self._base}/datastores", what=f"list datastores of {self.id.name}"):
+        for body in self.arm.list(self.id.path("datastores"), what=f"list datastores of {self.id.name}"):
             props = body.get("properties") or {}
-            if str(props.get("accountName") or "").lower() != account.lower():
+            if not same_name(str(props.get("accountName") or ""), account):
                 continue
             cred = str((props.get("credentials") or {}).get("credentialsType") or "None")
             out.append(DatastoreRef(self.id.name, str(body.get("name")), cred, dict(props)))
@@ -231,7 +229,7 @@ class Workspace:
 
     def datastore_key(self, name: str) -> str | None:
         """The account key an account-key datastore holds (listSecrets), or None when it holds none."""
-        body = self.arm.post(f"{self._base}/datastores/{name}/listSecrets", {}, what=f"read the secret of datastore {name}")
+        body = self.arm.post(self.id.path("datastores", name, "listSecrets"), {}, what=f"read the secret of datastore {name}")
         if not isinstance(body, dict) or str(body.get("secretsType", "")).lower() != "accountkey":
             return None
         return str(body.get("key") or "") or None
@@ -244,7 +242,7 @@ class Workspace:
         """
         props = {k: v for k, v in store.properties.items() if k != "credentials"}
         props["credentials"] = {"credentialsType": "AccountKey", "secrets": {"secretsType": "AccountKey", "key": key}}
-        self.arm.send("PUT", f"{self._base}/datastores/{store.name}", {"properties": props}, what=f"update datastore {store.name}")
+        self.arm.send("PUT", self.id.path("datastores", store.name), {"properties": props}, what=f"update datastore {store.name}")
 
     def resync_keys(self) -> None:
         """Make the workspace pick up new storage keys now (it otherwise refreshes them after about an hour)."""
@@ -267,11 +265,11 @@ class Workspace:
         if idle_s is not None:
             scale["nodeIdleTimeBeforeScaleDown"] = f"PT{idle_s}S"
         body = {"properties": {"properties": {"scaleSettings": scale}}}  # ClusterUpdateParameters
-        self.arm.begin("PATCH", f"{self._base}/computes/{name}", body, what=f"scale {name}")
+        self.arm.begin("PATCH", self.id.path("computes", name), body, what=f"scale {name}")
 
     def set_idle_shutdown(self, name: str, minutes: int) -> None:
         body = {"idleTimeBeforeShutdown": f"PT{minutes}M"}
-        self.arm.post(f"{self._base}/computes/{name}/updateIdleShutdownSetting", body, what=f"set idle shutdown on {name}")
+        self.arm.post(self.id.path("computes", name, "updateIdleShutdownSetting"), body, what=f"set idle shutdown on {name}")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
+    ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
@@ -22,33 +23,13 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.policies import RetryPolicy
 
+from shared.errors import AzureError, Conflict, Gone, NotConfigured
 from shared.settings import Settings
+
+__all__ = ["AzureError", "BoundedRetryPolicy", "Conflict", "Gone", "NotConfigured", "client_options", "credential", "translate"]
 
 USER_AGENT = "aml-autopilot/0.1"
 MAX_RETRY_AFTER_S = 10
-
-
-class AzureError(Exception):
-    """An Azure call failed. ``transient`` errors are worth retrying later; the others are final."""
-
-    def __init__(self, message: str, *, transient: bool, status: int | None = None) -> None:
-        super().__init__(message)
-        self.transient = transient
-        self.status = status
-
-
-class Gone(AzureError):
-    """The resource does not exist (404)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, transient=False, status=404)
-
-
-class Conflict(AzureError):
-    """Another operation is in progress on the resource (409)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, transient=False, status=409)
 
 
 class BoundedRetryPolicy(RetryPolicy):
@@ -116,6 +97,8 @@ def translate(exc: Exception, what: str) -> AzureError:
             f"{what}: {exc}", transient=exc.transient, status=exc.status)
     if isinstance(exc, ResourceNotFoundError):
         return Gone(f"{what}: not found")
+    if isinstance(exc, ClientAuthenticationError):
+        return _not_configured(exc, what)
     if isinstance(exc, ResourceExistsError):
         return Conflict(f"{what}: conflict ({_code(exc)})")
     if isinstance(exc, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
@@ -126,9 +109,25 @@ def translate(exc: Exception, what: str) -> AzureError:
             return Gone(f"{what}: not found")
         if status == 409:
             return Conflict(f"{what}: conflict ({_code(exc)})")
+        if status == 403:
+            return NotConfigured(f"{what}: HTTP 403 {_code(exc)}: the autopilot's identity lacks a role it needs "
+                                 "(see infra/README.md for the roles)", status=403)
         transient = status is None or status == 429 or status >= 500
         return AzureError(f"{what}: HTTP {status} {_code(exc)}", transient=transient, status=status)
     return AzureError(f"{what}: {type(exc).__name__}: {_first_line(exc)}", transient=False)
+
+
+def _not_configured(exc: ClientAuthenticationError, what: str) -> NotConfigured:
+    """No credential at all, or one Azure refused: one line that says how to fix it, not the credential chain's dump."""
+    status = exc.status_code
+    if status is None:
+        return NotConfigured(f"{what}: no Azure credential available: run `az login` (or set AZURE_CLIENT_ID and friends) "
+                             "where the command runs, or give the Function App a managed identity")
+    if status == 403:
+        return NotConfigured(f"{what}: HTTP 403 {_code(exc)}: the autopilot's identity lacks a role it needs "
+                             "(see infra/README.md for the roles)", status=403)
+    return NotConfigured(f"{what}: HTTP {status} {_code(exc)}: the credential was refused; sign in again or check the "
+                         "managed identity", status=status)
 
 
 def _code(exc: HttpResponseError) -> str:

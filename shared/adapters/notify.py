@@ -23,17 +23,28 @@ class Notifier:
         self.settings = settings
         self._publisher: Any = None
 
-    def send(self, outcome: Outcome) -> None:
-        """Tell people what they act on: done, failed, planned (and owner warnings); skips stay in the log."""
-        if outcome.status is Status.SKIPPED:
-            return
-        body = outcome.as_log()
-        if self.settings.notify_webhook_url:
-            self._webhook(body)
-        if self.settings.notify_eventgrid_endpoint:
-            self._eventgrid(outcome, body)
+    @property
+    def channels(self) -> list[str]:
+        """The configured channels, by name."""
+        return [name for name, on in (("webhook", self.settings.notify_webhook_url), ("event grid", self.settings.notify_eventgrid_endpoint))
+                if on]
 
-    def _webhook(self, body: dict[str, Any]) -> None:
+    def send(self, outcome: Outcome) -> list[str]:
+        """Tell people what they act on: done, failed, planned (and owner warnings); skips stay in the log.
+
+        Returns the channels that accepted the message.
+        """
+        if outcome.status is Status.SKIPPED:
+            return []
+        body = outcome.as_log()
+        sent = []
+        if self.settings.notify_webhook_url and self._webhook(body):
+            sent.append("webhook")
+        if self.settings.notify_eventgrid_endpoint and self._eventgrid(outcome, body):
+            sent.append("event grid")
+        return sent
+
+    def _webhook(self, body: dict[str, Any]) -> bool:
         import requests
 
         # A shape Teams and Slack workflows both accept: a text line plus the structured fields.
@@ -44,8 +55,10 @@ class Notifier:
             response.raise_for_status()
         except requests.RequestException as exc:
             log.warning("notification webhook failed: %s", type(exc).__name__)
+            return False
+        return True
 
-    def _eventgrid(self, outcome: Outcome, body: dict[str, Any]) -> None:
+    def _eventgrid(self, outcome: Outcome, body: dict[str, Any]) -> bool:
         from azure.core.credentials import AzureKeyCredential
         from azure.core.messaging import CloudEvent
         from azure.eventgrid import EventGridPublisherClient
@@ -55,8 +68,10 @@ class Notifier:
                                                        AzureKeyCredential(self.settings.notify_eventgrid_key),
                                                        **client_options(self.settings))
         event = CloudEvent(source=EVENT_SOURCE, type=f"AmlAutopilot.{outcome.action.kind.value}.{outcome.status.value}",
-                           subject=outcome.action.key, data=body)
+                           subject=outcome.action.resource_id, data=body)
         try:
             self._publisher.send([event])
         except Exception as exc:
             log.warning("notification to Event Grid failed: %s", type(exc).__name__)
+            return False
+        return True

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.model import Action, ActionKind, Cluster, Decision, Job, Verdict, human
+from shared.actions import Notify, ScaleCluster
+from shared.model import Action, Cluster, Decision, Job, Verdict, human
 from shared.policy.common import Exemptions, exemption_reason
 
 RULE = "cluster-size"
@@ -24,13 +25,12 @@ class ClusterRules:
     exemptions: Exemptions
 
 
-def scale_action(cluster: Cluster, reason: str, *, min_nodes: int, max_nodes: int, idle_s: int | None, **extra: object) -> Action:
-    params: dict[str, object] = {"min_nodes": min_nodes, "max_nodes": max_nodes, "idle_s": idle_s, **extra}
-    return Action(ActionKind.SCALE_CLUSTER, cluster.workspace, cluster.name, reason, tuple(params.items()))
+def scale_action(cluster: Cluster, reason: str, change: ScaleCluster) -> Action:
+    return Action(change, cluster.workspace, cluster.name, reason, tags=tuple(cluster.tags.items()))
 
 
 def _jobs_on(cluster: Cluster, jobs: Iterable[Job]) -> list[Job]:
-    return [job for job in jobs if job.compute == cluster.name]
+    return [job for job in jobs if job.runs_on(cluster.name)]
 
 
 def judge_cluster(
@@ -50,7 +50,7 @@ def judge_cluster(
     if pending_restore is not None:
         if cluster.current_nodes == 0:
             reason = f"recycled for unusable nodes and drained; max nodes restored to {pending_restore}"
-            action = scale_action(cluster, reason, min_nodes=0, max_nodes=pending_restore, idle_s=cluster.idle_before_scale_down_s, restore=True)
+            action = scale_action(cluster, reason, ScaleCluster(0, pending_restore, cluster.idle_before_scale_down_s, restore=True))
             return Verdict(RULE, cluster.name, Decision.ACT, reason, (action,))
         return Verdict(RULE, cluster.name, Decision.WAIT, f"recycling: {cluster.current_nodes} node(s) still draining; max {pending_restore} restored after")
 
@@ -80,7 +80,7 @@ def judge_cluster(
     if not reasons:
         return Verdict(RULE, cluster.name, Decision.KEEP, f"{reasons_keep}; idle time before scale down {cluster.idle_before_scale_down_s}s within cap")
     reason = "; ".join(reasons + ([reasons_keep] if reasons_keep else []))
-    action = scale_action(cluster, reason, min_nodes=new_min, max_nodes=cluster.max_nodes, idle_s=new_idle)
+    action = scale_action(cluster, reason, ScaleCluster(new_min, cluster.max_nodes, new_idle))
     return Verdict(RULE, cluster.name, Decision.ACT, reason, (action,))
 
 
@@ -97,12 +97,10 @@ def judge_unusable(cluster: Cluster, jobs: Iterable[Job], rules: ClusterRules) -
     active = [job for job in _jobs_on(cluster, jobs) if job.active]
     if active:
         reason = f"{cluster.unusable_nodes} unusable node(s) but job {active[0].name} is {active[0].status}: notify only"
-        action = Action(ActionKind.NOTIFY, cluster.workspace, cluster.name, reason)
+        action = Action(Notify(), cluster.workspace, cluster.name, reason, tags=tuple(cluster.tags.items()))
         return Verdict(UNUSABLE_RULE, cluster.name, Decision.KEEP, reason, (action,))
     if cluster.max_nodes == 0:
         return Verdict(UNUSABLE_RULE, cluster.name, Decision.SKIP, "max nodes already 0: already recycling")
     reason = f"{cluster.unusable_nodes} unusable node(s), no active job: scale to 0 to recycle, then restore max {cluster.max_nodes}"
-    action = scale_action(
-        cluster, reason, min_nodes=0, max_nodes=0, idle_s=cluster.idle_before_scale_down_s, restore_max=cluster.max_nodes
-    )
+    action = scale_action(cluster, reason, ScaleCluster(0, 0, cluster.idle_before_scale_down_s, restore_max=cluster.max_nodes))
     return Verdict(UNUSABLE_RULE, cluster.name, Decision.ACT, reason, (action,))

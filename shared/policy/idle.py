@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.model import Action, ActionKind, ComputeInstance, CpuActivity, Decision, Job, Mark, Verdict, human
+from shared.actions import Change, ClearMark, MarkIdle, SetIdleShutdown, StopInstance
+from shared.model import Action, ComputeInstance, CpuActivity, Decision, Job, Mark, Verdict, human
 from shared.policy.common import Exemptions, exemption_reason
 
 RULE = "idle-instance"
@@ -28,6 +29,11 @@ class IdleRules:
     threshold_tag: str
     idle_shutdown_minutes: int  # 0: do not enforce
     exemptions: Exemptions
+
+
+def action_on(instance: ComputeInstance, change: Change, reason: str) -> Action:
+    """An action on an instance, carrying what the guards need: its owner and its tags as judged."""
+    return Action(change, instance.workspace, instance.name, reason, owner=instance.owner, tags=tuple(instance.tags.items()))
 
 
 def threshold_for(instance: ComputeInstance, rules: IdleRules) -> tuple[timedelta, str]:
@@ -71,14 +77,13 @@ def judge_instance(
     below the threshold keeps it (and clears a mark); idle past the threshold marks it and warns
     the owner; still idle when the grace period after the mark has passed stops it.
     """
-    jobs = [job for job in jobs if job.compute == instance.name]
-    ws, name = instance.workspace, instance.name
+    jobs = [job for job in jobs if job.runs_on(instance.name)]
+    name = instance.name
 
-    def verdict(decision: Decision, reason: str, *kinds: ActionKind) -> Verdict:
-        actions = tuple(Action(kind, ws, name, reason, owner=instance.owner) for kind in kinds)
-        return Verdict(RULE, name, decision, reason, actions)
+    def verdict(decision: Decision, reason: str, *changes: Change) -> Verdict:
+        return Verdict(RULE, name, decision, reason, tuple(action_on(instance, change, reason) for change in changes))
 
-    clear = (ActionKind.CLEAR_MARK,) if mark else ()
+    clear = (ClearMark(),) if mark else ()
     if instance.state.lower() != "running":
         return verdict(Decision.SKIP, f"state is {instance.state}", *clear)
     exempt = exemption_reason(name, instance.tags, rules.exemptions)
@@ -94,6 +99,9 @@ def judge_instance(
         if uptime < rules.min_uptime:
             return verdict(Decision.KEEP, f"up {human(uptime)}, minimum uptime {human(rules.min_uptime)}", *clear)
 
+    if not cpu.available:
+        # A metrics outage is not evidence of idleness, whatever NO_METRICS_MEANS says.
+        return verdict(Decision.KEEP, "CPU metrics could not be read; not judged idle", *clear)
     if not cpu.has_data and not rules.no_metrics_means_idle:
         return verdict(Decision.KEEP, "no CPU metric data; treated as busy (NO_METRICS_MEANS=busy)", *clear)
 
@@ -107,14 +115,14 @@ def judge_instance(
     idle = now - since
     since_txt = f"{what} at {since:%Y-%m-%d %H:%M}Z"
     if mark and since > mark.marked_at:
-        return verdict(Decision.KEEP, f"activity returned ({since_txt}) after it was marked idle", ActionKind.CLEAR_MARK)
+        return verdict(Decision.KEEP, f"activity returned ({since_txt}) after it was marked idle", ClearMark())
     if idle < threshold:
         return verdict(Decision.KEEP, f"idle {human(idle)} of {human(threshold)}{source}; {since_txt}", *clear)
     if mark is None:
         return verdict(
             Decision.WAIT,
             f"idle {human(idle)} (threshold {human(threshold)}{source}; {since_txt}); owner warned, stops after {human(rules.grace)} grace",
-            ActionKind.MARK_IDLE,
+            MarkIdle(),
         )
     waited = now - mark.marked_at
     if waited < rules.grace:
@@ -122,7 +130,7 @@ def judge_instance(
     return verdict(
         Decision.ACT,
         f"idle {human(idle)} ({since_txt}), marked {human(waited)} ago and grace {human(rules.grace)} passed",
-        ActionKind.STOP_INSTANCE,
+        StopInstance(),
     )
 
 
@@ -131,7 +139,7 @@ def judge_idle_shutdown(instance: ComputeInstance, rules: IdleRules) -> Verdict:
 
     It is set only on Running or Stopped instances: AML rejects setting changes during transitions.
     """
-    name, ws = instance.name, instance.workspace
+    name = instance.name
     wanted = rules.idle_shutdown_minutes
     if wanted <= 0:
         return Verdict(SHUTDOWN_RULE, name, Decision.SKIP, "IDLE_SHUTDOWN_MINUTES=0: not enforced")
@@ -145,5 +153,5 @@ def judge_idle_shutdown(instance: ComputeInstance, rules: IdleRules) -> Verdict:
         return Verdict(SHUTDOWN_RULE, name, Decision.KEEP, f"native idle shutdown is {current}m (policy {wanted}m)")
     why = "no native idle shutdown" if not current else f"native idle shutdown {current}m is longer than {wanted}m"
     reason = f"{why}; set to {wanted}m so AML stops it when kernels and terminals are idle"
-    action = Action(ActionKind.SET_IDLE_SHUTDOWN, ws, name, reason, (("minutes", wanted),), owner=instance.owner)
+    action = action_on(instance, SetIdleShutdown(wanted), reason)
     return Verdict(SHUTDOWN_RULE, name, Decision.ACT, reason, (action,))

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from shared.model import Action, ActionKind, Cluster, ComputeInstance, Decision, Job, Usage, Verdict
+from shared.actions import ScaleCluster, StopInstance
+from shared.model import Action, Cluster, ComputeInstance, Decision, Job, Usage, Verdict
 from shared.policy.clusters import scale_action
+from shared.policy.idle import action_on
 
 RULE = "quota-relief"
 
@@ -35,7 +37,7 @@ def cluster_candidate(cluster: Cluster, jobs: Iterable[Job], sizes: Mapping[str,
 
     The same write also caps the idle time before scale down, so the cluster rule has nothing left to change.
     """
-    if any(job.compute == cluster.name and job.active for job in jobs):
+    if any(job.runs_on(cluster.name) and job.active for job in jobs):
         return None
     size = sizes.get(cluster.size.lower())
     if size is None or cluster.current_nodes == 0:
@@ -45,7 +47,7 @@ def cluster_candidate(cluster: Cluster, jobs: Iterable[Job], sizes: Mapping[str,
     idle_s = cluster.idle_before_scale_down_s
     if max_scale_down_s is not None and (idle_s is None or idle_s > max_scale_down_s):
         idle_s = max_scale_down_s
-    action = scale_action(cluster, reason, min_nodes=0, max_nodes=cluster.max_nodes, idle_s=idle_s)
+    action = scale_action(cluster, reason, ScaleCluster(0, cluster.max_nodes, idle_s))
     return Candidate(action, cores, idle_minutes)
 
 
@@ -57,7 +59,7 @@ def instance_candidate(instance: ComputeInstance, idle_verdict: Verdict, sizes: 
     if size is None:
         return None
     reason = f"quota relief: idle instance, {size[1]} cores ({idle_verdict.reason})"
-    action = Action(ActionKind.STOP_INSTANCE, instance.workspace, instance.name, reason, owner=instance.owner)
+    action = action_on(instance, StopInstance(), reason)
     return Candidate(action, size[1], idle_minutes)
 
 

@@ -39,6 +39,10 @@ class StepKind(StrEnum):
     POINT_DATASTORE = "point-datastore"  # move a datastore to the new key
     RESYNC = "resync"  # make the workspaces drop their cached keys now, not in an hour
     WRITE_SECRET = "write-secret"  # new secret version: the new key, CredentialId switched, new expiry
+    REPAIRED = "repaired"  # datastores left on a revoked key now hold the key in use; rotation not due
+
+
+TERMINAL = frozenset({StepKind.NOT_DUE, StepKind.BLOCKED, StepKind.WRITE_SECRET, StepKind.REPAIRED})
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class Observation:
     keys_created: Mapping[str, datetime | None]  # key name → creation time
     datastores: Mapping[str, str | None] = field(default_factory=dict)  # "ws/ds" → key name it holds (None: neither)
     resynced: bool = False  # this run already resynced the workspaces since the last datastore change
+    repaired: tuple[str, ...] = ()  # datastores this run moved off a revoked key
 
 
 @dataclass(frozen=True)
@@ -133,10 +138,17 @@ def next_step(obs: Observation, due: bool) -> Step:
         on_other = sorted(ds for ds, key in obs.datastores.items() if key == other)
         if on_other:
             if not due:
-                return Step(StepKind.NOT_DUE, f"not due; note: {len(on_other)} datastore(s) use {other}, not the secret's {in_use}")
+                note = f"{len(on_other)} datastore(s) use {other}, not the secret's {in_use}"
+                if obs.repaired:
+                    return Step(StepKind.REPAIRED, f"repaired {', '.join(obs.repaired)} (held a revoked key, now {in_use}); "
+                                                   f"rotation not due; note: {note}", in_use)
+                return Step(StepKind.NOT_DUE, f"not due; note: {note}")
             return Step(StepKind.ALIGN_DATASTORE, f"{on_other[0]} uses {other}, which is about to be regenerated: point it at {in_use} first",
                         in_use, on_other[0])
         if not due:
+            if obs.repaired:
+                return Step(StepKind.REPAIRED, f"repaired {', '.join(obs.repaired)} (held a revoked key, now {in_use}); rotation not due",
+                            in_use)
             return Step(StepKind.NOT_DUE, "not due")
         note = "" if tagged == in_use else f" (tag said {tagged or 'nothing'}; the value is {in_use})"
         return Step(StepKind.REGENERATE, f"regenerate {other}, the key not in use{note}", other)
@@ -154,7 +166,9 @@ def apply_effect(obs: Observation, step: Step, now: datetime) -> Observation:
     if step.kind is StepKind.REGENERATE and step.key:
         return replace(obs, keys_created={**obs.keys_created, step.key: now}, resynced=False)
     if step.kind in (StepKind.ALIGN_DATASTORE, StepKind.POINT_DATASTORE) and step.datastore:
-        return replace(obs, datastores={**obs.datastores, step.datastore: step.key}, resynced=False)
+        was_broken = obs.datastores.get(step.datastore, "") is None
+        repaired = (*obs.repaired, step.datastore) if was_broken else obs.repaired
+        return replace(obs, datastores={**obs.datastores, step.datastore: step.key}, resynced=False, repaired=repaired)
     if step.kind is StepKind.RESYNC:
         return replace(obs, resynced=True)
     if step.kind is StepKind.WRITE_SECRET and step.key:
@@ -166,13 +180,14 @@ def apply_effect(obs: Observation, step: Step, now: datetime) -> Observation:
 def plan(obs: Observation, due: bool, now: datetime, limit: int = 64) -> list[Step]:
     """Every step from this observation to a rotated credential (or the reason there is none).
 
-    Ends after WRITE_SECRET: the new secret version starts the next cycle, which is not due.
+    Ends after WRITE_SECRET (the new secret version starts the next cycle, which is not due), or at
+    REPAIRED, NOT_DUE or BLOCKED.
     """
     steps: list[Step] = []
     for _ in range(limit):
         step = next_step(obs, due)
         steps.append(step)
-        if step.kind in (StepKind.NOT_DUE, StepKind.BLOCKED, StepKind.WRITE_SECRET):
+        if step.kind in TERMINAL:
             return steps
         obs = apply_effect(obs, step, now)
     raise RuntimeError("rotation plan did not converge")  # a bug in next_step, never an Azure state

@@ -22,8 +22,8 @@ from local import azurite
 from local.emulator.client import DEMO_WORKSPACE_ID, EmulatorClient
 from local.host import server as host_server
 from local.stack import REPO, Stack, app_settings
+from shared.adapters.ledger import Ledger
 from shared.engine import Engine
-from shared.ledger import Ledger
 from shared.model import ResourceId
 from shared.rotation import Rotator
 from shared.runtime import Wiring

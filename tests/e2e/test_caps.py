@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.engine import Engine, Report
-from shared.model import Mark
+from shared.model import Mark, compute_key
 from shared.work import Kind, sweep
 from tests.e2e.conftest import WS, World
 
@@ -26,7 +26,7 @@ def run(engine: Engine, kind: Kind, now: datetime) -> Report:
 
 def results(report: Report) -> list[tuple[str, str, str]]:
     """(target, status, detail) of every outcome that is an Azure write or was held back from one."""
-    return [(o.action.target, o.status.value, o.detail) for o in report.outcomes if o.action.kind.writes_to_azure]
+    return [(o.action.target, o.status.value, o.detail) for o in report.outcomes if o.action.change.writes_to_azure]
 
 
 def written(world: World, since: int) -> list[str]:
@@ -112,7 +112,7 @@ def test_the_cooldown_holds_a_second_write_to_the_same_resource_back(world: Worl
 def test_the_cooldown_is_per_kind_of_change_so_setting_idle_shutdown_does_not_delay_a_due_stop(world: World):
     settings = world.settings(IDLE_GRACE_MINUTES="0", COOLDOWN_MINUTES="30")
     now = datetime.now(UTC)
-    world.ledger(settings).put_mark(Mark(f"{WS.id}/computes/ci-alice", now - timedelta(minutes=5), "idle"))
+    world.ledger(settings).put_mark(Mark(compute_key(WS, "ci-alice"), now - timedelta(minutes=5), "idle"))
     start = world.mark()
     report = run(world.engine(settings), Kind.IDLE_SWEEP, now)
     alice = [(s, d) for t, s, d in results(report) if t == "ci-alice"]

@@ -90,7 +90,7 @@ def test_explain_classifies_each_sample_payload_with_its_exit_code(world: World,
 
 @pytest.mark.parametrize(("text", "says"), [
     pytest.param(None, "rejected: forged or misrouted: ", id="forged event"),
-    pytest.param('[{"id": "1", "topic": ', "autopilot: malformed: not JSON", id="not JSON"),
+    pytest.param('[{"id": "1", "topic": ', "autopilot: malformed: payload is not JSON", id="not JSON"),
     pytest.param('{"schemaId": "azureMonitorCommonAlertSchema", "data": {}}', "rejected: malformed: alert lacks data.essentials",
                  id="alert without essentials"),
     pytest.param("[]", "rejected: malformed: empty batch", id="empty batch"),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from shared.engine import Engine, Report, TransientFailure
-from shared.model import Mark
+from shared.model import Mark, compute_key
 from shared.work import Kind, WorkItem, sweep
 from tests.e2e.conftest import WS, World
 
@@ -32,7 +32,7 @@ def due(world: World, *names: str, **settings: str) -> tuple[Engine, WorkItem, d
     now = datetime.now(UTC)
     ledger = world.ledger(s)
     for name in names or ("ci-alice",):
-        ledger.put_mark(Mark(f"{WS.id}/computes/{name}", now - timedelta(minutes=90), "idle"))
+        ledger.put_mark(Mark(compute_key(WS, name), now - timedelta(minutes=90), "idle"))
     return world.engine(s), sweep(Kind.IDLE_SWEEP, WS.id, now), now
 
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from shared.engine import Engine, Report
-from shared.model import ActionKind, Decision, Mark, Status
+from shared.model import ActionKind, Decision, Mark, Status, compute_key
 from shared.work import Kind, sweep
 from tests.e2e.conftest import WS, World
 
-ALICE = f"{WS.id}/computes/ci-alice"
+ALICE = compute_key(WS, "ci-alice")
 DAVE_SPEC = {"name": "ci-dave", "type": "ComputeInstance", "size": "Standard_DS4_v2", "state": "Running",
              "createdBy": {"userName": "dave@contoso.com"}, "lastOperation": {"name": "Start", "time": "now-3d"},
              "createdAt": "now-120d"}
@@ -58,7 +58,7 @@ def test_an_idle_instance_is_marked_then_waits_out_the_grace_then_is_stopped_and
     start = world.mark()
 
     marked = idle_sweep(engine, now)
-    assert outcomes(marked, "ci-alice") == [("mark-idle", "done", "marked idle; owner alice@contoso.com warned")]
+    assert outcomes(marked, "ci-alice") == [("mark-idle", "done", "marked idle; owner alice@contoso.com warned via webhook, event grid")]
     (mark_outcome,) = [o for o in marked.outcomes if o.action.target == "ci-alice"]
     assert mark_outcome.action.owner == "alice@contoso.com"
     assert ledger.marks()[ALICE].marked_at == now

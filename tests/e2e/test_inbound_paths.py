@@ -179,7 +179,7 @@ UNHANDLED = [  # (case, event, as a CloudEvent, what the one log line says)
      True, "unsupported CloudEvents specversion '0.3'"),
     ("data not JSON", {"id": "m2", "topic": TOPIC, "subject": "experiments/x/runs/r1", "eventType": "Microsoft.MachineLearningServices.RunStatusChanged",
                        "eventTime": "2026-11-26T09:00:00Z", "data": "{not json"},
-     False, "event data is a string that is not JSON"),
+     False, "event data (a string) is not JSON"),
     ("no run id", {"id": "m3", "topic": TOPIC, "subject": "experiments/x/runs/", "eventType": "Microsoft.MachineLearningServices.RunStatusChanged",
                    "eventTime": "2026-11-26T09:00:00Z", "data": {"runStatus": "Failed"}},
      False, "without runId"),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.engine import TransientFailure
-from shared.model import Status
+from shared.model import Status, compute_key
 from shared.work import Kind, WorkItem, sweep
 from tests.e2e.conftest import WS, World
 
@@ -26,7 +26,7 @@ def test_the_max_to_restore_is_remembered_before_the_recycle_and_given_back_afte
     report = engine.run(unusable(now), now)
     assert [o.status for o in report.outcomes] == [Status.DONE]
     assert gpu(world)["maxNodes"] == 0
-    assert world.ledger().restores()["/".join([WS.id, "computes", "gpu-cluster"])][0] == 2
+    assert world.ledger().restores()[compute_key(WS, "gpu-cluster")][0] == 2
     later = now + timedelta(minutes=1)
     swept = engine.run(sweep(Kind.CLUSTER_SWEEP, WS.id, later), later)
     restored = [o for o in swept.outcomes if o.action.target == "gpu-cluster"]

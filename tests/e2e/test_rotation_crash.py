@@ -2,7 +2,7 @@
 
 The crash is simulated with the Rotator's `checkpoint` callback, called after each executed step: raising
 from it stops the run there, as a killed worker would, and leaves the ledger claim "claimed". The re-run
-comes after the claim's lease (shared/ledger.py LEASE, 10 minutes), as the platform's redelivery would.
+comes after the claim's lease (shared/ports.py LEASE, 10 minutes), as the platform's redelivery would.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from shared.ledger import LEASE
 from shared.model import Status
 from shared.policy.rotation import Step
+from shared.ports import LEASE
 from tests.e2e.conftest import World
 from tests.e2e.test_rotation import (
     ACCOUNT_KEY_STORES,

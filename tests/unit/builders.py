@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shared.model import Cluster, ComputeInstance, CpuActivity, Job, Mark, ResourceId
+from shared.model import Cluster, ComputeInstance, CpuActivity, Job, Mark, ResourceId, compute_key
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 WS = ResourceId.parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws")
@@ -38,4 +38,4 @@ def cpu(busy_ago: float | None = None, has_data: bool = True) -> CpuActivity:
 
 
 def mark(name: str = "ci", marked_ago: float = 30) -> Mark:
-    return Mark(f"{WS.id}/computes/{name}", ago(marked_ago), "idle")
+    return Mark(compute_key(WS, name), ago(marked_ago), "idle")

@@ -16,7 +16,7 @@ RULES = ClusterRules(idle=timedelta(minutes=60), max_scale_down_s=1800, exemptio
 
 
 def scale(verdict):
-    return [(a.param("min_nodes"), a.param("max_nodes"), a.param("idle_s")) for a in verdict.actions]
+    return [(a.change.min_nodes, a.change.max_nodes, a.change.idle_s) for a in verdict.actions]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_cluster_size(case, c, jobs, decision, expected, reason_part):
 
 def test_a_recycled_cluster_gets_its_max_back_once_drained():
     verdict = judge_cluster(cluster(min_nodes=0, max_nodes=0, current=0), [], RULES, NOW, pending_restore=4)
-    assert scale(verdict) == [(0, 4, 1800)] and verdict.actions[0].param("restore") is True
+    assert scale(verdict) == [(0, 4, 1800)] and verdict.actions[0].change.restore is True
 
 
 def test_a_recycled_cluster_still_draining_waits():
@@ -79,7 +79,7 @@ def test_unusable_nodes(case, c, jobs, decision, kinds, reason_part):
 
 def test_recycling_remembers_the_max_to_restore():
     verdict = judge_unusable(cluster(max_nodes=6, unusable=1), [], RULES)
-    assert verdict.actions[0].param("restore_max") == 6 and verdict.actions[0].param("max_nodes") == 0
+    assert verdict.actions[0].change.restore_max == 6 and verdict.actions[0].change.max_nodes == 0
 
 
 SIZES = {"standard_ds3_v2": ("standardDSv2Family", 4), "standard_nc6": ("standardNCFamily", 6)}

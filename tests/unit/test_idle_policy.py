@@ -108,7 +108,7 @@ def test_last_activity_is_the_latest_evidence():
 def test_native_idle_shutdown(case, inst, decision, minutes):
     verdict = judge_idle_shutdown(inst, RULES)
     assert verdict.decision is decision, verdict.reason
-    assert [a.param("minutes") for a in verdict.actions] == ([minutes] if minutes else [])
+    assert [a.change.minutes for a in verdict.actions] == ([minutes] if minutes else [])
 
 
 def test_native_idle_shutdown_off_when_policy_is_zero():

@@ -1,48 +1,66 @@
-"""Idempotency claims, idle marks, write times and the audit trail, in one Azure Table.
+"""Idempotency claims, idle marks, write counts and the audit trail, in one Azure Table.
 
 Table storage gives the one primitive idempotency needs: inserting a row that already exists
 fails atomically. So every action is *claimed* (insert) before it runs; a duplicate or concurrent
 delivery of the same trigger finds the claim and does nothing. A claim left by a crash (still
-"claimed" after the lease) or released after a transient error ("retry") may be taken over, with
-an ETag-conditional update so that only one taker wins.
+"claimed" after the lease) or released for a retry ("retry") may be taken over with an
+ETag-conditional update, so only one taker wins; and a claim is settled only by its holder (the
+settlement is conditional on the ETag the claim was taken with).
 
 Partitions (row keys are hashes: Table keys forbid '/', '#', '?'):
-  claim         one row per (trigger, action kind, target)
-  mark          one row per compute instance found idle and warned
-  write         last Azure write per resource (cooldown)
-  restore       cluster max nodes to restore after a recycle
-  out-YYYYMMDD  outcomes, newest first within a day
+  claim          one row per (trigger, action kind, target), with the action as claimed
+  mark           one row per compute instance found idle and warned
+  write          last Azure write per resource and kind (cooldown)
+  wlog-YYYYMMDD  one row per Azure write attempted (the hourly cap)
+  restore        cluster max nodes to restore after a recycle
+  out-YYYYMMDD   outcomes, newest first within a day
+
+Every storage error leaves this module as ``shared.errors.AzureError`` (transient or not).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from shared.model import ActionKind, Mark, Outcome, Status
+from shared.adapters.azure import translate
+from shared.model import Mark, Outcome, Status
+from shared.ports import LEASE, Claim, Orphan
 
-WRITE_KINDS = tuple(k.value for k in ActionKind if k.writes_to_azure)
-LEASE = timedelta(minutes=10)  # a claim untouched this long belongs to a run that died
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _rk(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-@dataclass(frozen=True)
-class Claim:
-    key: str
-    row: str
-    etag: str
+def _translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Storage errors become AzureError naming the ledger operation (the engine never sees an SDK error)."""
+
+    def wrap(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(*args, **kwargs)
+            except HttpResponseError as exc:
+                raise translate(exc, f"ledger: {what}") from exc
+            except Exception as exc:
+                if type(exc).__module__.startswith(("azure.", "requests.", "urllib3.")):
+                    raise translate(exc, f"ledger: {what}") from exc
+                raise
+        return call
+    return wrap
 
 
 class Ledger:
@@ -56,6 +74,7 @@ class Ledger:
         self.table = service.get_table_client(table)
         self._ensure(service, table)
 
+    @_translated("create the table")
     def _ensure(self, service: TableServiceClient, table: str) -> None:
         key = f"{service.url}|{table}"
         with self._lock:
@@ -65,6 +84,7 @@ class Ledger:
 
     # --- claims ------------------------------------------------------------------------------
 
+    @_translated("claim")
     def claim(self, key: str, now: datetime, **fields: Any) -> Claim | str:
         """Take the claim for `key`; return it, or the reason it is held by someone else."""
         row = _rk(key)
@@ -89,62 +109,103 @@ class Ledger:
                                             match_condition=MatchConditions.IfNotModified)
         except HttpResponseError:
             return "taken over concurrently by another delivery"
-        return Claim(key, row, meta["etag"])
+        return Claim(key, row, meta["etag"], taken_over=True)
 
-    def settle(self, claim: Claim, status: Status | str, detail: str, *, retry: bool = False) -> None:
-        """Record how the claimed action ended; `retry=True` lets a later delivery take it again."""
+    @_translated("settle a claim")
+    def settle(self, claim: Claim, status: Status | str, detail: str, *, retry: bool = False) -> bool:
+        """Record how the claimed action ended, only if this run still holds the claim (its ETag).
+
+        `retry=True` lets a later delivery take it again. False when another run took the claim over
+        meanwhile (this run outlived its lease): that run's record stands.
+        """
         value = "retry" if retry else (status.value if isinstance(status, Status) else status)
-        self.table.update_entity({"PartitionKey": "claim", "RowKey": claim.row, "Status": value, "Detail": detail[:1000]},
-                                 mode=UpdateMode.MERGE)
+        try:
+            self.table.update_entity({"PartitionKey": "claim", "RowKey": claim.row, "Status": value, "Detail": detail[:1000]},
+                                     mode=UpdateMode.MERGE, etag=claim.etag, match_condition=MatchConditions.IfNotModified)
+        except (ResourceNotFoundError, HttpResponseError) as exc:
+            if isinstance(exc, ResourceNotFoundError) or exc.status_code == 412:
+                return False
+            raise
+        return True
+
+    @_translated("list interrupted claims")
+    def orphans(self, workspace_key: str, now: datetime) -> list[Orphan]:
+        """Claims of this workspace still 'claimed' past the lease: their run died before settling them."""
+        query = ("PartitionKey eq 'claim' and Status eq 'claimed' and Mode eq 'enforce' and Workspace eq @ws"
+                 " and ClaimedAt lt @cutoff")
+        out = []
+        for row in self.table.query_entities(query, parameters={"ws": workspace_key, "cutoff": now - LEASE}):
+            try:
+                record = json.loads(row.get("Record") or "")
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                out.append(Orphan(str(row["Key"]), record, str(row.get("Trigger") or ""), row["ClaimedAt"]))
+        return out
 
     # --- marks ---------------------------------------------------------------------------------
 
+    @_translated("read idle marks")
     def marks(self) -> dict[str, Mark]:
         return {
             e["ComputeKey"]: Mark(e["ComputeKey"], e["MarkedAt"], e.get("Reason", ""))
             for e in self.table.query_entities("PartitionKey eq 'mark'")
         }
 
+    @_translated("mark idle")
     def put_mark(self, mark: Mark) -> None:
         self.table.upsert_entity({"PartitionKey": "mark", "RowKey": _rk(mark.compute_key), "ComputeKey": mark.compute_key,
                                   "MarkedAt": mark.marked_at, "Reason": mark.reason[:1000]})
 
+    @_translated("clear an idle mark")
     def clear_mark(self, compute_key: str) -> None:
         self.table.delete_entity("mark", _rk(compute_key))
 
     # --- caps ----------------------------------------------------------------------------------
 
+    @_translated("read the last write")
     def last_write(self, resource_key: str) -> datetime | None:
         try:
             return self.table.get_entity("write", _rk(resource_key)).get("At")
         except ResourceNotFoundError:
             return None
 
+    @_translated("record a write")
     def note_write(self, resource_key: str, at: datetime) -> None:
         self.table.upsert_entity({"PartitionKey": "write", "RowKey": _rk(resource_key), "Resource": resource_key, "At": at})
 
+    @_translated("count a write")
+    def count_write(self, resource_key: str, at: datetime) -> None:
+        """One row per write attempted, before it is sent: failed and interrupted writes count too."""
+        self.table.create_entity({"PartitionKey": f"wlog-{at:%Y%m%d}", "RowKey": f"{at:%H%M%S%f}-{uuid.uuid4().hex[:8]}",
+                                  "Resource": resource_key, "At": at})
+
+    @_translated("count the last hour's writes")
     def writes_since(self, since: datetime) -> int:
-        """Azure writes done since a time, all triggers together (the hourly blast-radius cap)."""
-        kinds = " or ".join(f"Action eq '{k}'" for k in WRITE_KINDS)
-        query = f"PartitionKey ge @lo and PartitionKey lt 'out-a' and At ge @since and Status eq 'done' and ({kinds})"
-        rows = self.table.query_entities(query, parameters={"lo": f"out-{since:%Y%m%d}", "since": since}, select=["RowKey"])
+        """Azure writes attempted since a time, all triggers together (the hourly blast-radius cap)."""
+        query = "PartitionKey ge @lo and PartitionKey lt 'wlog-a' and At ge @since"
+        rows = self.table.query_entities(query, parameters={"lo": f"wlog-{since:%Y%m%d}", "since": since}, select=["RowKey"])
         return sum(1 for _ in rows)
 
     # --- cluster recycles ------------------------------------------------------------------------
 
+    @_translated("read pending restores")
     def restores(self) -> dict[str, tuple[int, datetime]]:
         """Cluster key → (max nodes to give back, when the recycle was recorded)."""
         return {e["Resource"]: (int(e["MaxNodes"]), e["At"]) for e in self.table.query_entities("PartitionKey eq 'restore'")}
 
+    @_translated("remember a restore")
     def put_restore(self, cluster_key: str, max_nodes: int, at: datetime) -> None:
         self.table.upsert_entity({"PartitionKey": "restore", "RowKey": _rk(cluster_key), "Resource": cluster_key,
                                   "MaxNodes": max_nodes, "At": at})
 
+    @_translated("clear a restore")
     def clear_restore(self, cluster_key: str) -> None:
         self.table.delete_entity("restore", _rk(cluster_key))
 
     # --- audit trail -----------------------------------------------------------------------------
 
+    @_translated("record an outcome")
     def record(self, outcome: Outcome) -> None:
         """One row per outcome; row keys sort newest first within the day's partition."""
         at = outcome.at
@@ -152,10 +213,10 @@ class Ledger:
         fields = {k.capitalize(): (v if v is not None else "") for k, v in outcome.as_log().items() if k != "at"}
         self.table.create_entity({"PartitionKey": f"out-{at:%Y%m%d}", "RowKey": f"{inverted}-{uuid.uuid4().hex[:8]}", "At": at, **fields})
 
-    def history(self, since: datetime, limit: int = 50) -> Iterator[dict[str, Any]]:
+    @_translated("read the history")
+    def history(self, since: datetime, limit: int = 50) -> list[dict[str, Any]]:
         """Outcomes since a time, newest first."""
         query = "PartitionKey ge @lo and PartitionKey lt 'out-a' and At ge @since"
         rows = list(self.table.query_entities(query, parameters={"lo": f"out-{since:%Y%m%d}", "since": since}))
         rows.sort(key=lambda e: e["At"], reverse=True)
-        for row in rows[:limit]:
-            yield {k: v for k, v in row.items() if k not in ("PartitionKey", "RowKey")}
+        return [{k: v for k, v in row.items() if k not in ("PartitionKey", "RowKey")} for row in rows[:limit]]

@@ -1,0 +1,285 @@
+"""The action kinds: one typed class per kind, registered in one table.
+
+Each class is the kind's parameters (a frozen dataclass) and its behaviour:
+
+- ``describe(target)``: what the action does, in the words an operator reads;
+- for Azure writes: ``precheck`` (a reason not to write, judged on the state re-read just before
+  the write), ``execute`` (the write, through the workspace port), ``verify`` (the state re-read
+  after the write: None when it took), and the ledger hooks ``remember`` / ``forget`` that a kind
+  needs around its write;
+- for bookkeeping (the autopilot's own ledger and channels): ``apply``.
+
+Policy builds actions from these classes; the guard pipeline (``shared/guards.py``) runs them.
+Nothing here branches on a kind: each kind's behaviour is in its own class.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from shared.model import Action, ActionKind, Cluster, ComputeInstance, Job, Mark, Outcome, Status
+from shared.ports import Compute, LedgerPort, NotifierPort, WorkspacePort
+
+ActiveJobs = Callable[[], list[Job]]  # re-reads the jobs on the target, only when a kind needs them
+
+
+class Change(ABC):
+    """Base of every action kind."""
+
+    kind: ClassVar[ActionKind]
+    writes_to_azure: ClassVar[bool] = False
+    announced: ClassVar[bool] = True  # sent to the notification channels (bookkeeping may say otherwise)
+
+    @abstractmethod
+    def describe(self, target: str) -> str: ...
+
+    def params(self) -> dict[str, Any]:
+        """The kind's parameters, as recorded with a claim and shown by `autopilot plan` (defaults left out)."""
+        out = {}
+        for name, spec in getattr(self, "__dataclass_fields__", {}).items():
+            value = getattr(self, name)
+            if spec.default is MISSING or value != spec.default:
+                out[name] = value
+        return out
+
+
+class AzureWrite(Change):
+    """A change to an Azure resource: guarded by the whole pipeline."""
+
+    writes_to_azure = True
+
+    def bypasses_cooldown(self) -> bool:
+        """Whether the write may follow another within the cooldown (giving back what was taken)."""
+        return False
+
+    @abstractmethod
+    def precheck(self, fresh: Compute, active_jobs: ActiveJobs) -> str | None:
+        """Judged on the state re-read just before the write: a reason not to write, or None."""
+
+    @abstractmethod
+    def execute(self, target: str, ws: WorkspacePort) -> None: ...
+
+    @abstractmethod
+    def verify(self, fresh: Compute | None) -> str | None:
+        """Judged on the state re-read after the write: None when it took, else what is wrong."""
+
+    def remember(self, key: str, ledger: LedgerPort, now: datetime) -> None:
+        """Recorded before the write, so that a run dying right after it leaves what the next one needs."""
+
+    def forget(self, key: str, ledger: LedgerPort) -> None:
+        """Cleared once the write is verified."""
+
+
+class Bookkeeping(Change):
+    """A change to the autopilot's own ledger (and channels): no Azure write, no guard but the allow-list."""
+
+    @abstractmethod
+    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime) -> tuple[Status, str]: ...
+
+
+def _busy(active_jobs: ActiveJobs) -> str | None:
+    busy = active_jobs()
+    return f"job {busy[0].name} is {busy[0].status} on it now (re-read)" if busy else None
+
+
+# --- Azure writes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StopInstance(AzureWrite):
+    """Stop a compute instance: only a running one with no job on it in any non-terminal state."""
+
+    kind = ActionKind.STOP_INSTANCE
+
+    def describe(self, target: str) -> str:
+        return f"stop {target}"
+
+    def precheck(self, fresh: Compute, active_jobs: ActiveJobs) -> str | None:
+        if not isinstance(fresh, ComputeInstance):
+            return "not a compute instance (re-read)"
+        if fresh.state.lower() != "running":
+            return f"state is now {fresh.state} (re-read)"
+        return _busy(active_jobs)
+
+    def execute(self, target: str, ws: WorkspacePort) -> None:
+        ws.stop_instance(target)
+
+    def verify(self, fresh: Compute | None) -> str | None:
+        if isinstance(fresh, ComputeInstance) and fresh.state.lower() in ("stopped", "stopping"):
+            return None  # the next sweep clears the idle mark of a stopped instance
+        return f"verification: state is {_state(fresh)} after stop"
+
+
+@dataclass(frozen=True)
+class SetIdleShutdown(AzureWrite):
+    """Set AML's own idle shutdown of an instance (15 to 4320 minutes), only when settled."""
+
+    kind = ActionKind.SET_IDLE_SHUTDOWN
+    minutes: int
+
+    def describe(self, target: str) -> str:
+        return f"set idle shutdown of {target} to {self.minutes}m"
+
+    def precheck(self, fresh: Compute, active_jobs: ActiveJobs) -> str | None:
+        if not isinstance(fresh, ComputeInstance):
+            return "not a compute instance (re-read)"
+        if fresh.state.lower() not in ("running", "stopped"):
+            return f"state is now {fresh.state}; settings change only when settled (re-read)"
+        if fresh.idle_shutdown_minutes and fresh.idle_shutdown_minutes <= self.minutes:
+            return f"native idle shutdown is already {fresh.idle_shutdown_minutes}m (re-read)"
+        return None
+
+    def execute(self, target: str, ws: WorkspacePort) -> None:
+        ws.set_idle_shutdown(target, self.minutes)
+
+    def verify(self, fresh: Compute | None) -> str | None:
+        if isinstance(fresh, ComputeInstance) and fresh.idle_shutdown_minutes == self.minutes:
+            return None
+        got = fresh.idle_shutdown_minutes if isinstance(fresh, ComputeInstance) else "?"
+        return f"verification: idle shutdown is {got}m, wanted {self.minutes}m"
+
+
+@dataclass(frozen=True)
+class ScaleCluster(AzureWrite):
+    """Change a cluster's scale settings (a PATCH of scaleSettings only); never shrink it under a job.
+
+    ``restore_max``: a recycle (max 0) that must give max nodes back once drained — remembered in the
+    ledger before the write. ``restore``: the write that gives them back (exempt from the cooldown).
+    """
+
+    kind = ActionKind.SCALE_CLUSTER
+    min_nodes: int
+    max_nodes: int
+    idle_s: int | None
+    restore_max: int | None = None
+    restore: bool = False
+
+    def bypasses_cooldown(self) -> bool:
+        return self.restore
+
+    def describe(self, target: str) -> str:
+        after = f", scale down after {self.idle_s}s" if self.idle_s is not None else ""
+        return f"scale {target} to min {self.min_nodes} max {self.max_nodes}{after}"
+
+    def precheck(self, fresh: Compute, active_jobs: ActiveJobs) -> str | None:
+        if not isinstance(fresh, Cluster):
+            return "not a cluster (re-read)"
+        if (fresh.min_nodes, fresh.max_nodes, fresh.idle_before_scale_down_s) == (self.min_nodes, self.max_nodes, self.idle_s):
+            return "already at the wanted scale settings (re-read)"
+        if self.min_nodes < fresh.min_nodes or self.max_nodes < fresh.max_nodes:
+            return _busy(active_jobs)
+        return None
+
+    def execute(self, target: str, ws: WorkspacePort) -> None:
+        ws.set_scale(target, self.min_nodes, self.max_nodes, self.idle_s)
+
+    def verify(self, fresh: Compute | None) -> str | None:
+        if isinstance(fresh, Cluster) and (fresh.min_nodes, fresh.max_nodes) == (self.min_nodes, self.max_nodes):
+            return None
+        got = (fresh.min_nodes, fresh.max_nodes) if isinstance(fresh, Cluster) else ("?", "?")
+        return f"verification: scale is min {got[0]} max {got[1]}, wanted min {self.min_nodes} max {self.max_nodes}"
+
+    def remember(self, key: str, ledger: LedgerPort, now: datetime) -> None:
+        if self.restore_max is not None:
+            ledger.put_restore(key, self.restore_max, now)
+
+    def forget(self, key: str, ledger: LedgerPort) -> None:
+        if self.restore:
+            ledger.clear_restore(key)
+
+
+def _state(fresh: Compute | None) -> str:
+    if fresh is None:
+        return "gone"
+    return fresh.state if isinstance(fresh, ComputeInstance) else "a cluster"
+
+
+# --- bookkeeping --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarkIdle(Bookkeeping):
+    """Mark an instance idle and warn: the grace period before a stop starts when the warning is out.
+
+    With channels configured, the mark is placed only once a channel has taken the warning (a
+    failed warning is tried again at the next sweep, so nobody is stopped unwarned). With no channel
+    configured the mark is placed and says plainly that nobody was warned.
+    """
+
+    kind = ActionKind.MARK_IDLE
+    announced = False  # the warning is sent by `apply` itself
+
+    def describe(self, target: str) -> str:
+        return f"mark {target} idle"
+
+    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime) -> tuple[Status, str]:
+        owner = f"owner {action.owner}" if action.owner else "no owner on record;"
+        if not notifier.channels:
+            ledger.put_mark(Mark(action.key, now, action.reason))
+            who = f"owner {action.owner} not warned" if action.owner else "nobody warned"
+            return Status.DONE, f"marked idle; {who}: no notification channel is configured"
+        warning = Outcome(action, Status.DONE, f"idle: {owner} stops after the grace period unless used", now)
+        sent = notifier.send(warning)
+        if not sent:
+            return Status.FAILED, f"the warning reached no channel ({', '.join(notifier.channels)}): not marked; tried again at the next sweep"
+        ledger.put_mark(Mark(action.key, now, action.reason))
+        who = f"owner {action.owner} warned" if action.owner else "warned (no owner on record)"
+        return Status.DONE, f"marked idle; {who} via {', '.join(sent)}"
+
+
+@dataclass(frozen=True)
+class ClearMark(Bookkeeping):
+    kind = ActionKind.CLEAR_MARK
+    announced = False  # housekeeping: recorded, not announced
+
+    def describe(self, target: str) -> str:
+        return f"clear the idle mark of {target}"
+
+    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime) -> tuple[Status, str]:
+        ledger.clear_mark(action.key)
+        return Status.DONE, "idle mark cleared"
+
+
+@dataclass(frozen=True)
+class Notify(Bookkeeping):
+    """Tell the operator something the autopilot will not change on its own."""
+
+    kind = ActionKind.NOTIFY
+
+    def describe(self, target: str) -> str:
+        return f"notify about {target}"
+
+    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime) -> tuple[Status, str]:
+        return Status.DONE, "notified" if notifier.channels else "logged (no notification channel is configured)"
+
+
+@dataclass(frozen=True)
+class RotateCredential(Change):
+    """A credential rotation's outcome (the rotation itself is the state machine of shared/rotation.py)."""
+
+    kind = ActionKind.ROTATE_CREDENTIAL
+
+    def describe(self, target: str) -> str:
+        return f"rotate {target}"
+
+
+REGISTRY: Mapping[ActionKind, type[Change]] = {
+    cls.kind: cls for cls in (StopInstance, SetIdleShutdown, ScaleCluster, MarkIdle, ClearMark, Notify, RotateCredential)
+}
+
+
+def change_from(kind: str, params: Mapping[str, Any]) -> Change:
+    """Rebuild an action kind from its ledger record (kind and parameters); ValueError when it is not one."""
+    try:
+        cls = REGISTRY[ActionKind(kind)]
+    except ValueError:
+        raise ValueError(f"unknown action kind {kind!r}") from None
+    names = set(getattr(cls, "__dataclass_fields__", {}))
+    try:
+        return cls(**{k: v for k, v in params.items() if k in names})
+    except TypeError as exc:
+        raise ValueError(f"{kind}: {exc}") from None

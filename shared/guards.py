@@ -1,0 +1,341 @@
+"""The guards every action passes, as an ordered list of small objects (the order is ``pipeline``).
+
+An Azure write goes through
+
+    allow-list → exemption → caps → cooldown → claim → re-read → write → verify
+
+and every action ends in ``record`` (log line, ledger row, channels). Each guard's ``check`` either
+lets the attempt through (None) or ends it with a ``Stop`` (status and detail); the guards that
+were entered then see the ending, last first, in ``after`` — the claim settles itself there, and
+observe mode releases a claim that did not end in a report.
+
+A guard never raises for an Azure or ledger error: it ends the attempt as failed (transient ones
+flagged, so the work item is retried) and the batch goes on with the next action.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from shared.actions import AzureWrite, Bookkeeping
+from shared.errors import AzureError, Conflict, Gone
+from shared.model import Action, Mode, Outcome, ResourceId, Status, human
+from shared.outcome_log import tell
+from shared.policy.common import Exemptions, exemption_reason
+from shared.ports import Claim, Compute, LedgerPort, NotifierPort, WorkspacePort
+
+log = logging.getLogger("autopilot.guards")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """How an attempt ended. ``counted``: it used one of the run's writes (or would have, in observe mode)."""
+
+    status: Status
+    detail: str
+    counted: bool = False
+    transient: bool = False
+
+
+@dataclass
+class Run:
+    """What the guards share across one work item's actions."""
+
+    trigger: str
+    now: datetime
+    workspace: WorkspacePort
+    writes: int = 0  # writes (or planned writes) so far, for MAX_ACTIONS_PER_RUN
+    transient: int = 0  # attempts that failed transiently: the work item is retried
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+@dataclass
+class Attempt:
+    action: Action
+    run: Run
+    claim: Claim | None = None
+    fresh: Compute | None = None
+
+    @property
+    def change(self) -> AzureWrite:
+        change = self.action.change
+        if not isinstance(change, AzureWrite):
+            raise TypeError(f"{self.action.kind.value} is not an Azure write")
+        return change
+
+
+class Guard(Protocol):
+    def check(self, attempt: Attempt) -> Stop | None: ...
+    def after(self, attempt: Attempt, stop: Stop) -> Stop: ...
+
+
+class _Guard:
+    def after(self, attempt: Attempt, stop: Stop) -> Stop:
+        return stop
+
+
+def _failed(exc: AzureError, what: str) -> Stop:
+    kind = "transient, will retry" if exc.transient else "permanent"
+    return Stop(Status.FAILED, f"{kind}: {what}{exc}", transient=exc.transient)
+
+
+# --- the guards ----------------------------------------------------------------------------------
+
+
+@dataclass
+class AllowList(_Guard):
+    """Only the allowed workspaces are ever acted on, whatever a queue message or a policy says."""
+
+    workspaces: Sequence[ResourceId]
+
+    def check(self, attempt: Attempt) -> Stop | None:
+        if any(ws.same_as(attempt.action.workspace) for ws in self.workspaces):
+            return None
+        return Stop(Status.SKIPPED, f"refused: {attempt.action.workspace.name} is not in ALLOWED_WORKSPACES")
+
+
+@dataclass
+class Exemption(_Guard):
+    """Exempt by tag or name as judged (the re-read checks the tags again)."""
+
+    exemptions: Exemptions
+
+    def check(self, attempt: Attempt) -> Stop | None:
+        why = exemption_reason(attempt.action.target, dict(attempt.action.tags), self.exemptions)
+        return Stop(Status.SKIPPED, why) if why else None
+
+
+@dataclass
+class Caps(_Guard):
+    """Blast radius: writes per run, and (enforce mode) writes attempted in the rolling hour, all triggers together."""
+
+    per_run: int
+    per_hour: int
+    mode: Mode
+    ledger: LedgerPort
+
+    def check(self, attempt: Attempt) -> Stop | None:
+        if attempt.run.writes >= self.per_run:
+            return Stop(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_RUN={self.per_run} reached")
+        if self.mode is Mode.ENFORCE:
+            try:
+                done = self.ledger.writes_since(attempt.run.now - timedelta(hours=1))
+            except AzureError as exc:
+                return _failed(exc, "cannot count the last hour's writes, not writing: ")
+            if done >= self.per_hour:
+                return Stop(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_HOUR={self.per_hour} reached")
+        return None
+
+
+@dataclass
+class Cooldown(_Guard):
+    """No second write of the same kind to one resource within COOLDOWN_MINUTES (enforce mode)."""
+
+    minutes: int
+    mode: Mode
+    ledger: LedgerPort
+
+    def check(self, attempt: Attempt) -> Stop | None:
+        if self.mode is not Mode.ENFORCE or attempt.change.bypasses_cooldown():
+            return None
+        try:
+            last = self.ledger.last_write(f"{attempt.action.kind.value}|{attempt.action.key}")
+        except AzureError as exc:
+            return _failed(exc, "cannot read the cooldown, not writing: ")
+        now = attempt.run.now
+        if last and now - last < timedelta(minutes=self.minutes):
+            return Stop(Status.SKIPPED, f"cooldown: last write {human(now - last)} ago (COOLDOWN_MINUTES={self.minutes})")
+        return None
+
+
+@dataclass
+class ClaimIt(_Guard):
+    """Idempotency: one claim per (trigger, kind, resource) — per day in observe mode, so a would-be
+    write is reported once a day. Settled conditionally on still holding it."""
+
+    mode: Mode
+    ledger: LedgerPort
+
+    def check(self, attempt: Attempt) -> Stop | None:
+        action, run = attempt.action, attempt.run
+        scope = run.trigger if self.mode is Mode.ENFORCE else f"{run.now:%Y-%m-%d}"
+        record = {"kind": action.kind.value, "workspace": action.workspace.id, "target": action.target,
+                  "reason": action.reason, "owner": action.owner, "params": action.change.params()}
+        try:
+            claim = self.ledger.claim(f"{self.mode.value}|{scope}|{action.kind.value}|{action.key}", run.now,
+                                      Action=action.kind.value, Target=action.key, Workspace=action.workspace.key, Mode=self.mode.value,
+                                      Trigger=run.trigger, Record=json.dumps(record, default=str))
+        except AzureError as exc:
+            return _failed(exc, "ledger unavailable, not writing without a claim: ")
+        if isinstance(claim, str):
+            return Stop(Status.SKIPPED, f"duplicate: {claim}")
+        attempt.claim = claim
+        return None
+
+    def after(self, attempt: Attempt, stop: Stop) -> Stop:
+        claim = attempt.claim
+        if claim is None:
+            return stop
+        # In observe mode only a report holds the day's claim: a skip (busy now, gone…) must not hide
+        # the same would-be write for the rest of the day.
+        release = stop.transient or (self.mode is Mode.OBSERVE and stop.status is not Status.PLANNED)
+        try:
+            held = self.ledger.settle(claim, stop.status, stop.detail, retry=release)
+        except AzureError as exc:
+            log.warning("claim for %s not settled: %s", attempt.action.target, exc)
+            return Stop(stop.status, f"{stop.detail} (claim not settled: {exc})", stop.counted, stop.transient)
+        if not held:
+            return Stop(stop.status, f"{stop.detail} (another run took the claim over meanwhile; its record stands)",
+                        stop.counted, stop.transient)
+        return stop
+
+
+@dataclass
+class ReRead(_Guard):
+    """Re-read the resource just before the write: its state, tags and jobs may have changed since the decision.
+
+    A claim taken over from a run that died may find its change already in place: that run wrote and
+    never recorded it, so it is recorded now, as done and verified.
+    """
+
+    exemptions: Exemptions
+
+    def check(self, attempt: Attempt) -> Stop | None:
+        action, ws, change = attempt.action, attempt.run.workspace, attempt.change
+        try:
+            fresh = ws.get_compute(action.target)
+            if fresh is None:
+                return Stop(Status.SKIPPED, "skipped: already gone")
+            attempt.fresh = fresh
+            if attempt.claim is not None and attempt.claim.taken_over and change.verify(fresh) is None:
+                return Stop(Status.DONE, f"{change.describe(action.target)}: done by an earlier run that stopped before "
+                                         "recording it (verified now)", counted=True)
+            exempt = exemption_reason(fresh.name, fresh.tags, self.exemptions)
+            if exempt:
+                return Stop(Status.SKIPPED, f"{exempt} (re-read)")
+            skip = change.precheck(fresh, lambda: ws.active_jobs(action.target))
+        except AzureError as exc:
+            return _failed(exc, "")
+        return Stop(Status.SKIPPED, skip) if skip else None
+
+
+@dataclass
+class Write(_Guard):
+    """The write itself, in enforce mode only; observe mode ends here with the plan."""
+
+    mode: Mode
+    ledger: LedgerPort
+
+    def check(self, attempt: Attempt) -> Stop | None:
+        action, run, change = attempt.action, attempt.run, attempt.change
+        if self.mode is not Mode.ENFORCE:
+            return Stop(Status.PLANNED, f"observe mode: would {change.describe(action.target)}", counted=True)
+        try:
+            # Counted before the write: a write that fails, or a run that dies during it, still counts.
+            self.ledger.count_write(action.key, run.now)
+            change.remember(action.key, self.ledger, run.now)
+        except AzureError as exc:
+            return _failed(exc, "ledger unavailable, not writing: ")
+        try:
+            change.execute(action.target, run.workspace)
+        except Gone:
+            return Stop(Status.SKIPPED, "skipped: already gone")
+        except Conflict as exc:
+            return Stop(Status.SKIPPED, f"another operation is in progress: {exc}")
+        except AzureError as exc:
+            return Stop(Status.FAILED, _failed(exc, "").detail, counted=True, transient=exc.transient)
+        try:
+            self.ledger.note_write(f"{action.kind.value}|{action.key}", run.now)
+        except AzureError as exc:
+            log.warning("cooldown of %s not recorded: %s", action.target, exc)
+        return None
+
+
+@dataclass
+class Verify(_Guard):
+    """Re-read after the write: it took (done) or what is wrong (failed)."""
+
+    ledger: LedgerPort
+
+    def check(self, attempt: Attempt) -> Stop:
+        action, change = attempt.action, attempt.change
+        try:
+            problem = change.verify(attempt.run.workspace.get_compute(action.target))
+        except AzureError as exc:
+            return Stop(Status.FAILED, f"written, but the verification could not read it back: {exc}", counted=True,
+                        transient=exc.transient)
+        if problem:
+            return Stop(Status.FAILED, problem, counted=True)
+        try:
+            change.forget(action.key, self.ledger)
+        except AzureError as exc:
+            log.warning("after %s: ledger not cleaned up: %s", action.target, exc)
+        return Stop(Status.DONE, f"{change.describe(action.target)}: verified", counted=True)
+
+
+@dataclass
+class Apply(_Guard):
+    """Bookkeeping kinds change the autopilot's own ledger (and send their own messages)."""
+
+    ledger: LedgerPort
+    notifier: NotifierPort
+
+    def check(self, attempt: Attempt) -> Stop:
+        change = attempt.action.change
+        if not isinstance(change, Bookkeeping):
+            raise TypeError(f"{attempt.action.kind.value} is not bookkeeping")
+        try:
+            status, detail = change.apply(attempt.action, self.ledger, self.notifier, attempt.run.now)
+        except AzureError as exc:
+            return _failed(exc, "ledger unavailable: ")
+        return Stop(status, detail)
+
+
+@dataclass
+class Pipeline:
+    """The guards in order; ``run`` passes one action through them and tells its outcome."""
+
+    azure_write: Sequence[Guard]
+    bookkeeping: Sequence[Guard]
+    ledger: LedgerPort
+    notifier: NotifierPort
+
+    def guards_for(self, action: Action) -> Sequence[Guard]:
+        return self.azure_write if action.change.writes_to_azure else self.bookkeeping
+
+    def run(self, action: Action, run: Run) -> Outcome:
+        attempt = Attempt(action, run)
+        entered: list[Guard] = []
+        stop: Stop | None = None
+        for guard in self.guards_for(action):
+            entered.append(guard)
+            stop = guard.check(attempt)
+            if stop is not None:
+                break
+        if stop is None:  # a pipeline always ends in a guard that decides; a missing one is a bug here
+            raise RuntimeError(f"no guard ended the attempt on {action.target}")
+        for guard in reversed(entered):
+            stop = guard.after(attempt, stop)
+        run.writes += int(stop.counted)
+        run.transient += int(stop.transient)
+        outcome = Outcome(action, stop.status, stop.detail, run.now, run.trigger)
+        tell(outcome, run.outcomes, self.ledger, self.notifier if action.change.announced else None)
+        return outcome
+
+
+def pipeline(mode: Mode, workspaces: Sequence[ResourceId], exemptions: Exemptions, per_run: int, per_hour: int,
+             cooldown_minutes: int, ledger: LedgerPort, notifier: NotifierPort) -> Pipeline:
+    """The guards, in the order they run: the one place that order is written down."""
+    allow = AllowList(workspaces)
+    return Pipeline(
+        azure_write=(allow, Exemption(exemptions), Caps(per_run, per_hour, mode, ledger), Cooldown(cooldown_minutes, mode, ledger),
+                     ClaimIt(mode, ledger), ReRead(exemptions), Write(mode, ledger), Verify(ledger)),
+        bookkeeping=(allow, Apply(ledger, notifier)),
+        ledger=ledger,
+        notifier=notifier,
+    )

@@ -1,0 +1,64 @@
+"""Azure's naming rules for every name the autopilot takes from a payload, checked at intake.
+
+A name that breaks its resource's rule cannot name a real resource, so it is refused before it
+reaches a URL, a comparison or a log line: that is what stops ``../other-workspace/computes/x``
+or ``x?api-version=…&y=`` in an alert dimension from steering a request. Every pattern starts
+with a letter or digit and admits no ``/``, ``?``, ``#``, ``%`` or whitespace, so a valid name
+is never a dot segment and never adds a path segment or a query.
+
+Sources: azure-rest-api-specs (Microsoft.MachineLearningServices, Microsoft.KeyVault,
+Microsoft.Storage) and Microsoft Learn "Naming rules and restrictions for Azure resources".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NameRule:
+    what: str
+    pattern: re.Pattern[str]
+    rule: str  # the rule in words, for the rejection line
+
+    def check(self, value: object) -> str | None:
+        """Why `value` is not a valid name of this kind, or None when it is."""
+        if not isinstance(value, str):
+            return f"{self.what} is {type(value).__name__}, expected text"
+        if not self.pattern.fullmatch(value):
+            return f"{self.what} {shown(value)} breaks Azure's naming rule ({self.rule})"
+        return None
+
+
+# AML computes: instances 3–24 characters, AmlCompute 3–32, other types 2–16; letters, digits and
+# hyphens, starting with a letter (the REST examples also show underscores: `demo_cluster1_dsv2`).
+COMPUTE = NameRule("compute name", re.compile(r"[A-Za-z][A-Za-z0-9_-]{1,31}", re.ASCII),
+                   "2 to 32 letters, digits, hyphens or underscores, starting with a letter")
+# AML job (run) names: letters, digits, underscores and hyphens, starting with a letter or digit,
+# at most 255 characters (generated ones look like `sweet_apple_abc123`, `HD_<guid>_0`, GUIDs).
+JOB = NameRule("run id", re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}", re.ASCII),
+               "up to 255 letters, digits, underscores or hyphens, starting with a letter or digit")
+DATASTORE = NameRule("datastore name", re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}", re.ASCII),
+                     "up to 255 letters, digits, underscores or hyphens, starting with a letter or digit")
+# Key Vault: secret names 1–127 letters, digits and hyphens; vault names 3–24, starting with a
+# letter, ending with a letter or digit, no consecutive hyphens.
+SECRET = NameRule("secret name", re.compile(r"[0-9A-Za-z-]{1,127}", re.ASCII), "1 to 127 letters, digits or hyphens")
+VAULT = NameRule("vault name", re.compile(r"(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]", re.ASCII),
+                 "3 to 24 letters, digits or hyphens, starting with a letter, ending with a letter or digit, no '--'")
+SECRET_VERSION = NameRule("secret version", re.compile(r"[0-9A-Za-z]{1,64}", re.ASCII), "letters and digits")
+# Quota families as usages and the Quota Utilization Percentage alert name them: `standardDSv2Family`,
+# `standardNCADSA100v4Family`, and the totals (`Total Cluster Dedicated Regional vCPUs`).
+VM_FAMILY = NameRule("VM family", re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,79}", re.ASCII),
+                     "up to 80 letters, digits, spaces, dots, underscores or hyphens")
+STORAGE_ACCOUNT = NameRule("storage account name", re.compile(r"[a-z0-9]{3,24}", re.ASCII), "3 to 24 lower-case letters and digits")
+
+MAX_SHOWN = 80
+
+
+def shown(value: object) -> str:
+    """A value fit for a one-line log: quoted, escaped (no control characters, no lone surrogates), and cut."""
+    text = value if isinstance(value, str) else type(value).__name__
+    cut = text[:MAX_SHOWN]
+    safe = cut.encode("ascii", "backslashreplace").decode("ascii")
+    return repr(safe) + ("…" if len(text) > MAX_SHOWN else "")

@@ -1,0 +1,87 @@
+"""Bounds every inbound document must keep before anything reads it: size, depth, text.
+
+Checked before use on every inbound path (Event Grid and CloudEvents deliveries, alerts,
+``/api/rotate`` bodies, queue messages, files given to ``autopilot explain``), so that no input
+— however large, deep or strange its bytes — can raise out of the intake: it is refused with one
+line naming what is wrong. Event Grid caps an event at 1 MB and Azure Queue storage a message at
+64 KB; nothing the autopilot accepts is legitimately deeper than a few levels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+MAX_EVENT_BYTES = 1024 * 1024  # Event Grid: an event (and an action group's alert) is at most 1 MB
+MAX_QUEUE_MESSAGE_BYTES = 64 * 1024  # Azure Queue storage: a message is at most 64 KB
+MAX_DEPTH = 32  # Azure's event and alert schemas nest 5 levels; 32 leaves room and stops recursion bombs
+MAX_NODES = 100_000
+
+
+class PayloadError(ValueError):
+    """The document breaks a bound or is not JSON; the message says which, in one line."""
+
+
+def load_json(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body") -> Any:
+    """Parse a JSON document within `limit` bytes and the depth bound; PayloadError otherwise."""
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise PayloadError(f"{what} is {size:,} bytes, over the {limit:,}-byte limit")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise PayloadError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        # json's scanner raises RecursionError on a recursion bomb; shape_problem then bounds the depth.
+        value = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        reason = (exc.msg if isinstance(exc, json.JSONDecodeError) else
+                  f"nested deeper than {MAX_DEPTH} levels" if isinstance(exc, RecursionError) else str(exc))
+        raise PayloadError(f"{what} is not JSON ({reason})") from None
+    problem = shape_problem(value)
+    if problem:
+        raise PayloadError(f"{what} {problem}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def shape_problem(value: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> str | None:
+    """Why an already parsed document is out of bounds (too deep, too many parts, text that is not
+    valid Unicode, a number that is not finite), or None. Iterative: it cannot recurse itself."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    nodes = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if nodes > max_nodes:
+            return f"has more than {max_nodes:,} parts"
+        if depth > max_depth:
+            return f"is nested deeper than {max_depth} levels"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str) or _bad_text(key):
+                    return "has a key that is not valid Unicode text"
+                stack.append((child, depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            if _bad_text(item):
+                return "has text that is not valid Unicode (a lone surrogate)"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "has a number that is not finite"
+        elif item is not None and not isinstance(item, bool | int | float):
+            return f"has a {type(item).__name__}, which JSON cannot carry"
+    return None
+
+
+def _bad_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

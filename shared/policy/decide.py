@@ -1,0 +1,222 @@
+"""The one decision function: a work item's kind, its parameters and the gathered state → verdicts.
+
+The worker, ``autopilot plan`` and the benchmarks all call ``decide``; the engine only gathers
+what ``NEEDS`` says a kind reads and applies what comes back. Pure: no I/O, no clock, no logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from shared.model import (
+    NO_CPU_DATA,
+    Cluster,
+    ComputeInstance,
+    CpuActivity,
+    Decision,
+    Job,
+    Mark,
+    ResourceId,
+    Usage,
+    Verdict,
+    name_key,
+    same_name,
+)
+from shared.policy.clusters import ClusterRules, judge_cluster, judge_unusable
+from shared.policy.common import Exemptions, exemption_reason
+from shared.policy.idle import IdleRules, judge_idle_shutdown, judge_instance
+from shared.policy.quota import cluster_candidate, family_of, instance_candidate, relieve
+from shared.settings import Settings
+
+
+class Purpose(StrEnum):
+    """Why the state is gathered: the work item kinds of the compute engine, and a read-only plan."""
+
+    IDLE_SWEEP = "idle-sweep"
+    CLUSTER_SWEEP = "cluster-sweep"
+    RUN_ENDED = "run-ended"
+    UNUSABLE_NODES = "unusable-nodes"
+    QUOTA = "quota"
+    PLAN = "plan"
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a purpose reads from Azure and the ledger (the engine gathers exactly this)."""
+
+    jobs: bool = True
+    cpu: bool = False
+    marks: bool = False
+    restores: bool = False
+    quota: bool = False
+
+
+NEEDS: Mapping[Purpose, Needs] = {
+    Purpose.IDLE_SWEEP: Needs(cpu=True, marks=True),
+    Purpose.CLUSTER_SWEEP: Needs(restores=True),
+    Purpose.RUN_ENDED: Needs(restores=True),
+    Purpose.UNUSABLE_NODES: Needs(),
+    Purpose.QUOTA: Needs(cpu=True, marks=True, quota=True),
+    Purpose.PLAN: Needs(cpu=True, marks=True, restores=True),
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    idle: IdleRules
+    clusters: ClusterRules
+    quota_target_percent: int = 80
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Rules:
+        exemptions = Exemptions(s.exempt_tag, s.exempt_name_pattern)
+        return cls(
+            IdleRules(timedelta(minutes=s.idle_threshold_minutes), timedelta(minutes=s.idle_grace_minutes),
+                      timedelta(minutes=s.min_uptime_minutes), s.no_metrics_means_idle, s.idle_threshold_tag,
+                      s.idle_shutdown_minutes, exemptions),
+            ClusterRules(timedelta(minutes=s.cluster_idle_minutes), s.cluster_max_scale_down_seconds, exemptions),
+            s.quota_target_percent,
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The live state one work item gathered. ``cpu`` is None when the metrics could not be read."""
+
+    workspace: ResourceId
+    computes: tuple[ComputeInstance | Cluster, ...] = ()
+    jobs: tuple[Job, ...] = ()
+    cpu: Mapping[str, CpuActivity] | None = field(default_factory=dict)  # name key → activity
+    marks: Mapping[str, Mark] = field(default_factory=dict)  # compute key → mark
+    restores: Mapping[str, int] = field(default_factory=dict)  # cluster key → max nodes to give back
+    usages: tuple[Usage, ...] = ()
+    sizes: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    found: str = ""  # what gathering could not find, said once (a vanished run or compute)
+
+    @property
+    def instances(self) -> list[ComputeInstance]:
+        return [c for c in self.computes if isinstance(c, ComputeInstance)]
+
+    @property
+    def clusters(self) -> list[Cluster]:
+        return [c for c in self.computes if isinstance(c, Cluster)]
+
+    def activity(self, instance: ComputeInstance) -> CpuActivity:
+        if self.cpu is None:
+            return CpuActivity(False, None, available=False)
+        return self.cpu.get(name_key(instance.name), NO_CPU_DATA)
+
+
+@dataclass
+class Decided:
+    verdicts: list[Verdict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def decide(purpose: Purpose, params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime) -> Decided:
+    """Every rule's verdict for this purpose on this state, with notes an operator needs to read them."""
+    out = Decided()
+    if snap.found:
+        out.notes.append(snap.found)
+        return out
+    if snap.cpu is None and snap.instances:
+        out.notes.append("CPU metrics could not be read: no instance is judged idle in this run")
+    DECIDERS[purpose](params, snap, rules, now, out)
+    return out
+
+
+def _idle_verdicts(snap: Snapshot, rules: Rules, now: datetime) -> list[Verdict]:
+    return [judge_instance(i, snap.jobs, snap.activity(i), snap.marks.get(i.key), rules.idle, now) for i in snap.instances]
+
+
+def _idle_sweep(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
+    verdicts = _idle_verdicts(snap, rules, now)
+    out.verdicts += verdicts + [judge_idle_shutdown(i, rules.idle) for i in snap.instances]
+    running = [v for v, i in zip(verdicts, snap.instances, strict=True) if i.state.lower() == "running"]
+    if running and not any(v.decision in (Decision.WAIT, Decision.ACT) for v in running):
+        # Running instances but none qualifies: say why, so an operator can tell "all busy" from
+        # "no CPU metrics reach us".
+        out.notes.append(f"{len(running)} running instance(s), none idle: " + "; ".join(f"{v.target}: {v.reason}" for v in running))
+
+
+def _cluster_sweep(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
+    out.verdicts += [judge_cluster(c, snap.jobs, rules.clusters, now, snap.restores.get(c.key)) for c in snap.clusters]
+    with_min = [c for c in snap.clusters if c.min_nodes > 0]
+    if with_min and not any(v.actions for v in out.verdicts):
+        held = {name_key(c.name) for c in with_min}
+        out.notes.append(f"{len(with_min)} cluster(s) hold nodes at min > 0, none selected: " +
+                         "; ".join(f"{v.target}: {v.reason}" for v in out.verdicts if name_key(v.target) in held))
+
+
+def _run_ended(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
+    run = str(params.get("run", ""))
+    compute = snap.computes[0] if snap.computes else None
+    if isinstance(compute, ComputeInstance):
+        out.notes.append(f"run {run} ran on instance {compute.name}: the idle sweep judges instances")
+    elif isinstance(compute, Cluster):
+        out.verdicts.append(judge_cluster(compute, snap.jobs, rules.clusters, now, snap.restores.get(compute.key)))
+
+
+def _unusable(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
+    name = params.get("cluster")
+    if name:
+        target = next((c for c in snap.computes if same_name(c.name, str(name))), None)
+        if not isinstance(target, Cluster):
+            out.notes.append(f"{name} is not a cluster: unusable-nodes alert ignored")
+            return
+        clusters = [target]
+    else:
+        clusters = [c for c in snap.clusters if c.unusable_nodes > 0]
+        if not clusters:
+            out.notes.append("alert without ClusterName and no cluster has unusable nodes now")
+    out.verdicts += [judge_unusable(c, snap.jobs, rules.clusters) for c in clusters]
+
+
+def _quota(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
+    family = str(params.get("family") or "")
+    if not family:
+        out.notes.append("quota alert without VmFamilyName: cannot tell which cores to free")
+        return
+    usage = next((u for u in snap.usages if same_name(u.family, family)), None)
+    if usage is None:
+        out.notes.append(f"no usage reported for family {family}: skipped")
+        return
+
+    def of_family(size: str) -> bool:
+        return same_name(family_of(size, snap.sizes) or "", family)
+
+    candidates = []
+    for cluster in snap.clusters:
+        if of_family(cluster.size) and not exemption_reason(cluster.name, cluster.tags, rules.clusters.exemptions):
+            seen = [j.last_seen_at for j in snap.jobs if j.runs_on(cluster.name) and j.last_seen_at]
+            idle_for = now - max(seen) if seen else timedelta(days=365)
+            cand = cluster_candidate(cluster, snap.jobs, snap.sizes, int(idle_for.total_seconds() // 60), rules.clusters.max_scale_down_s)
+            if cand:
+                candidates.append(cand)
+    for inst in snap.instances:
+        if of_family(inst.size):
+            verdict = judge_instance(inst, snap.jobs, snap.activity(inst), snap.marks.get(inst.key), rules.idle, now)
+            cand = instance_candidate(inst, verdict, snap.sizes, 0)
+            if cand:
+                candidates.append(cand)
+    out.verdicts.append(relieve(usage, rules.quota_target_percent, candidates))
+
+
+def _plan(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
+    out.verdicts += _idle_verdicts(snap, rules, now)
+    out.verdicts += [judge_idle_shutdown(i, rules.idle) for i in snap.instances]
+    out.verdicts += [judge_cluster(c, snap.jobs, rules.clusters, now, snap.restores.get(c.key)) for c in snap.clusters]
+
+
+DECIDERS: Mapping[Purpose, Callable[[Mapping[str, Any], Snapshot, Rules, datetime, Decided], None]] = {
+    Purpose.IDLE_SWEEP: _idle_sweep,
+    Purpose.CLUSTER_SWEEP: _cluster_sweep,
+    Purpose.RUN_ENDED: _run_ended,
+    Purpose.UNUSABLE_NODES: _unusable,
+    Purpose.QUOTA: _quota,
+    Purpose.PLAN: _plan,
+}
