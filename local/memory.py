@@ -1,0 +1,221 @@
+"""In-memory implementations of the engine's ports (``shared/ports.py``): a workspace, a ledger, a
+notifier and metrics that live in a dict.
+
+They follow the real adapters' contracts — the ledger's claims are insert-if-absent with ETags,
+leases and conditional settlement, like Table storage; a workspace write changes what the next
+read returns, like ARM — so the real engine and guards run on them unchanged, in microseconds:
+the unit tests of every guard and action kind, and the benchmarks of the engine's own cost.
+``fail`` maps a method name (or ``name:first-argument``) to the error it raises (a transient Azure
+error, a vanished resource…).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import AzureError, Gone
+from shared.model import CpuActivity, Job, Mark, Outcome, ResourceId, Status, Usage, name_key
+from shared.ports import LEASE, Claim, Compute, Orphan
+
+_etags = itertools.count(1)
+
+
+class _Faults:
+    fail: dict[str, Exception]
+    calls: list[tuple[str, tuple[Any, ...]]]
+
+    def _call(self, method: str, *args: Any) -> None:
+        self.calls.append((method, args))
+        # "method" fails every call; "method:first-argument" only the calls about that resource.
+        error = self.fail.get(f"{method}:{args[0]}") if args else None
+        error = error or self.fail.get(method)
+        if error is not None:
+            raise error
+
+
+@dataclass
+class MemoryWorkspace(_Faults):
+    id: ResourceId
+    computes: list[Compute] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    region: str = "westeurope"
+    usages: list[Usage] = field(default_factory=list)
+    sizes: dict[str, tuple[str, int]] = field(default_factory=dict)
+    fail: dict[str, Exception] = field(default_factory=dict)
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    def _find(self, name: str) -> int | None:
+        return next((i for i, c in enumerate(self.computes) if name_key(c.name) == name_key(name)), None)
+
+    def _replace(self, name: str, **changes: Any) -> None:
+        index = self._find(name)
+        if index is None:
+            raise Gone(f"{name}: not found")
+        self.computes[index] = replace(self.computes[index], **changes)
+
+    @property
+    def writes(self) -> list[tuple[str, tuple[Any, ...]]]:
+        return [c for c in self.calls if c[0] in ("stop_instance", "set_scale", "set_idle_shutdown")]
+
+    def list_computes(self) -> list[Compute]:
+        self._call("list_computes")
+        return list(self.computes)
+
+    def get_compute(self, name: str) -> Compute | None:
+        self._call("get_compute", name)
+        index = self._find(name)
+        return None if index is None else self.computes[index]
+
+    def list_jobs(self) -> list[Job]:
+        self._call("list_jobs")
+        return list(self.jobs)
+
+    def active_jobs(self, compute: str) -> list[Job]:
+        self._call("active_jobs", compute)
+        return [j for j in self.jobs if j.active and j.runs_on(compute)]
+
+    def location(self) -> str:
+        self._call("location")
+        return self.region
+
+    def list_usages(self, location: str) -> list[Usage]:
+        self._call("list_usages", location)
+        return list(self.usages)
+
+    def vm_sizes(self, location: str) -> dict[str, tuple[str, int]]:
+        self._call("vm_sizes", location)
+        return dict(self.sizes)
+
+    def stop_instance(self, name: str) -> None:
+        self._call("stop_instance", name)
+        self._replace(name, state="Stopped")
+
+    def set_scale(self, name: str, min_nodes: int, max_nodes: int, idle_s: int | None) -> None:
+        self._call("set_scale", name, min_nodes, max_nodes, idle_s)
+        self._replace(name, min_nodes=min_nodes, max_nodes=max_nodes, idle_before_scale_down_s=idle_s)
+
+    def set_idle_shutdown(self, name: str, minutes: int) -> None:
+        self._call("set_idle_shutdown", name, minutes)
+        self._replace(name, idle_shutdown_minutes=minutes)
+
+
+@dataclass
+class MemoryLedger(_Faults):
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mark_rows: dict[str, Mark] = field(default_factory=dict)
+    last_writes: dict[str, datetime] = field(default_factory=dict)
+    write_log: list[tuple[str, datetime]] = field(default_factory=list)
+    restore_rows: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    fail: dict[str, Exception] = field(default_factory=dict)
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    def claim(self, key: str, now: datetime, **fields: Any) -> Claim | str:
+        self._call("claim", key)
+        row = {"Key": key, "Status": "claimed", "ClaimedAt": now, **fields, "etag": str(next(_etags))}
+        existing = self.claims.get(key)
+        if existing is None:
+            self.claims[key] = row
+            return Claim(key, key, row["etag"])
+        stale = existing["Status"] == "claimed" and now - existing["ClaimedAt"] > LEASE
+        if existing["Status"] != "retry" and not stale:
+            return f"already {existing['Status']} by an earlier delivery ({existing.get('Detail') or 'in progress'})"
+        self.claims[key] = row
+        return Claim(key, key, row["etag"], taken_over=True)
+
+    def settle(self, claim: Claim, status: Status | str, detail: str, *, retry: bool = False) -> bool:
+        self._call("settle", claim.key, status)
+        row = self.claims.get(claim.key)
+        if row is None or row["etag"] != claim.etag:
+            return False
+        row.update(Status="retry" if retry else str(status), Detail=detail, etag=str(next(_etags)))
+        return True
+
+    def orphans(self, workspace_key: str, now: datetime) -> list[Orphan]:
+        self._call("orphans", workspace_key)
+        return [Orphan(r["Key"], json.loads(r["Record"]), r.get("Trigger", ""), r["ClaimedAt"]) for r in self.claims.values()
+                if r["Status"] == "claimed" and r.get("Mode") == "enforce" and r.get("Workspace") == workspace_key
+                and now - r["ClaimedAt"] > LEASE and "Record" in r]
+
+    def marks(self) -> dict[str, Mark]:
+        self._call("marks")
+        return dict(self.mark_rows)
+
+    def put_mark(self, mark: Mark) -> None:
+        self._call("put_mark", mark.compute_key)
+        self.mark_rows[mark.compute_key] = mark
+
+    def clear_mark(self, compute_key: str) -> None:
+        self._call("clear_mark", compute_key)
+        self.mark_rows.pop(compute_key, None)
+
+    def last_write(self, resource_key: str) -> datetime | None:
+        self._call("last_write", resource_key)
+        return self.last_writes.get(resource_key)
+
+    def note_write(self, resource_key: str, at: datetime) -> None:
+        self._call("note_write", resource_key)
+        self.last_writes[resource_key] = at
+
+    def count_write(self, resource_key: str, at: datetime) -> None:
+        self._call("count_write", resource_key)
+        self.write_log.append((resource_key, at))
+
+    def writes_since(self, since: datetime) -> int:
+        self._call("writes_since")
+        return sum(1 for _, at in self.write_log if at >= since)
+
+    def restores(self) -> dict[str, tuple[int, datetime]]:
+        self._call("restores")
+        return dict(self.restore_rows)
+
+    def put_restore(self, cluster_key: str, max_nodes: int, at: datetime) -> None:
+        self._call("put_restore", cluster_key)
+        self.restore_rows[cluster_key] = (max_nodes, at)
+
+    def clear_restore(self, cluster_key: str) -> None:
+        self._call("clear_restore", cluster_key)
+        self.restore_rows.pop(cluster_key, None)
+
+    def record(self, outcome: Outcome) -> None:
+        self._call("record", outcome.action.target)
+        self.outcomes.append(outcome)
+
+
+@dataclass
+class MemoryNotifier:
+    """Channels by name; `down` lists those that refuse every message."""
+
+    channels: Sequence[str] = ("webhook",)
+    down: Sequence[str] = ()
+    sent: list[Outcome] = field(default_factory=list)
+
+    def send(self, outcome: Outcome) -> list[str]:
+        if outcome.status is Status.SKIPPED:
+            return []
+        delivered = [c for c in self.channels if c not in self.down]
+        if delivered:
+            self.sent.append(outcome)
+        return delivered
+
+
+@dataclass
+class MemoryMetrics:
+    """CPU activity by instance name; `error` makes every read fail (a metrics outage)."""
+
+    activity: dict[str, CpuActivity] = field(default_factory=dict)
+    error: AzureError | None = None
+    regions: list[str] = field(default_factory=list)
+
+    def cpu_activity(self, workspace: ResourceId, region: str, names: Iterable[str], now: datetime,
+                     lookback: timedelta, busy_percent: float) -> dict[str, CpuActivity]:
+        self.regions.append(region)
+        if self.error is not None:
+            raise self.error
+        return {n: self.activity.get(n, CpuActivity(False, None)) for n in names}
+
