@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit bench lint clean
+.PHONY: install demo test unit fuzz bench lint clean
 
 install: $(VENV)/.installed local/node_modules/.installed
 
@@ -29,6 +29,9 @@ test: install
 
 unit: install
 	$(PY) -m pytest -q tests/unit
+
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:randomly tests/unit/test_intake_properties.py
 
 bench: install
 	$(PY) -m bench

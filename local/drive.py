@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -34,13 +35,14 @@ def _post(url: str, body: Any, headers: dict[str, str] | None = None, raw: bytes
 
 
 def event_grid(stack: Stack, events: Any, *, cloud: bool = False, function: str = "on_event") -> Answer:
-    """Deliver events the way an Event Grid subscription does (Event Grid schema, or CloudEvents 1.0)."""
+    """Deliver events the way an Event Grid subscription does (Event Grid schema, or CloudEvents 1.0; system key in `code`)."""
     assert stack.host
     headers = {"aeg-event-type": "Notification"}
     if cloud:
         headers["Content-Type"] = "application/cloudevents-batch+json; charset=utf-8" if isinstance(events, list) \
             else "application/cloudevents+json; charset=utf-8"
-    return _post(f"{stack.host.url}/runtime/webhooks/eventgrid?functionName={function}", events, headers)
+    query = urllib.parse.urlencode({"functionName": function, "code": stack.host.eventgrid_extension_key})
+    return _post(f"{stack.host.url}/runtime/webhooks/eventgrid?{query}", events, headers)
 
 
 def alert(stack: Stack, payload: Any, key: str | None = None) -> Answer:
@@ -62,7 +64,8 @@ def work_queue(stack: Stack) -> QueueClient:
 
 def active_invocations(stack: Stack) -> int:
     assert stack.host
-    with urllib.request.urlopen(f"{stack.host.url}/admin/host/status", timeout=10) as response:
+    request = urllib.request.Request(f"{stack.host.url}/admin/host/status", headers={"x-functions-key": stack.host.master_key})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return int(json.loads(response.read()).get("activeInvocations", 0))
 
 

@@ -143,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(json.dumps({"host": stack.host.url if stack.host else None, "master_key": stack.host.master_key if stack.host else None,
-                      "function_key": stack.host.function_key if stack.host else None, "env": stack.env}, indent=2), flush=True)
+    host = stack.host
+    print(json.dumps({"host": host.url if host else None, "master_key": host.master_key if host else None,
+                      "function_key": host.function_key if host else None,
+                      "eventgrid_extension_key": host.eventgrid_extension_key if host else None, "env": stack.env}, indent=2), flush=True)
     try:
         while not stop.wait(0.5):
             time.sleep(0)

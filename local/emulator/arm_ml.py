@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 
 from local.emulator import arm_storage, lro, wire
 from local.emulator.arm_storage import StorageService
+from local.httpwire import Request, Response
 
 PROVIDER = "Microsoft.MachineLearningServices"
 COMPUTE_TYPE = f"{PROVIDER}/workspaces/computes"
@@ -105,21 +106,11 @@ _TERMINAL_JOB = {"completed", "failed", "canceled"}
 IDLE_SHUTDOWN_MIN = timedelta(minutes=15)
 IDLE_SHUTDOWN_MAX = timedelta(days=3)
 
-_DURATION = re.compile(
-    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
-    re.IGNORECASE,
-)
-
-
-def parse_duration(value: Any) -> timedelta | None:
-    """An ISO 8601 duration with days, hours, minutes, seconds ("PT30M", "P1DT2H"); None if not one."""
-    if not isinstance(value, str):
+def _duration(value: Any) -> timedelta | None:
+    try:
+        return wire.parse_duration(value)
+    except ValueError:
         return None
-    match = _DURATION.match(value.strip())
-    if match is None or not any(match.groups()) or value.strip().upper().endswith("T"):
-        return None
-    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-    return timedelta(**{units[k]: float(v) for k, v in match.groupdict().items() if v})
 
 
 def family_label(family: str) -> str:
@@ -216,7 +207,7 @@ class MLService:
             "lro": self.operations.config(),
         }
 
-    def handle(self, req: wire.Request) -> wire.Response | None:
+    def handle(self, req: Request) -> Response | None:
         if f"/providers/{PROVIDER.lower()}/" not in req.path.lower() + "/":
             return None
         refused = lro.guard(req)
@@ -235,7 +226,7 @@ class MLService:
             ws = None
             if args.get("ws"):
                 found = self._workspace(args)
-                if isinstance(found, wire.Response):
+                if isinstance(found, Response):
                     return found
                 ws = found
             if methods is not None and req.method not in methods:
@@ -597,7 +588,7 @@ class MLService:
 
     # --- route handlers ---------------------------------------------------------------------
 
-    def _workspace(self, args: dict[str, str]) -> Workspace | wire.Response:
+    def _workspace(self, args: dict[str, str]) -> Workspace | Response:
         ws = self._workspaces.get((args["rg"].lower(), args["ws"].lower()))
         if ws is None or ws.subscription.lower() != args["sub"].lower():
             return wire.arm_error(
@@ -607,24 +598,24 @@ class MLService:
             )
         return ws
 
-    def _compute(self, ws: Workspace, name: str) -> dict[str, Any] | wire.Response:
+    def _compute(self, ws: Workspace, name: str) -> dict[str, Any] | Response:
         body = ws.computes.get(name.lower())
         return body if body is not None else wire.not_found(COMPUTE_TYPE, name)
 
-    def _h_workspaces(self, req: wire.Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_workspaces(self, req: Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> Response:
         del ws, now
         listed = [
             self._render_workspace(each) for each in self._workspaces.values()
             if each.subscription.lower() == args["sub"].lower()
             and (args.get("rg") is None or each.resource_group.lower() == args["rg"].lower())
         ]
-        return wire.Response(200, {"value": listed})
+        return Response(200, {"value": listed})
 
-    def _h_workspace(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_workspace(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now
-        return wire.Response(200, self._render_workspace(ws))
+        return Response(200, self._render_workspace(ws))
 
-    def _h_resync(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_resync(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         def done(succeeded: bool, at: datetime) -> None:
             if succeeded:
                 ws.keys_synced_at = at
@@ -636,31 +627,31 @@ class MLService:
         )
         headers = self.operations.headers(op, req)
         # The spec's resyncKeys answers 202 with Location only.
-        return wire.Response(202, None, {"Location": headers["Location"], "Retry-After": headers["Retry-After"]})
+        return Response(202, None, {"Location": headers["Location"], "Retry-After": headers["Retry-After"]})
 
-    def _h_computes(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_computes(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now
-        return wire.Response(200, {"value": [self._render_compute(ws, b) for b in ws.computes.values()], "nextLink": None})
+        return Response(200, {"value": [self._render_compute(ws, b) for b in ws.computes.values()], "nextLink": None})
 
-    def _h_compute(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_compute(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         name = args["name"]
         if req.method == "PUT":
             return self._put_compute(ws, name, req, now)
         body = self._compute(ws, name)
-        if isinstance(body, wire.Response):
+        if isinstance(body, Response):
             return body
         if req.method == "GET":
-            return wire.Response(200, self._render_compute(ws, body))
+            return Response(200, self._render_compute(ws, body))
         if req.method == "PATCH":
             return self._patch_compute(ws, body, req, now)
         if req.method == "DELETE":
             self.delete_compute(body["id"])
-            return wire.Response(200, None)
+            return Response(200, None)
         return _not_allowed(req)
 
-    def _put_compute(self, ws: Workspace, name: str, req: wire.Request, now: datetime) -> wire.Response:
+    def _put_compute(self, ws: Workspace, name: str, req: Request, now: datetime) -> Response:
         sent = _json_object(req)
-        if isinstance(sent, wire.Response):
+        if isinstance(sent, Response):
             return sent
         props = sent.get("properties")
         if not isinstance(props, dict) or not props.get("computeType"):
@@ -703,13 +694,13 @@ class MLService:
             self._resize(ws, name, nodes, int(scale.get("minNodeCount") or 0), int(scale.get("maxNodeCount") or 0))
         lro.touch(new, now)
         ws.computes[name.lower()] = new
-        return wire.Response(200 if old else 201, self._render_compute(ws, new))
+        return Response(200 if old else 201, self._render_compute(ws, new))
 
-    def _patch_compute(self, ws: Workspace, body: dict[str, Any], req: wire.Request, now: datetime) -> wire.Response:
+    def _patch_compute(self, ws: Workspace, body: dict[str, Any], req: Request, now: datetime) -> Response:
         if body["properties"]["computeType"] != "AmlCompute":
             return wire.arm_error(409, "Conflict", f"Compute '{body['name']}' is a {body['properties']['computeType']}: only AmlCompute takes scale settings.")
         sent = _json_object(req)
-        if isinstance(sent, wire.Response):
+        if isinstance(sent, Response):
             return sent
         outer = sent.get("properties") if isinstance(sent.get("properties"), dict) else {}
         holder = outer.get("properties") if isinstance(outer.get("properties"), dict) else outer
@@ -725,7 +716,7 @@ class MLService:
         if low < 0 or high < low:
             return wire.arm_error(400, "BadRequest", f"Invalid scale settings: minNodeCount {low} must be between 0 and maxNodeCount {high}.")
         idle = merged.get("nodeIdleTimeBeforeScaleDown")
-        if idle is not None and parse_duration(idle) is None:
+        if idle is not None and _duration(idle) is None:
             return wire.arm_error(400, "BadRequest", f"nodeIdleTimeBeforeScaleDown {idle!r} is not an ISO 8601 duration.")
         if self.operations.pending(body["id"]):
             return wire.arm_error(409, "Conflict", f"Compute '{body['name']}' has an operation in progress.")
@@ -740,7 +731,7 @@ class MLService:
             lro.touch(body, now)
             self._resize(ws, body["name"], ws.nodes.setdefault(body["name"].lower(), []), low, high)
         headers = self.operations.headers(op, req)
-        return wire.Response(200, self._render_compute(ws, body), {"Azure-AsyncOperation": headers["Azure-AsyncOperation"]})
+        return Response(200, self._render_compute(ws, body), {"Azure-AsyncOperation": headers["Azure-AsyncOperation"]})
 
     def _resize(self, ws: Workspace, name: str, nodes: list[dict[str, Any]], low: int, high: int) -> None:
         """Release idle nodes above the minimum (and anything above the maximum); add idle ones up to the minimum."""
@@ -752,9 +743,9 @@ class MLService:
         while len(nodes) < low:
             nodes.append(self._new_node(ws, name, len(nodes), "idle", None))
 
-    def _h_compute_action(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_compute_action(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         body = self._compute(ws, args["name"])
-        if isinstance(body, wire.Response):
+        if isinstance(body, Response):
             return body
         action = args["action"].lower()
         if action in ("start", "stop", "restart"):
@@ -763,10 +754,10 @@ class MLService:
             return self._idle_shutdown(body, req, now)
         if action == "listnodes":
             nodes = ws.nodes.get(body["name"].lower(), [])
-            return wire.Response(200, {"nodes": copy.deepcopy(nodes), "nextLink": None})
+            return Response(200, {"nodes": copy.deepcopy(nodes), "nextLink": None})
         return wire.arm_error(404, "NotFound", f"Unknown compute action '{args['action']}'.")
 
-    def _transition(self, ws: Workspace, body: dict[str, Any], operation: str, req: wire.Request, now: datetime) -> wire.Response:
+    def _transition(self, ws: Workspace, body: dict[str, Any], operation: str, req: Request, now: datetime) -> Response:
         kind = body["properties"]["computeType"]
         if kind != "ComputeInstance":
             return wire.arm_error(409, "Conflict", f"{operation} is not supported on compute '{body['name']}' of type {kind}.")
@@ -793,16 +784,16 @@ class MLService:
             req, kind="compute", name=operation, target=body["id"], subscription=ws.subscription,
             location=ws.location, now=now, on_done=done,
         )
-        return wire.Response(202, None, self.operations.headers(op, req))
+        return Response(202, None, self.operations.headers(op, req))
 
-    def _idle_shutdown(self, body: dict[str, Any], req: wire.Request, now: datetime) -> wire.Response:
+    def _idle_shutdown(self, body: dict[str, Any], req: Request, now: datetime) -> Response:
         if body["properties"]["computeType"] != "ComputeInstance":
             return wire.arm_error(400, "BadRequest", f"Compute '{body['name']}' is not a compute instance: it has no idle shutdown.")
         sent = _json_object(req)
-        if isinstance(sent, wire.Response):
+        if isinstance(sent, Response):
             return sent
         value = sent.get("idleTimeBeforeShutdown")
-        span = parse_duration(value)
+        span = _duration(value)
         if span is None or not IDLE_SHUTDOWN_MIN <= span <= IDLE_SHUTDOWN_MAX:
             return wire.arm_error(
                 400, "BadRequest", f"idleTimeBeforeShutdown {value!r} must be an ISO 8601 duration between PT15M and P3D."
@@ -810,9 +801,9 @@ class MLService:
         body["properties"]["properties"]["idleTimeBeforeShutdown"] = value
         body["properties"]["modifiedOn"] = wire.iso(now)
         lro.touch(body, now)
-        return wire.Response(200, None)
+        return Response(200, None)
 
-    def _h_jobs(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_jobs(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now
         view = (req.arg("listViewType") or "ActiveOnly").lower()
         wanted = {"activeonly": {False}, "archivedonly": {True}, "all": {False, True}}.get(view)
@@ -820,21 +811,21 @@ class MLService:
             return wire.arm_error(400, "BadRequest", f"listViewType {req.arg('listViewType')!r} is not ActiveOnly, ArchivedOnly or All.")
         listed = [copy.deepcopy(j) for j in ws.jobs.values() if j["properties"]["isArchived"] in wanted]
         listed.sort(key=lambda j: j["systemData"]["createdAt"], reverse=True)
-        return wire.Response(200, {"value": listed, "nextLink": None})
+        return Response(200, {"value": listed, "nextLink": None})
 
-    def _h_job(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_job(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now
         job = ws.jobs.get(args["name"])
-        return wire.Response(200, copy.deepcopy(job)) if job else wire.not_found(f"{PROVIDER}/workspaces/jobs", args["name"])
+        return Response(200, copy.deepcopy(job)) if job else wire.not_found(f"{PROVIDER}/workspaces/jobs", args["name"])
 
-    def _h_datastores(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_datastores(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now
         listed = list(ws.datastores.values())
         if (req.arg("isDefault") or "").lower() == "true":
             listed = [d for d in listed if d["properties"].get("isDefault")]
-        return wire.Response(200, {"value": copy.deepcopy(listed), "nextLink": None})
+        return Response(200, {"value": copy.deepcopy(listed), "nextLink": None})
 
-    def _h_datastore(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_datastore(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         name = args["name"]
         if req.method == "PUT":
             return self._put_datastore(ws, name, req, now)
@@ -842,12 +833,12 @@ class MLService:
         if body is None:
             return wire.not_found(f"{PROVIDER}/workspaces/datastores", name)
         if req.method == "GET":
-            return wire.Response(200, copy.deepcopy(body))
+            return Response(200, copy.deepcopy(body))
         return _not_allowed(req)
 
-    def _put_datastore(self, ws: Workspace, name: str, req: wire.Request, now: datetime) -> wire.Response:
+    def _put_datastore(self, ws: Workspace, name: str, req: Request, now: datetime) -> Response:
         sent = _json_object(req)
-        if isinstance(sent, wire.Response):
+        if isinstance(sent, Response):
             return sent
         props = copy.deepcopy(sent.get("properties"))
         if not isinstance(props, dict) or props.get("datastoreType") not in ("AzureBlob", "AzureFile", "AzureDataLakeGen2", "AzureDataLakeGen1"):
@@ -887,9 +878,9 @@ class MLService:
         lro.touch(new, now)
         ws.datastores[name.lower()] = new
         ws.secrets[name.lower()] = secret
-        return wire.Response(200 if old else 201, copy.deepcopy(new))
+        return Response(200 if old else 201, copy.deepcopy(new))
 
-    def _h_list_secrets(self, req: wire.Request, ws: Workspace, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_list_secrets(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now
         body = ws.datastores.get(args["name"].lower())
         if body is None:
@@ -897,9 +888,9 @@ class MLService:
         secret = ws.secrets.get(args["name"].lower())
         if not secret:
             return wire.arm_error(400, "UserError", f"Datastore '{args['name']}' has no secrets: it uses identity-based access.")
-        return wire.Response(200, dict(secret))
+        return Response(200, dict(secret))
 
-    def _h_vm_sizes(self, req: wire.Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_vm_sizes(self, req: Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> Response:
         """The VM sizes AML offers in a location (VirtualMachineSizeListResult), from the emulator's size table."""
         del ws, args, now
         sizes = [
@@ -908,9 +899,9 @@ class MLService:
              "lowPriorityCapable": True, "premiumIO": True, "supportedComputeTypes": ["AmlCompute", "ComputeInstance"]}
             for name, (family, cores) in sorted(VM_SIZES.items())
         ]
-        return wire.Response(200, {"value": sizes})
+        return Response(200, {"value": sizes})
 
-    def _h_usages(self, req: wire.Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> wire.Response:
+    def _h_usages(self, req: Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> Response:
         del ws, now
         sub, location = args["sub"], args["loc"].replace(" ", "").lower()
         quotas = self.quotas.get(location, {})
@@ -968,12 +959,12 @@ class MLService:
                 usage(f"{cid}/usages/{fam}", "workspaces/computes/usages", fam, label, cores, limit)
                 for (cid, f), cores in per_compute.items() if f == fam
             )
-        return wire.Response(200, {"value": out, "nextLink": None})
+        return Response(200, {"value": out, "nextLink": None})
 
     _WS = rf"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/{re.escape(PROVIDER)}/workspaces/(?P<ws>[^/]+)"
     # (path, methods the route takes (None: the handler checks), handler). A route with a workspace in its
     # path gets the workspace resolved first: 404 for an unknown workspace comes before 405.
-    _routes: ClassVar[list[tuple[re.Pattern[str], tuple[str, ...] | None, Callable[..., wire.Response]]]] = [
+    _routes: ClassVar[list[tuple[re.Pattern[str], tuple[str, ...] | None, Callable[..., Response]]]] = [
         (re.compile(rf"^/subscriptions/(?P<sub>[^/]+)(?:/resourceGroups/(?P<rg>[^/]+))?/providers/{re.escape(PROVIDER)}/workspaces/?$", re.I), ("GET",), _h_workspaces),
         (re.compile(rf"{_WS}/?$", re.I), ("GET",), _h_workspace),
         (re.compile(rf"{_WS}/resyncKeys/?$", re.I), ("POST",), _h_resync),
@@ -998,11 +989,11 @@ def size_display_name(name: str) -> str:
     return "_".join([parts[0].capitalize(), middle, *parts[2:]])
 
 
-def _not_allowed(req: wire.Request) -> wire.Response:
+def _not_allowed(req: Request) -> Response:
     return wire.arm_error(405, "MethodNotAllowed", f"The method {req.method} is not allowed on {req.path}.")
 
 
-def _json_object(req: wire.Request) -> dict[str, Any] | wire.Response:
+def _json_object(req: Request) -> dict[str, Any] | Response:
     try:
         body = req.json()
     except ValueError:

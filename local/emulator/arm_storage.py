@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from local.emulator import lro, wire
+from local.httpwire import Request, Response
 
 KEY_NAMES = ("key1", "key2")
 DEFAULT_LOCATION = "westeurope"
@@ -141,7 +142,7 @@ class StorageService:
             ]
         }
 
-    def handle(self, req: wire.Request) -> wire.Response | None:
+    def handle(self, req: Request) -> Response | None:
         match = _ROUTE.match(req.path)
         if match is None:
             return None
@@ -156,7 +157,7 @@ class StorageService:
                 a.body() for a in self._accounts.values()
                 if a.subscription.lower() == sub.lower() and (rg is None or a.resource_group.lower() == rg.lower())
             ]
-            return wire.Response(200, {"value": listed})
+            return Response(200, {"value": listed})
         if rg is None:
             return None
         acct = self._accounts.get((rg.lower(), name.lower()))
@@ -167,16 +168,16 @@ class StorageService:
                 f"The Resource 'Microsoft.Storage/storageAccounts/{name}' under resource group '{rg}' was not found.",
             )
         if action is None and req.method == "GET":
-            return wire.Response(200, acct.body())
+            return Response(200, acct.body())
         if action is not None and action.lower() == "listkeys" and req.method == "POST":
-            return wire.Response(200, acct.keys_body())
+            return Response(200, acct.keys_body())
         if action is not None and action.lower() == "regeneratekey" and req.method == "POST":
             return self._regenerate(acct, req)
         return wire.arm_error(405, "MethodNotAllowed", f"{req.method} {action or ''} is not supported on a storage account.")
 
     # --- operations -----------------------------------------------------------------------
 
-    def _regenerate(self, acct: StorageAccount, req: wire.Request) -> wire.Response:
+    def _regenerate(self, acct: StorageAccount, req: Request) -> Response:
         try:
             body = req.json() or {}
         except ValueError:
@@ -192,7 +193,7 @@ class StorageService:
             acct.keys[key_name] = new_key()
         acct.key_created[key_name] = lro.utcnow()
         acct.regenerations[key_name] += 1
-        return wire.Response(200, acct.keys_body())
+        return Response(200, acct.keys_body())
 
     # --- used by the control API and the ML service ---------------------------------------
 

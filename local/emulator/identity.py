@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from local.emulator import wire
+from local.httpwire import Request, Response
 
 TOKEN_PATH = "/msi/token"
 APP_SERVICE_API_VERSION = "2019-08-01"
@@ -42,24 +43,24 @@ class IdentityService:
     def state(self) -> dict[str, Any]:
         return {"tokensIssued": dict(self._issued)}
 
-    def handle(self, req: wire.Request) -> wire.Response | None:
+    def handle(self, req: Request) -> Response | None:
         if req.path.rstrip("/") != TOKEN_PATH:
             return None
         if req.method != "GET":
             return wire.arm_error(405, "MethodNotAllowed", f"{req.method} is not supported on {TOKEN_PATH}.")
-        presented = req.headers.get("x-identity-header", "")
+        presented = req.header("x-identity-header") or ""
         # Constant-time comparison: the header is the only thing standing between a local
         # process and a token, as on App Service.
         if not presented or not hmac.compare_digest(presented.encode(), self.secret.encode()):
-            return wire.Response(401, {"statusCode": 401, "message": "The X-IDENTITY-HEADER is missing or invalid."})
+            return Response(401, {"statusCode": 401, "message": "The X-IDENTITY-HEADER is missing or invalid."})
         if req.arg("api-version") != APP_SERVICE_API_VERSION:
-            return wire.Response(400, {"statusCode": 400, "message": f"api-version must be {APP_SERVICE_API_VERSION}."})
+            return Response(400, {"statusCode": 400, "message": f"api-version must be {APP_SERVICE_API_VERSION}."})
         resource = req.arg("resource")
         if not resource:
-            return wire.Response(400, {"statusCode": 400, "message": "The resource parameter is required."})
+            return Response(400, {"statusCode": 400, "message": "The resource parameter is required."})
         token, expires_on = wire.issue_token(resource)
         self._issued[resource.rstrip("/")] += 1
-        return wire.Response(200, {
+        return Response(200, {
             "access_token": token,
             "expires_on": str(expires_on),
             "resource": resource,
@@ -71,7 +72,7 @@ class IdentityService:
 SERVICE = IdentityService()
 
 
-def require_arm_bearer(req: wire.Request) -> wire.Response | None:
+def require_arm_bearer(req: Request) -> Response | None:
     """401 unless the request carries a valid token for ARM (see the module rules)."""
     refused = wire.require_bearer(req, "https://management")
     if refused is None or not req.base_url:

@@ -50,7 +50,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from local.emulator import wire
-from local.emulator.wire import Request, Response
+from local.httpwire import Request, Response
 
 AUDIENCE = "https://vault.azure.net"
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"  # the ARM services' default too
@@ -142,8 +142,8 @@ def _challenge(reason: Response) -> Response:
         "ExpiredAuthenticationToken": "AKV10032: Invalid issuer or token expired.",
     }.get(code, f"AKV10022: Invalid audience. Expected {AUDIENCE}.")
     response = kv_error(401, "Unauthorized", message)
-    response.headers["WWW-Authenticate"] = (
-        f'Bearer authorization="https://login.microsoftonline.com/{wire.TENANT_ID}", resource="{AUDIENCE}"'
+    response.headers.append(
+        ("WWW-Authenticate", f'Bearer authorization="https://login.microsoftonline.com/{wire.TENANT_ID}", resource="{AUDIENCE}"')
     )
     return response
 
@@ -497,17 +497,9 @@ def _attrs(version: SecretVersion) -> dict[str, Any]:
 
 
 def _bundle(vault: Vault, secret: Secret, version: SecretVersion, *, with_value: bool) -> dict[str, Any]:
-    """A SecretBundle; the value only for get and set answers (and the state snapshot)."""
-    body: dict[str, Any] = {}
-    if with_value:
-        body["value"] = version.value
-    body["id"] = f"{vault.azure_url}/secrets/{secret.name}/{version.version}"
-    if version.content_type is not None:
-        body["contentType"] = version.content_type
-    body["attributes"] = _attrs(version)
-    if version.tags is not None:
-        body["tags"] = dict(version.tags)
-    return body
+    """A SecretBundle: the versioned item, with the value only for get and set answers (and the state snapshot)."""
+    item = _item(vault, secret, version, versioned=True)
+    return {"value": version.value, **item} if with_value else item
 
 
 def _item(vault: Vault, secret: Secret, version: SecretVersion, *, versioned: bool) -> dict[str, Any]:

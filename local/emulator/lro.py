@@ -34,6 +34,7 @@ from typing import Any
 
 from local.emulator import wire
 from local.emulator.identity import require_arm_bearer
+from local.httpwire import Request, Response
 
 EMULATOR_PRINCIPAL = "aml-autopilot"  # systemData.lastModifiedBy for writes made through ARM
 
@@ -42,7 +43,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def guard(req: wire.Request) -> wire.Response | None:
+def guard(req: Request) -> Response | None:
     """The checks ARM makes before any provider sees a request (see module rules)."""
     refused = require_arm_bearer(req)
     if refused is not None:
@@ -181,7 +182,7 @@ class Operations:
 
     def start(
         self,
-        req: wire.Request,
+        req: Request,
         *,
         kind: str,
         name: str,
@@ -208,7 +209,7 @@ class Operations:
         self._ops[op.id] = op
         return op
 
-    def headers(self, op: Operation, req: wire.Request) -> dict[str, str]:
+    def headers(self, op: Operation, req: Request) -> dict[str, str]:
         """What the 202 (or 200) that starts `op` carries."""
         version = req.arg("api-version") or ""
         monitor = f"{req.base_url}{op.monitor_path()}?api-version={version}"
@@ -253,7 +254,7 @@ class Operations:
     def state(self) -> list[dict[str, Any]]:
         return [{**op.body(), "operation": op.name, "target": op.target} for op in self._ops.values()]
 
-    def handle(self, req: wire.Request, now: datetime) -> wire.Response | None:
+    def handle(self, req: Request, now: datetime) -> Response | None:
         """Serve the operation monitor; None when the path is not a monitor."""
         match = _MONITOR.match(req.path)
         if match is None:
@@ -270,10 +271,10 @@ class Operations:
                 self._finish(op, now)
         retry = {"Retry-After": str(self.retry_after)} if op.status == "InProgress" else {}
         if (req.arg("type") or "").lower() != "location":
-            return wire.Response(200, op.body(), retry)
+            return Response(200, op.body(), retry)
         if op.status == "InProgress":
-            return wire.Response(202, None, {**retry, "Location": f"{req.base_url}{req.target}"})
+            return Response(202, None, {**retry, "Location": f"{req.base_url}{req.target}"})
         if op.status == "Failed" and op.error is not None:
             # 400, not 5xx: a client's retry policy must not replay a settled failure.
             return wire.arm_error(400, op.error["code"], op.error["message"])
-        return wire.Response(200, None)
+        return Response(200, None)

@@ -58,7 +58,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from local.emulator import wire
-from local.emulator.wire import Request, Response
+from local.httpwire import Request, Response
 
 METRICS_AUDIENCE = "https://metrics.monitor.azure.com"
 LOGS_AUDIENCE = "https://api.loganalytics.io"
@@ -72,7 +72,6 @@ ML_NAMESPACE = "Microsoft.MachineLearningServices/workspaces"
 
 _GETBATCH = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/metrics:getBatch$", re.IGNORECASE)
 _LOGS = re.compile(r"^/v1/workspaces/(?P<ws>[^/]+)/query$")
-_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
 
 
 # --- catalog --------------------------------------------------------------------------------
@@ -135,15 +134,6 @@ class QueryError(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
-
-
-def parse_duration(text: str) -> timedelta:
-    """ISO 8601 durations as Azure uses them (PnDTnHnMnS, fractional seconds allowed)."""
-    match = _DURATION.match(text.strip().upper())
-    if not match or text.strip().upper() in ("P", "PT"):
-        raise ValueError(f"not an ISO 8601 duration: {text!r}")
-    parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return timedelta(days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0))
 
 
 def parse_instant(text: str) -> datetime:
@@ -345,7 +335,7 @@ class MonitorService:
             for segment in [flat] if isinstance(flat, dict) else flat:
                 start = _when(segment["from"], now)
                 end = _when(segment.get("to", "now"), now)
-                step = int(parse_duration(segment.get("every", "PT1M")).total_seconds())
+                step = int(wire.parse_duration(segment.get("every", "PT1M")).total_seconds())
                 if step <= 0:
                     raise ValueError(f"series step must be positive: {segment}")
                 # Samples land on step boundaries, as Azure's one-minute pre-aggregates do.
@@ -423,7 +413,7 @@ class MonitorService:
             interval_label, buckets = "FULL", [(_epoch(start), _epoch(end) + 1)]
         else:
             try:
-                step = int(parse_duration(interval_text).total_seconds())
+                step = int(wire.parse_duration(interval_text).total_seconds())
             except ValueError:
                 step = 0
             label = _canonical_interval(step)
@@ -538,7 +528,7 @@ class MonitorService:
                 }
             ]
         }
-        prefer = req.headers.get("prefer", "")
+        prefer = req.header("prefer") or ""
         if "include-statistics=true" in prefer:
             result["statistics"] = {"query": {"executionTime": 0.001, "resourceUsage": {}}}
         if "include-render=true" in prefer:
@@ -719,9 +709,9 @@ def _timespan(text: Any, now: datetime) -> tuple[datetime, datetime] | None:
     if "/" in text:
         first, second = text.split("/", 1)
         start = parse_instant(first)
-        end = start + parse_duration(second) if second.upper().startswith("P") else parse_instant(second)
+        end = start + wire.parse_duration(second) if second.upper().startswith("P") else parse_instant(second)
         return start, end
-    return now - parse_duration(text), now
+    return now - wire.parse_duration(text), now
 
 
 def _la_error(

@@ -41,14 +41,12 @@ Control API:
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import importlib
 import importlib.util
 import json
 import re
 import secrets
-import socket
 import ssl
 import sys
 import threading
@@ -56,12 +54,12 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from local.emulator import arm_ml, arm_storage, certs, identity, lro, wire
 from local.emulator.identity import TOKEN_PATH
+from local.httpwire import Request, Response, WireServer
 
 JournalRedaction = Callable[[str, str, Any], Any]  # (method, path, body as sent) -> body to journal
 
@@ -112,13 +110,6 @@ class Fault:
             "remaining": self.remaining, "status": self.status, "headers": self.headers,
             "body": self.body, "delay_ms": self.delay_ms, "drop": self.drop,
         }
-
-
-class _Drop:
-    """Answer meaning: close the connection without a response."""
-
-
-DROP = _Drop()
 
 
 class Emulator:
@@ -178,7 +169,7 @@ class Emulator:
 
     # --- request pipeline -------------------------------------------------------------------
 
-    def record(self, req: wire.Request) -> dict[str, Any]:
+    def record(self, req: Request) -> dict[str, Any]:
         body: Any = None
         if req.body:
             text = req.body.decode("utf-8", errors="replace")
@@ -206,7 +197,7 @@ class Emulator:
             self.journal.append(entry)
             return entry
 
-    def _take_fault(self, req: wire.Request) -> Fault | None:
+    def _take_fault(self, req: Request) -> Fault | None:
         with self.lock:
             for fault in self.faults:
                 if fault.remaining > 0 and fault.method in ("*", req.method) and fault.regex.search(req.path):
@@ -214,7 +205,17 @@ class Emulator:
                     return fault
         return None
 
-    def serve(self, req: wire.Request) -> wire.Response | _Drop:
+    def answer(self, req: Request) -> Response | None:
+        """The answer to one request, control API or not; None drops the connection."""
+        resp = self.control(req) if req.path.startswith(CONTROL_PREFIX) else self.serve(req)
+        if resp is not None:
+            request_id = resp.header("x-ms-request-id") or secrets.token_hex(16)
+            for name in ("x-ms-request-id", "x-ms-correlation-request-id"):
+                if resp.header(name) is None:
+                    resp.headers.append((name, request_id))
+        return resp
+
+    def serve(self, req: Request) -> Response | None:
         """The answer to one non-control request (see module rules)."""
         entry = self.record(req)
         if self.latency_ms:
@@ -224,16 +225,16 @@ class Emulator:
             if fault.delay_ms:
                 time.sleep(fault.delay_ms / 1000)
             if fault.drop:
-                return DROP
+                return None
         if fault is not None and fault.status is not None:
-            resp = wire.Response(fault.status, copy_json(fault.body), dict(fault.headers))
+            resp = Response(fault.status, copy_json(fault.body), dict(fault.headers))
         else:
             resp = self.dispatch(req)
         with self.lock:
             entry["status"] = resp.status
         return resp
 
-    def dispatch(self, req: wire.Request) -> wire.Response:
+    def dispatch(self, req: Request) -> Response:
         with self.lock:
             for _, _, service, _ in self.services:
                 try:
@@ -247,7 +248,7 @@ class Emulator:
 
     # --- control API ------------------------------------------------------------------------
 
-    def control(self, req: wire.Request) -> wire.Response:
+    def control(self, req: Request) -> Response:
         route = req.path[len(CONTROL_PREFIX):].strip("/")
         try:
             body = req.json()
@@ -258,55 +259,55 @@ class Emulator:
         except (AttributeError, KeyError, TypeError, ValueError, re.error) as exc:
             return wire.arm_error(400, "BadRequest", f"Invalid control request: {type(exc).__name__}: {exc}")
 
-    def _control(self, method: str, route: str, req: wire.Request, body: Any) -> wire.Response:
+    def _control(self, method: str, route: str, req: Request, body: Any) -> Response:
         if (method, route) == ("GET", "health"):
-            return wire.Response(200, {"status": "ok", "services": [key for key, _, _, _ in self.services]})
+            return Response(200, {"status": "ok", "services": [key for key, _, _, _ in self.services]})
         if (method, route) == ("POST", "reset"):
             if body is not None and not isinstance(body, dict):
                 raise TypeError("the scenario must be a JSON object")
             self.reset(body or None)
-            return wire.Response(200, {"status": "reset"})
+            return Response(200, {"status": "reset"})
         if (method, route) == ("GET", "state"):
-            return wire.Response(200, self.state())
+            return Response(200, self.state())
         if route == "journal":
             with self.lock:
                 if method == "DELETE":
                     self.journal.clear()
-                    return wire.Response(200, {"status": "cleared"})
+                    return Response(200, {"status": "cleared"})
                 if method == "GET":
                     since = int(req.arg("since") or 0)
-                    return wire.Response(200, [dict(e) for e in self.journal if e["seq"] > since])
+                    return Response(200, [dict(e) for e in self.journal if e["seq"] > since])
         if route == "faults":
             with self.lock:
                 if method == "POST":
-                    return wire.Response(201, self._add_fault(body or {}).view())
+                    return Response(201, self._add_fault(body or {}).view())
                 if method == "GET":
-                    return wire.Response(200, [f.view() for f in self.faults])
+                    return Response(200, [f.view() for f in self.faults])
                 if method == "DELETE":
                     self.faults.clear()
-                    return wire.Response(200, {"status": "cleared"})
+                    return Response(200, {"status": "cleared"})
         if (method, route) == ("POST", "latency"):
             self.latency_ms = max(0, int((body or {}).get("ms", 0)))
-            return wire.Response(200, {"ms": self.latency_ms})
+            return Response(200, {"ms": self.latency_ms})
         if (method, route) == ("POST", "lro"):
             with self.lock:
                 spec = body or {}
                 self.operations.configure(spec.get("polls"), spec.get("seconds"), spec.get("retryAfter"))
-                return wire.Response(200, self.operations.config())
+                return Response(200, self.operations.config())
         if (method, route) == ("POST", "lro-fail"):
             with self.lock:
                 self.operations.fail_next(str(body["path"]), int(body.get("times", 1)))
-                return wire.Response(200, self.operations.config())
+                return Response(200, self.operations.config())
         if (method, route) == ("POST", "arm/computes"):
             with self.lock:
-                return wire.Response(200, self.ml.upsert_compute(str(body["workspace"]), dict(body["compute"])))
+                return Response(200, self.ml.upsert_compute(str(body["workspace"]), dict(body["compute"])))
         if (method, route) == ("POST", "arm/jobs"):
             with self.lock:
-                return wire.Response(200, self.ml.upsert_job(str(body["workspace"]), dict(body["job"])))
+                return Response(200, self.ml.upsert_job(str(body["workspace"]), dict(body["job"])))
         if (method, route) == ("DELETE", "arm/computes"):
             with self.lock:
                 deleted = self.ml.delete_compute(str(req.arg("id") or ""))
-            return wire.Response(200 if deleted else 404, {"deleted": deleted})
+            return Response(200 if deleted else 404, {"deleted": deleted})
         return wire.arm_error(404, "NotFound", f"No control route {method} {CONTROL_PREFIX}{route}.")
 
     def _add_fault(self, spec: dict[str, Any]) -> Fault:
@@ -335,122 +336,13 @@ class Emulator:
         return fault
 
 
+def _unreadable(status: int, message: str) -> Response:
+    return wire.arm_error(status, _DEFAULT_ERROR_CODES.get(status, "BadRequest"), f"The request body could not be read: {message}.")
+
+
 def copy_json(value: Any) -> Any:
     """A deep copy of a JSON value (fault bodies are served many times)."""
     return json.loads(json.dumps(value)) if value is not None else None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Reads one request, asks the Emulator, writes the answer. HTTP/1.1 keep-alive."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "aml-autopilot-emulator"
-    sys_version = ""
-    timeout = IDLE_TIMEOUT_S
-    server: _TlsServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the journal is the log."""
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    # Trailer section ends with an empty line.
-                    while self.rfile.readline().strip():
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except (ValueError, OSError):
-            self.close_connection = True
-            self._send(wire.arm_error(400, "BadRequest", "The request body could not be read."))
-            return
-        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-        req = wire.Request(
-            method=self.command,
-            target=self.path,
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-            base_url=f"https://{host}",
-        )
-        app = self.server.app
-        answer = app.control(req) if req.path.startswith(CONTROL_PREFIX) else app.serve(req)
-        if isinstance(answer, _Drop):
-            self.close_connection = True
-            # No response at all: the client sees the connection closed under it.
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self._send(answer)
-
-    def _send(self, resp: wire.Response) -> None:
-        payload, headers = resp.encode()
-        self.send_response(resp.status)
-        headers.setdefault("x-ms-request-id", secrets.token_hex(16))
-        headers.setdefault("x-ms-correlation-request-id", headers["x-ms-request-id"])
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve  # the names http.server dispatches to
-
-
-class _TlsServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer whose TLS handshake happens in the request thread, not in accept()."""
-
-    daemon_threads = True
-    block_on_close = False  # idle keep-alive threads must not hold up stop()
-
-    def __init__(self, address: tuple[str, int], context: ssl.SSLContext, app: Emulator) -> None:
-        self.context = context
-        self.app = app
-        self._open: set[ssl.SSLSocket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(IDLE_TIMEOUT_S)
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            # A client that refuses the certificate or hangs up mid-handshake: nothing to serve.
-            request.close()
-            return
-        with self._open_lock:
-            self._open.add(tls)
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        except (ConnectionError, TimeoutError, ssl.SSLError):
-            pass  # the client went away; its next request will open a new connection
-        finally:
-            with self._open_lock:
-                self._open.discard(tls)
-            with contextlib.suppress(OSError):
-                tls.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        traceback.print_exc(file=sys.stderr)
-
-    def close_all(self) -> None:
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass
@@ -462,8 +354,7 @@ class EmulatorHandle:
     identity_header: str
     state_dir: Path
     app: Emulator
-    _server: _TlsServer
-    _thread: threading.Thread
+    _server: WireServer
 
     @property
     def identity_endpoint(self) -> str:
@@ -474,10 +365,7 @@ class EmulatorHandle:
         return {"url": self.url, "ca": self.ca, "identity_endpoint": self.identity_endpoint, "identity_header": self.identity_header}
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.close_all()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.stop()
 
 
 def load_scenario(scenario: dict[str, Any] | str | Path | None) -> dict[str, Any] | None:
@@ -503,17 +391,14 @@ def start(
     context.load_cert_chain(files.cert, files.key)
     app = Emulator()
     app.reset(load_scenario(scenario))
-    server = _TlsServer((host, port), context, app)
-    bound_host, bound_port = server.server_address[0], server.server_address[1]
-    display_host = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="emulator", daemon=True)
-    thread.start()
+    server = WireServer((host, port), app.answer, name="aml-autopilot-emulator", tls=context, idle_timeout=IDLE_TIMEOUT_S,
+                        refuse=_unreadable)
+    server.start()
     return EmulatorHandle(
-        url=f"https://{display_host}:{bound_port}",
+        url=server.url,
         ca=str(files.ca),
         identity_header=app.identity.secret,
         state_dir=directory,
         app=app,
         _server=server,
-        _thread=thread,
     )

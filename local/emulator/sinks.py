@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.emulator import wire
-from local.emulator.wire import Request, Response
+from local.httpwire import Request, Response
 
 EVENTGRID_API_VERSION = "2018-01-01"
 MAX_BATCH_BYTES = 1024 * 1024
@@ -96,7 +96,7 @@ class SinksService:
             return wire.arm_error(400, "BadRequest", "The webhook body is not JSON.")
         record = {
             "receivedAt": wire.iso(datetime.now(UTC)),
-            "contentType": req.headers.get("content-type"),
+            "contentType": req.header("content-type"),
             "body": body,
         }
         with self._lock:
@@ -113,7 +113,7 @@ class SinksService:
         if spec is None:
             return _eg_error(404, "NotFound", f"The topic '{topic}' does not exist in this emulator's scenario.")
         key, input_schema = spec
-        presented = req.headers.get("aeg-sas-key", "")
+        presented = req.header("aeg-sas-key") or ""
         # Constant-time comparison, as for any shared secret.
         if not presented or not hmac.compare_digest(presented.encode(), key.encode()):
             return _eg_error(
@@ -126,7 +126,7 @@ class SinksService:
             return _eg_error(400, "BadRequest", f"The api-version must be {EVENTGRID_API_VERSION}.")
         if len(req.body) > MAX_BATCH_BYTES:
             return _eg_error(413, "RequestEntityTooLarge", f"The maximum size ({MAX_BATCH_BYTES}) has been exceeded.")
-        content_type = req.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = (req.header("content-type") or "").split(";")[0].strip().lower()
         schema = CLOUD_EVENTS if content_type == "application/cloudevents-batch+json" else EVENTGRID_SCHEMA
         if input_schema and input_schema != schema:
             return _eg_error(400, "BadRequest", f"This topic accepts {input_schema} events only; got {schema}.")

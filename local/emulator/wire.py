@@ -6,8 +6,8 @@ Each service module (ARM, Key Vault, Monitor, identity) exposes an object with:
     state() -> dict                               # JSON snapshot for GET /_emulator/state
     handle(req: Request) -> Response | None       # None: "not my route"
 
-and uses only the helpers below, so the server can journal, fault-inject and delay every
-request in one place.
+and uses only the helpers below (and `local.httpwire`'s Request and Response), so the server
+can journal, fault-inject and delay every request in one place.
 """
 
 from __future__ import annotations
@@ -16,66 +16,13 @@ import base64
 import json
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from local.httpwire import Request, Response
 
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 PRINCIPAL_ID = "8e5f1e1a-6a2b-4c3d-9e8f-0a1b2c3d4e5f"  # the managed identity the emulator issues tokens for
-
-
-@dataclass
-class Request:
-    """One inbound HTTP request, already read off the socket."""
-
-    method: str
-    target: str  # raw request target: path and query string
-    headers: dict[str, str]  # keys lower-cased
-    body: bytes = b""
-    base_url: str = ""  # scheme://host:port the client used, for building Location headers and ids
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.target).path
-
-    @property
-    def query(self) -> dict[str, str]:
-        """Query parameters; later duplicates win. Keys keep their case (ARM's are case-insensitive: use arg())."""
-        return dict(parse_qsl(urlsplit(self.target).query, keep_blank_values=True))
-
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        """A query parameter looked up case-insensitively, as ARM does."""
-        for key, value in self.query.items():
-            if key.lower() == name.lower():
-                return value
-        return default
-
-    def json(self) -> Any:
-        if not self.body:
-            return None
-        return json.loads(self.body.decode("utf-8"))
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any = None  # dict/list -> JSON; bytes/str -> as is; None -> empty
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def encode(self) -> tuple[bytes, dict[str, str]]:
-        headers = dict(self.headers)
-        if self.body is None:
-            payload = b""
-        elif isinstance(self.body, bytes):
-            payload = self.body
-        elif isinstance(self.body, str):
-            payload = self.body.encode("utf-8")
-            headers.setdefault("Content-Type", "text/plain; charset=utf-8")
-        else:
-            payload = json.dumps(self.body).encode("utf-8")
-            headers.setdefault("Content-Type", "application/json; charset=utf-8")
-        return payload, headers
 
 
 def arm_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -119,7 +66,7 @@ def issue_token(resource: str, lifetime_s: int = 3600) -> tuple[str, int]:
 
 def token_claims(req: Request) -> dict[str, Any] | None:
     """The claims of the request's bearer token, or None when absent or unreadable."""
-    auth = req.headers.get("authorization", "")
+    auth = req.header("authorization") or ""
     if not auth.lower().startswith("bearer "):
         return None
     parts = auth[7:].strip().split(".")
@@ -162,6 +109,22 @@ def resolve_time(value: str | None, now: datetime) -> datetime | None:
         return now - delta if match.group("sign") == "-" else now + delta
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_DURATION = re.compile(
+    r"P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?=\d)(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?",
+    re.IGNORECASE,
+)
+_DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """An ISO 8601 duration in days, hours, minutes and seconds as Azure spells them ("PT30M",
+    "P1DT2H", "PT0.5S"); ValueError for anything else ("P", "PT", "P1DT", "P1Y", "1h", not text)."""
+    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or not any(match.groups()):
+        raise ValueError(f"not an ISO 8601 duration: {value!r}")
+    return timedelta(**{_DURATION_UNITS[k]: float(v) for k, v in match.groupdict().items() if v})
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -7,6 +7,7 @@ so that the project's `function_app.py` runs unchanged here and under `func star
 
 Modules: `settings` (local.settings.json, host.json, connections), `index` (import and index the
 app), `bindings` (converters and data shapes), `invoker` (running an invocation), `eventgrid`,
-`queues`, `timers`, `auth` (keys), `httpserver`, `runtime` (the host), `server` (`start()` a host
-subprocess). Run it with `python -m local.host --project DIR`.
+`queues`, `timers`, `auth` (keys), `runtime` (the host), `server` (`start()` a host subprocess);
+its HTTP listener is `local.httpwire`, shared with the emulator. Run it with
+`python -m local.host --project DIR`.
 """

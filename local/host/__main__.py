@@ -1,7 +1,8 @@
 """`python -m local.host --project DIR [--port 7071] [--timers] [--settings FILE]`.
 
 Prints one JSON line on stdout when ready:
-`{"url": ..., "functions": [...], "errors": {...}, "master_key": ..., "function_key": ...}`;
+`{"url": ..., "functions": [...], "errors": {...}, "master_key": ..., "function_key": ...,
+"eventgrid_extension_key": ...}`;
 logs go to stderr. Runs until SIGTERM or SIGINT, then stops cleanly (exit 0). A project that
 cannot be loaded exits 1 with a one-line reason on stderr. The working directory becomes the
 project directory, as under `func start`.

@@ -1,7 +1,8 @@
 """The Event Grid trigger's webhook, `/runtime/webhooks/eventgrid?functionName=NAME`.
 
 Rules (those of Microsoft.Azure.WebJobs.Extensions.EventGrid's HttpRequestProcessor and config
-provider, unless marked "here"):
+provider, unless marked "here"), for a request the host has already authorized with the
+`eventgrid_extension` system key or the master key (see `auth`; subscriptions carry it as `code`):
 - `functionName` missing or not an Event Grid-triggered function: 404 "cannot find function".
 - OPTIONS (CloudEvents abuse protection): 200 with `WebHook-Allowed-Origin` echoing
   `WebHook-Request-Origin` when it is an Event Grid origin (eventgrid.azure.net, .us, .cn, ...),
@@ -31,7 +32,7 @@ from typing import Any
 from local.host.bindings import event_datum
 from local.host.index import EVENT_GRID_TRIGGER, FunctionIndex
 from local.host.invoker import Invoker
-from local.host.wire import Request, Response
+from local.httpwire import Request, Response
 
 PUBLIC_ORIGIN = "eventgrid.azure.net"
 EVENT_GRID_ORIGINS = frozenset(

@@ -191,11 +191,12 @@ def _out_inner(annotation: Any) -> tuple[bool, Any]:
     return False, None
 
 
-def _check_in(name: str, binding: Binding, annotation: Any) -> None:
+def _check_annotation(name: str, binding: Binding, annotation: Any, direction: str) -> None:
+    """The converter's own check that `annotation` suits the binding; `direction` is "input" or "output"."""
     converter = meta.get_binding_registry().get(binding.type)
-    if annotation is inspect.Parameter.empty or converter is None:
+    if annotation is None or annotation is inspect.Parameter.empty or converter is None:
         return
-    checker = getattr(converter, "check_input_type_annotation", None)
+    checker = getattr(converter, f"check_{direction}_type_annotation", None)
     if checker is None:
         return
     try:
@@ -204,24 +205,6 @@ def _check_in(name: str, binding: Binding, annotation: Any) -> None:
         ok = False
     if not ok:
         shown = getattr(annotation, "__name__", repr(annotation))
-        raise AppLoadError(
-            f"function {name}: type of {binding.name} binding {binding.type!r} does not match its Python annotation {shown!r}"
-        )
-
-
-def _check_out(name: str, binding: Binding, inner: Any) -> None:
-    converter = meta.get_binding_registry().get(binding.type)
-    if inner is None or converter is None:
-        return
-    checker = getattr(converter, "check_output_type_annotation", None)
-    if checker is None:
-        return
-    try:
-        ok = bool(checker(inner))
-    except TypeError:
-        ok = False
-    if not ok:
-        shown = getattr(inner, "__name__", repr(inner))
         raise AppLoadError(
             f"function {name}: type of {binding.name} binding {binding.type!r} does not match its Python annotation {shown!r}"
         )
@@ -266,7 +249,7 @@ def _worker_entry(name: str, function: func.Function, directory: Path) -> Functi
             annotation = hints.get("return", inspect.Parameter.empty)
             if annotation not in (inspect.Parameter.empty, None, type(None)):
                 entry.return_type = annotation
-                _check_out(name, binding, annotation)
+                _check_annotation(name, binding, annotation, "output")
             continue
         annotation = hints.get(binding.name, params[binding.name].annotation)
         is_out, inner = _out_inner(annotation)
@@ -275,11 +258,11 @@ def _worker_entry(name: str, function: func.Function, directory: Path) -> Functi
                 raise AppLoadError(f"function {name}: output binding {binding.name!r} must be annotated func.Out[T]")
             entry.outputs[binding.name] = binding
             entry.out_types[binding.name] = inner
-            _check_out(name, binding, inner)
+            _check_annotation(name, binding, inner, "output")
         else:
             if is_out:
                 raise AppLoadError(f"function {name}: input binding {binding.name!r} cannot be func.Out")
-            _check_in(name, binding, annotation)
+            _check_annotation(name, binding, annotation, "input")
     if entry.return_binding is None and hints.get("return") not in (None, type(None), inspect.Parameter.empty):
         raise AppLoadError(f"function {name}: return annotation must be None when there is no $return binding")
     return entry

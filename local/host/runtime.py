@@ -5,19 +5,20 @@ Rules:
   then the HTTP listener, queue listeners and (with `timers=True`) timer listeners.
 - URLs, as Core Tools serves them:
   - `GET /` — 200 while running.
-  - `GET /admin/host/status` — `{"id", "state": "Running", "version", "processUptime", "errors"}`,
-    open without a key so it can be probed for readiness.
-  - `GET /admin/functions` and `GET /admin/functions/NAME` — function metadata (master key).
+  - Every admin API below needs the master key: 401 without it, before anything else.
+  - `GET /admin/host/status` — `{"id", "state": "Running", "version", "processUptime", "errors"}`.
+  - `GET /admin/functions` and `GET /admin/functions/NAME` — function metadata.
   - `POST /admin/functions/NAME` with `{"input": ...}` — runs a non-HTTP function in the
-    background and answers 202 at once (master key; 401 without it, 404 for an unknown
-    function, 400 for a missing body). A timer gets a TimerInfo that is not past due, a queue
-    function gets the input as the message body, an Event Grid function gets the input parsed
-    as one event. Here: an HTTP-triggered function is refused with 400 (call its route).
-  - `/runtime/webhooks/eventgrid?functionName=NAME` — see `eventgrid`.
+    background and answers 202 at once (404 for an unknown function, 400 for a missing body).
+    A timer gets a TimerInfo that is not past due, a queue function gets the input as the
+    message body, an Event Grid function gets the input parsed as one event. Here: an
+    HTTP-triggered function is refused with 400 (call its route).
+  - `/runtime/webhooks/eventgrid?functionName=NAME` — the `eventgrid_extension` system key or the
+    master key first (401 without it, whatever the method or the event type), then see `eventgrid`.
   - `/{routePrefix}/{route}` — HTTP triggers, most specific template first, methods honoured
     (a method the function does not accept is 404, as a route that does not match), auth level
     checked (401); the function's HttpResponse is returned as is, an exception is 500.
-  - anything else — 404.
+  - anything else — 404 (an unknown `/admin/` or `/runtime/` path too, key or not).
 - Stop: the HTTP listener closes, listeners stop fetching, in-flight invocations get up to the
   grace period to finish.
 """
@@ -37,12 +38,11 @@ from typing import Any
 
 from local.host import auth, eventgrid, index, settings
 from local.host.bindings import Metadata, event_datum, http_datum, http_response, queue_datum
-from local.host.httpserver import HostHTTPServer
 from local.host.invoker import Invoker
 from local.host.queues import QueueListener
 from local.host.storage import QueueStore
 from local.host.timers import BlobStatusStore, StatusStore, TimerListener, admin_timer_datum, schedule_zone
-from local.host.wire import Request, Response
+from local.httpwire import Request, Response, WireServer
 
 log = logging.getLogger("local.host")
 
@@ -69,10 +69,10 @@ class Host:
         self.state = "Initialized"
         self.started_at = time.monotonic()
         self.index = index.FunctionIndex()
-        self.keys = auth.Keys("", "")
+        self.keys = auth.Keys("", "", "")
         self.config = settings.HostConfig()
         self.host_id = ""
-        self._http: HostHTTPServer | None = None
+        self._http: WireServer | None = None
         self._queue_listeners: list[QueueListener] = []
         self._timer_listeners: list[TimerListener] = []
         self._status_store: StatusStore | None = None
@@ -120,7 +120,7 @@ class Host:
             key=lambda f: f.http.template.precedence if f.http else (),
         )
 
-        self._http = HostHTTPServer((self.bind, self.port or 0), self.handle)
+        self._http = WireServer((self.bind, self.port or 0), self.handle, name="local.host")
         self._http.start()
         for entry in self.index.of_type(index.QUEUE_TRIGGER):
             listener = QueueListener(entry, self.config.queues, self._invoker, self._queues)
@@ -146,6 +146,7 @@ class Host:
             "errors": dict(self.index.errors),
             "master_key": self.keys.master,
             "function_key": self.keys.function,
+            "eventgrid_extension_key": self.keys.eventgrid,
         }
 
     def _describe(self, entry: index.FunctionEntry) -> dict[str, Any]:
@@ -193,12 +194,18 @@ class Host:
         lowered = path.lower()
         if lowered == "/":
             return Response(200, "Your Functions host is running.")
-        if lowered == "/admin/host/status":
-            return self._status()
         if lowered == "/runtime/webhooks/eventgrid":
+            # The host authorizes a system webhook before the extension sees the request.
+            if not self.keys.authorized("system", request):
+                return Response(401)
             assert self._invoker is not None
             return eventgrid.handle(request, self.index, self._invoker)
-        if lowered == "/admin/functions" or lowered.startswith("/admin/functions/"):
+        admin_functions = lowered == "/admin/functions" or lowered.startswith("/admin/functions/")
+        if (lowered == "/admin/host/status" or admin_functions) and not self.keys.authorized("admin", request):
+            return Response(401)
+        if lowered == "/admin/host/status":
+            return self._status()
+        if admin_functions:
             return self._admin_functions(request, path[len("/admin/functions") :].strip("/"))
         if lowered.startswith("/admin/") or lowered.startswith("/runtime/"):
             return Response(404)
@@ -218,8 +225,6 @@ class Host:
         return Response(200, doc)
 
     def _admin_functions(self, request: Request, name: str) -> Response:
-        if not self.keys.authorized("admin", request):
-            return Response(401)
         if not name:
             if request.method != "GET":
                 return Response(405, None, [("Allow", "GET")])

@@ -38,6 +38,7 @@ class HostHandle:
     url: str
     master_key: str
     function_key: str
+    eventgrid_extension_key: str  # the system key Event Grid subscriptions present as `code`
     functions: list[dict[str, Any]]
     errors: dict[str, str]
     log_path: Path
@@ -154,6 +155,7 @@ def start(
         url=str(ready["url"]),
         master_key=str(ready["master_key"]),
         function_key=str(ready["function_key"]),
+        eventgrid_extension_key=str(ready["eventgrid_extension_key"]),
         functions=list(ready.get("functions") or []),
         errors=dict(ready.get("errors") or {}),
         log_path=log,

@@ -87,12 +87,7 @@ def load_local_settings(project: Path, explicit: Path | None = None) -> LocalSet
             if explicit:
                 raise SettingsError(f"settings file {path} does not exist")
             continue
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SettingsError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(doc, dict):
-            raise SettingsError(f"{path}: expected a JSON object")
+        doc = _json_object(path)
         if doc.get("IsEncrypted"):
             raise SettingsError(f"{path}: IsEncrypted is true; decrypt it with `func settings decrypt` first")
         raw_values = doc.get("Values") or {}
@@ -103,6 +98,16 @@ def load_local_settings(project: Path, explicit: Path | None = None) -> LocalSet
         port = host.get("LocalHttpPort") if isinstance(host, dict) else None
         return LocalSettings(path=path, values=values, http_port=int(port) if port else None)
     return LocalSettings(path=None, values={})
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise SettingsError(f"{path}: expected a JSON object")
+    return doc
 
 
 def _setting_text(value: Any) -> str:
@@ -193,12 +198,7 @@ def load_host_config(project: Path) -> HostConfig:
     path = project / "host.json"
     if not path.is_file():
         return HostConfig()
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SettingsError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise SettingsError(f"{path}: expected a JSON object")
+    doc = _json_object(path)
     extensions = doc.get("extensions") or {}
     timeout_raw = doc.get("functionTimeout")
     timeout: float | None = None

@@ -2,8 +2,8 @@
 
 Rules:
 - A schedule is an NCRONTAB expression of exactly six fields, seconds first
-  (`{second} {minute} {hour} {day} {month} {day-of-week}`), or a TimeSpan ("hh:mm:ss") for a
-  constant period. Day of month and day of week must BOTH match (NCrontab ANDs them, unlike
+  (`{second} {minute} {hour} {day} {month} {day-of-week}`), or a TimeSpan ("hh:mm:ss", as
+  `settings.parse_timespan` reads it) for a constant period. Day of month and day of week must BOTH match (NCrontab ANDs them, unlike
   Vixie cron). The next occurrence is strictly after the base time.
 - Times are UTC, or the IANA zone named by `WEBSITE_TIME_ZONE` (as on Linux in Azure).
 - Monitoring (`use_monitor`, default on) keeps a status blob `{"Last", "Next", "LastUpdated"}` at
@@ -24,7 +24,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from azure.functions import meta
 from croniter import CroniterError, croniter
 
 from local.host.bindings import timer_datum
+from local.host.settings import SettingsError, parse_timespan
 from local.host.storage import client_options
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ log = logging.getLogger("local.host.timers")
 
 HOSTS_CONTAINER = "azure-webjobs-hosts"
 _DEFAULT_TIME = "0001-01-01T00:00:00"
-_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2})$")
 
 
 class ScheduleError(ValueError):
@@ -65,10 +64,8 @@ class Schedule:
         text = " ".join(expression.split())
         if len(text.split(" ")) == 6 and croniter.is_valid(text, second_at_beginning=True):
             return cls(text, text, None)
-        match = _TIMESPAN.match(text)
-        if match:
-            days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-            period = dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        with contextlib.suppress(SettingsError):
+            period = dt.timedelta(seconds=parse_timespan(text))
             if period > dt.timedelta(0):
                 return cls(text, None, period)
         raise ScheduleError(

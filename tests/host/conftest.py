@@ -32,6 +32,7 @@ from local.host import server
 FIXTURE_APP = Path(__file__).parent / "fixture_app"
 MASTER_KEY = "test-master-key"
 FUNCTION_KEY = "test-function-key"
+EVENTGRID_KEY = "test-eventgrid-extension-key"
 TIMER_HOST_ID = "fixture-timers"
 
 
@@ -110,7 +111,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("host-logs")
     connection = storage.connection_string
     seeded_next = _seed_nightly_status(connection)
-    common = {"AzureWebJobsStorage": connection, "FUNCTIONS_MASTER_KEY": MASTER_KEY, "FUNCTIONS_DEFAULT_KEY": FUNCTION_KEY}
+    common = {
+        "AzureWebJobsStorage": connection,
+        "FUNCTIONS_MASTER_KEY": MASTER_KEY,
+        "FUNCTIONS_DEFAULT_KEY": FUNCTION_KEY,
+        "FUNCTIONS_EVENTGRID_EXTENSION_KEY": EVENTGRID_KEY,
+    }
     started: dict[str, server.HostHandle] = {}
     failures: list[BaseException] = []
 

@@ -22,7 +22,7 @@ from local.host.queues import Backoff
 from local.host.routes import compile_route
 from local.host.storage import QueueStore, decode_message, encode_message
 from local.host.timers import Schedule, ScheduleError, ScheduleStatus, check_past_due
-from local.host.wire import Request
+from local.httpwire import Request
 
 UTC = dt.UTC
 
@@ -224,7 +224,7 @@ def test_an_invocation_past_function_timeout_fails_with_the_hosts_message() -> N
 
 
 def test_keys_follow_the_auth_levels() -> None:
-    keys = Keys(master="m", function="f")
+    keys = Keys(master="m", function="f", eventgrid="e")
 
     def request(**query: str) -> Request:
         target = "/api/x" + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
@@ -236,3 +236,9 @@ def test_keys_follow_the_auth_levels() -> None:
     assert not keys.authorized("admin", request(code="f"))
     assert keys.authorized("admin", request(code="m"))
     assert not keys.authorized("function", request(code="nope"))
+    assert not keys.authorized("function", request(code="e"))
+    assert keys.authorized("system", request(code="e"))
+    assert keys.authorized("system", request(code="m"))
+    assert not keys.authorized("system", request(code="f"))
+    assert not keys.authorized("system", request())
+    assert not keys.authorized("admin", request(code="e"))

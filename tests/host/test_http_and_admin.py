@@ -1,4 +1,4 @@
-"""HTTP triggers with their auth levels and route parameters, the admin API and host status."""
+"""HTTP triggers with their auth levels and route parameters, the admin API and host status (master key only)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from local.host.server import HostHandle
-from tests.host.conftest import FUNCTION_KEY, MASTER_KEY, QueueReader
+from tests.host.conftest import EVENTGRID_KEY, FUNCTION_KEY, MASTER_KEY, QueueReader
 
 pytestmark = pytest.mark.stack
 
@@ -66,7 +66,7 @@ def test_a_method_the_function_does_not_accept_and_an_unknown_route_are_404(host
 
 def test_an_exception_in_a_function_is_500_and_the_host_keeps_running(host: HostHandle) -> None:
     assert requests.get(f"{host.url}/api/explode", timeout=10).status_code == 500
-    status = requests.get(f"{host.url}/admin/host/status", timeout=10)
+    status = requests.get(f"{host.url}/admin/host/status", headers={"x-functions-key": MASTER_KEY}, timeout=10)
     assert status.status_code == 200
     assert status.json()["state"] == "Running"
     assert "RuntimeError: exploded on purpose" in host.logs()
@@ -103,8 +103,23 @@ def test_the_admin_endpoint_refuses_http_functions(host: HostHandle) -> None:
     assert response.status_code == 400
 
 
-def test_status_is_open_and_function_listing_needs_the_master_key(host: HostHandle) -> None:
-    assert requests.get(f"{host.url}/admin/host/status", timeout=10).json()["state"] == "Running"
+@pytest.mark.parametrize(
+    ("headers", "params"),
+    [({}, {}), ({"x-functions-key": "wrong"}, {}), ({"x-functions-key": FUNCTION_KEY}, {}), ({}, {"code": EVENTGRID_KEY})],
+    ids=["no-key", "wrong-key", "function-key", "eventgrid-extension-key"],
+)
+def test_host_status_without_the_master_key_is_401(host: HostHandle, headers: dict[str, str], params: dict[str, str]) -> None:
+    response = requests.get(f"{host.url}/admin/host/status", headers=headers, params=params, timeout=10)
+    assert response.status_code == 401
+    assert response.content == b""
+
+
+def test_host_status_answers_with_the_master_key_in_the_header_or_the_code(host: HostHandle) -> None:
+    assert requests.get(f"{host.url}/admin/host/status", headers={"x-functions-key": MASTER_KEY}, timeout=10).json()["state"] == "Running"
+    assert requests.get(f"{host.url}/admin/host/status", params={"code": MASTER_KEY}, timeout=10).json()["state"] == "Running"
+
+
+def test_function_listing_needs_the_master_key(host: HostHandle) -> None:
     assert requests.get(f"{host.url}/admin/functions", timeout=10).status_code == 401
     listing = requests.get(f"{host.url}/admin/functions", headers={"x-functions-key": MASTER_KEY}, timeout=10).json()
     assert {f["name"] for f in listing} >= {"eg_handler", "tick", "nightly", "work", "hello", "secure", "restricted"}
