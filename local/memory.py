@@ -148,11 +148,11 @@ class MemoryLedger(_Faults):
 
     def put_mark(self, mark: Mark) -> None:
         self._call("put_mark", mark.compute_key)
-        self.mark_rows[mark.compute_key] = mark
+        self.mark_rows[mark.compute_key.lower()] = Mark(mark.compute_key.lower(), mark.marked_at, mark.reason)
 
     def clear_mark(self, compute_key: str) -> None:
         self._call("clear_mark", compute_key)
-        self.mark_rows.pop(compute_key, None)
+        self.mark_rows.pop(compute_key.lower(), None)
 
     def last_write(self, resource_key: str) -> datetime | None:
         self._call("last_write", resource_key)
@@ -176,11 +176,11 @@ class MemoryLedger(_Faults):
 
     def put_restore(self, cluster_key: str, max_nodes: int, at: datetime) -> None:
         self._call("put_restore", cluster_key)
-        self.restore_rows[cluster_key] = (max_nodes, at)
+        self.restore_rows[cluster_key.lower()] = (max_nodes, at)
 
     def clear_restore(self, cluster_key: str) -> None:
         self._call("clear_restore", cluster_key)
-        self.restore_rows.pop(cluster_key, None)
+        self.restore_rows.pop(cluster_key.lower(), None)
 
     def record(self, outcome: Outcome) -> None:
         self._call("record", outcome.action.target)

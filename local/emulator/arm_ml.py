@@ -35,6 +35,7 @@ api-version gets the same bodies. Routes, relative to
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import secrets
@@ -427,10 +428,14 @@ class MLService:
         creds: dict[str, Any]
         secret: dict[str, Any] = {}
         if credential == "AccountKey":
+            # "key": a key name of the account, or "revoked": a key the account no longer has (regenerated elsewhere).
             key_name = str(spec.get("key") or "key1")
             acct = self.storage.find(account)
             creds = {"credentialsType": "AccountKey", "secrets": {"secretsType": "AccountKey"}}
-            secret = {"secretsType": "AccountKey", "key": acct.keys[key_name] if acct else spec.get("keyValue")}
+            value = acct.keys[key_name] if acct and key_name in acct.keys else spec.get("keyValue")
+            if key_name == "revoked":
+                value = base64.b64encode(secrets.token_bytes(64)).decode()
+            secret = {"secretsType": "AccountKey", "key": value}
         elif credential == "Sas":
             creds = {"credentialsType": "Sas", "secrets": {"secretsType": "Sas"}}
             secret = {"secretsType": "Sas", "sasToken": f"sv=2022-11-02&ss=b&srt=co&sp=rl&se=2099-01-01&sig={secrets.token_urlsafe(32)}"}

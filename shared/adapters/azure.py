@@ -72,8 +72,13 @@ def credential() -> Any:
 
     One instance per process, so tokens are cached across invocations.
     """
+    import logging
+
     from azure.identity import DefaultAzureCredential
 
+    # When no credential works, azure.identity logs every credential it tried (a dozen lines at WARNING);
+    # `translate` turns the failure into one line that says how to fix it.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
 

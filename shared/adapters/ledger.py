@@ -145,21 +145,24 @@ class Ledger:
 
     # --- marks ---------------------------------------------------------------------------------
 
+    # Compute keys are ARM ids, which are case-insensitive: stored and read back in their one normal form.
+
     @_translated("read idle marks")
     def marks(self) -> dict[str, Mark]:
         return {
-            e["ComputeKey"]: Mark(e["ComputeKey"], e["MarkedAt"], e.get("Reason", ""))
+            e["ComputeKey"].lower(): Mark(e["ComputeKey"].lower(), e["MarkedAt"], e.get("Reason", ""))
             for e in self.table.query_entities("PartitionKey eq 'mark'")
         }
 
     @_translated("mark idle")
     def put_mark(self, mark: Mark) -> None:
-        self.table.upsert_entity({"PartitionKey": "mark", "RowKey": _rk(mark.compute_key), "ComputeKey": mark.compute_key,
+        key = mark.compute_key.lower()
+        self.table.upsert_entity({"PartitionKey": "mark", "RowKey": _rk(key), "ComputeKey": key,
                                   "MarkedAt": mark.marked_at, "Reason": mark.reason[:1000]})
 
     @_translated("clear an idle mark")
     def clear_mark(self, compute_key: str) -> None:
-        self.table.delete_entity("mark", _rk(compute_key))
+        self.table.delete_entity("mark", _rk(compute_key.lower()))
 
     # --- caps ----------------------------------------------------------------------------------
 
@@ -192,16 +195,16 @@ class Ledger:
     @_translated("read pending restores")
     def restores(self) -> dict[str, tuple[int, datetime]]:
         """Cluster key → (max nodes to give back, when the recycle was recorded)."""
-        return {e["Resource"]: (int(e["MaxNodes"]), e["At"]) for e in self.table.query_entities("PartitionKey eq 'restore'")}
+        return {e["Resource"].lower(): (int(e["MaxNodes"]), e["At"]) for e in self.table.query_entities("PartitionKey eq 'restore'")}
 
     @_translated("remember a restore")
     def put_restore(self, cluster_key: str, max_nodes: int, at: datetime) -> None:
-        self.table.upsert_entity({"PartitionKey": "restore", "RowKey": _rk(cluster_key), "Resource": cluster_key,
-                                  "MaxNodes": max_nodes, "At": at})
+        key = cluster_key.lower()
+        self.table.upsert_entity({"PartitionKey": "restore", "RowKey": _rk(key), "Resource": key, "MaxNodes": max_nodes, "At": at})
 
     @_translated("clear a restore")
     def clear_restore(self, cluster_key: str) -> None:
-        self.table.delete_entity("restore", _rk(cluster_key))
+        self.table.delete_entity("restore", _rk(cluster_key.lower()))
 
     # --- audit trail -----------------------------------------------------------------------------
 

@@ -135,3 +135,39 @@ def test_a_bad_setting_exits_2_naming_the_setting(world: World, args, setting, v
     assert line.startswith(f"autopilot: {setting}: ") and repr(value) in line, line
     assert done.stdout == ""
     assert world.emulator.journal(start) == []
+
+
+@pytest.mark.parametrize(("data", "says", "code"), [
+    pytest.param(b"[" * 200_000, "autopilot: malformed: payload is not JSON (nested deeper than 32 levels)", 2, id="recursion bomb"),
+    pytest.param(b"\x00\xff\xfe binary", "autopilot: malformed: payload is not UTF-8 text", 2, id="binary file"),
+    pytest.param(b"x" * (1024 * 1024 + 10), "autopilot: malformed: payload is 1,048,577 bytes, over the 1,048,576-byte limit", 2,
+                 id="over 1 MB"),
+])
+def test_explain_answers_any_file_with_one_line_never_a_traceback(world: World, tmp_path: Path, data, says, code):
+    path = tmp_path / "payload.bin"
+    path.write_bytes(data)
+    done = autopilot(world, "explain", str(path))
+    assert done.returncode == code
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(says), line
+
+
+def test_explain_recognises_the_subscription_validation_handshake_and_exits_0(world: World):
+    handshake = [{"id": "2d1781af-3a4c-4d7c-bd0c-e34b19da4e66", "topic": "/subscriptions/x/resourceGroups/y", "subject": "",
+                  "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"},
+                  "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "eventTime": "2018-01-25T22:12:19.4556811Z",
+                  "metadataVersion": "1", "dataVersion": "1"}]
+    done = autopilot(world, "explain", "-", stdin=json.dumps(handshake))
+    assert done.returncode == 0, done.stderr
+    assert "SubscriptionValidationEvent" in done.stdout and "Functions host" in done.stdout
+
+
+def test_not_being_signed_in_is_one_line_that_says_how_to_fix_it(world: World):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "MSI_", "AZURE_"))}
+    env |= {k: v for k, v in world.env().items() if not k.startswith("IDENTITY_")}
+    env["PATH"] = "/usr/bin:/bin"  # no az, azd or pwsh to sign in with
+    done = subprocess.run([sys.executable, "-m", "shared.cli", "plan", "--workspace", WS.id], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert "no Azure credential available: run `az login`" in line and "HTTP None" not in line

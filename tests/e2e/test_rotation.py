@@ -8,6 +8,7 @@ service principal).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -421,3 +422,22 @@ def test_the_rotation_notification_names_the_secret_under_its_vault(world: World
     (event,) = world.emulator.state()["sinks"]["eventgrid"]["autopilot-events"]
     assert event["event"]["type"] == "AmlAutopilot.rotate-credential.done"
     assert event["event"]["subject"] == f"{DEMO_VAULT}/secrets/{SECRET}"
+
+
+def test_a_sweep_that_repairs_a_datastore_on_a_revoked_key_records_it_as_done_not_failed(world: World):
+    fast(world)
+    scenario = json.loads(json.dumps(world.scenario))
+    for store in scenario["workspaces"][0]["datastores"]:
+        if store["name"] == "trainingdata":
+            store["key"] = "revoked"
+    secret = next(s for s in scenario["vaults"][0]["secrets"] if s["name"] == SECRET)
+    secret["tags"]["ValidityPeriodDays"] = "365"  # 40 days old, expiring in 20: not due with a 1-day window
+    world.emulator.reset(scenario)
+    rotator = world.rotator(world.settings(ROTATION_NEAR_EXPIRY_DAYS="1"))
+    done = outcome(rotator.run(WorkItem(Kind.ROTATE, DEMO_VAULT, "sweep-repair"), datetime.now(UTC)))
+    assert done.status is Status.DONE, done.detail
+    assert "repaired mlw-demo/trainingdata" in done.detail and "rotation not due" in done.detail
+    assert done.action.reason == "repair: datastore(s) on a revoked key"
+    state = world.emulator.state()
+    assert datastores(state)["trainingdata"]["keyValid"] is True
+    assert account(state)["regenerations"] == {"key1": 0, "key2": 0}

@@ -40,7 +40,7 @@ def test_the_event_mix_adds_up_to_the_batch_size_and_keeps_every_kind():
 def test_each_kind_of_event_is_triaged_as_the_mix_says(kind, share, expected, caplog):
     caplog.set_level(logging.CRITICAL, logger="autopilot")
     s = events.settings()
-    decide = events.decider(s, events.gathered(jobs=12))
+    decide = events.Worker(s, events.fleet(jobs=12))
     for i in range(4):  # the malformed kind has four variants
         intake = events.triage(kind, events.payload(kind, i), s)
         assert events.outcome_of(intake) == expected, intake.line()
@@ -50,7 +50,7 @@ def test_each_kind_of_event_is_triaged_as_the_mix_says(kind, share, expected, ca
 
 def test_the_throughput_section_produces_a_mix_and_a_speed_table_on_a_tiny_batch():
     s = events.settings()
-    decide = events.decider(s, events.gathered(jobs=12))
+    decide = events.Worker(s, events.fleet(jobs=12))
     batch = events.batch(len(events.MIX) * 2)
     with events.quiet():
         mix = events.tally(batch, s, decide)

@@ -179,3 +179,15 @@ def test_three_rotations_alternate_keys():
         assert run(w, NOW + timedelta(days=40 * n))
         used.append(w.secret_tags["CredentialId"])
     assert used == ["key2", "key1", "key2"]
+
+
+def test_a_datastore_repaired_when_no_rotation_is_due_ends_in_repaired_not_in_a_failure():
+    steps = plan(obs(datastores={"ws/a": "key1", "ws/b": None}), due=False, now=NOW)
+    assert [s.kind for s in steps] == [StepKind.ALIGN_DATASTORE, StepKind.REPAIRED]
+    assert "ws/b" in steps[-1].reason and "rotation not due" in steps[-1].reason
+
+
+def test_a_repair_when_a_rotation_is_due_goes_on_to_rotate():
+    steps = plan(obs(datastores={"ws/a": "key1", "ws/b": None}), due=True, now=NOW)
+    assert steps[0].kind is StepKind.ALIGN_DATASTORE and steps[-1].kind is StepKind.WRITE_SECRET
+    assert StepKind.REPAIRED not in [s.kind for s in steps]
