@@ -46,7 +46,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise SystemExit(_fail(f"--workspace: {exc}")) from None
     settings = from_environment(ALLOWED_WORKSPACES=workspace.id)
     from shared.adapters.azure import AzureError
-    from shared.engine import Engine
+    from shared.engine import plan
     from shared.runtime import Wiring
 
     marks, restores, notes, ledger = {}, {}, [], None
@@ -60,11 +60,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         except Exception as exc:
             notes.append(f"ledger unavailable ({type(exc).__name__}): idle marks not shown")
     wiring = Wiring(settings, ledger)
-    # Planning reads Azure only: it needs no ledger (marks and restores are passed in) and sends nothing.
-    engine = Engine(settings, wiring.workspace, wiring.metrics, ledger, wiring.notifier)  # type: ignore[arg-type]
     now = datetime.now(UTC)
     try:
-        verdicts, more = engine.plan(workspace, now, marks, restores)
+        # Planning reads Azure only: it writes no ledger row (marks and restores are passed in) and sends nothing.
+        verdicts, more = plan(settings, wiring.workspace(workspace), wiring.metrics, now, marks, restores)
     except AzureError as exc:
         print(f"autopilot: {exc}", file=sys.stderr)
         return 1

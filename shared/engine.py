@@ -70,57 +70,18 @@ class Report:
         return head + body + (": " + "; ".join(said) if said else "")
 
 
-class Engine:
-    def __init__(self, settings: Settings, workspace: Callable[[ResourceId], WorkspacePort], metrics: MetricsPort,
-                 ledger: LedgerPort, notifier: NotifierPort) -> None:
+class Gatherer:
+    """Reads what a purpose needs (NEEDS) from a workspace, the metrics and the ledger.
+
+    Without a ledger (the operator's command with no storage configured) marks and restores are
+    whatever the caller passes.
+    """
+
+    def __init__(self, settings: Settings, rules: Rules, metrics: MetricsPort, ledger: LedgerPort | None) -> None:
         self.settings = settings
-        self.rules = Rules.from_settings(settings)
-        self.workspace = workspace
+        self.rules = rules
         self.metrics = metrics
         self.ledger = ledger
-        self.notifier = notifier
-        self.guards: Pipeline = pipeline(settings.mode, settings.workspaces, Exemptions(settings.exempt_tag, settings.exempt_name_pattern),
-                                         settings.max_actions_per_run, settings.max_actions_per_hour, settings.cooldown_minutes,
-                                         ledger, notifier)
-
-    # --- entry points --------------------------------------------------------------------------
-
-    def plan(self, workspace: ResourceId, now: datetime, marks: Mapping[str, Mark] | None = None,
-             restores: Mapping[str, int] | None = None) -> tuple[list[Verdict], list[str]]:
-        """Every rule's verdict on a workspace, read-only: what the sweeps would decide now."""
-        ws = self.workspace(workspace)
-        snap = self.gather(ws, Purpose.PLAN, {}, now, [], marks=marks or {}, restores=restores or {})
-        decided = decide(Purpose.PLAN, {}, snap, self.rules, now)
-        return decided.verdicts, decided.notes
-
-    def run(self, item: WorkItem, now: datetime) -> Report:
-        """Gather → decide → apply for one work item (of an allowed workspace; any other is refused)."""
-        report = Report(item)
-        workspace = next((w for w in self.settings.workspaces if w.same_as(item.target)), None)
-        if workspace is None:
-            report.notes.append(f"refused: {item.target[:200]!r} is not in ALLOWED_WORKSPACES")
-            log.warning("security: %s", report.notes[-1])
-            return report
-        try:
-            purpose = Purpose(item.kind.value)
-        except ValueError:
-            raise ValueError(f"work item kind {item.kind.value} is not a compute remediation") from None
-        ws = self.workspace(workspace)
-        run = Run(item.trigger, now, ws, outcomes=report.outcomes)
-        if self.settings.mode is Mode.ENFORCE:
-            self._recover(ws, run, report.notes)
-        snap = self.gather(ws, purpose, item.params, now, report.notes)
-        decided = decide(purpose, item.params, snap, self.rules, now)
-        report.verdicts += decided.verdicts
-        report.notes += decided.notes
-        for verdict in decided.verdicts:
-            for action in verdict.actions:
-                self.guards.run(action, run)
-        if run.transient:
-            raise TransientFailure(f"{run.transient} action(s) failed transiently; the work item will be retried")
-        return report
-
-    # --- gather --------------------------------------------------------------------------------
 
     def gather(self, ws: WorkspacePort, purpose: Purpose, params: Mapping[str, Any], now: datetime, notes: list[str], *,
                marks: Mapping[str, Mark] | None = None, restores: Mapping[str, int] | None = None) -> Snapshot:
@@ -141,7 +102,7 @@ class Engine:
         jobs = tuple(ws.list_jobs()) if computes and need.jobs else ()
         snap = Snapshot(ws.id, computes, jobs)
         cpu = self._cpu(ws, snap, now, notes) if need.cpu else {}
-        marks = marks if marks is not None else (self.ledger.marks() if need.marks else {})
+        marks = marks if marks is not None else (self.ledger.marks() if need.marks and self.ledger else {})
         if restores is None:
             restores = self._restores(snap.clusters, now, notes) if need.restores else {}
         usages, sizes = ((), {})
@@ -186,7 +147,7 @@ class Engine:
         whose PATCH is in flight right now is never forgotten.
         """
         clusters = list(clusters)
-        if not clusters:
+        if not clusters or self.ledger is None:
             return {}
         pending = self.ledger.restores()
         for cluster in clusters:
@@ -197,6 +158,66 @@ class Engine:
                 del pending[cluster.key]
         keys = {c.key for c in clusters}
         return {key: max_nodes for key, (max_nodes, _) in pending.items() if key in keys}
+
+
+
+def plan(settings: Settings, ws: WorkspacePort, metrics: MetricsPort, now: datetime, marks: Mapping[str, Mark],
+         restores: Mapping[str, int]) -> tuple[list[Verdict], list[str]]:
+    """Every rule's verdict on a workspace, read-only: what the sweeps would decide now (`autopilot plan`)."""
+    rules = Rules.from_settings(settings)
+    notes: list[str] = []
+    snap = Gatherer(settings, rules, metrics, None).gather(ws, Purpose.PLAN, {}, now, notes, marks=marks, restores=restores)
+    decided = decide(Purpose.PLAN, {}, snap, rules, now)
+    return decided.verdicts, notes + decided.notes
+
+
+class Engine:
+    def __init__(self, settings: Settings, workspace: Callable[[ResourceId], WorkspacePort], metrics: MetricsPort,
+                 ledger: LedgerPort, notifier: NotifierPort) -> None:
+        self.settings = settings
+        self.rules = Rules.from_settings(settings)
+        self.workspace = workspace
+        self.metrics = metrics
+        self.ledger = ledger
+        self.notifier = notifier
+        self.gatherer = Gatherer(settings, self.rules, metrics, ledger)
+        self.guards: Pipeline = pipeline(settings.mode, settings.workspaces, Exemptions(settings.exempt_tag, settings.exempt_name_pattern),
+                                         settings.max_actions_per_run, settings.max_actions_per_hour, settings.cooldown_minutes,
+                                         ledger, notifier)
+
+    # --- entry points --------------------------------------------------------------------------
+
+    def plan(self, workspace: ResourceId, now: datetime, marks: Mapping[str, Mark] | None = None,
+             restores: Mapping[str, int] | None = None) -> tuple[list[Verdict], list[str]]:
+        """Every rule's verdict on a workspace, read-only: what the sweeps would decide now."""
+        return plan(self.settings, self.workspace(workspace), self.metrics, now, marks or {}, restores or {})
+
+    def run(self, item: WorkItem, now: datetime) -> Report:
+        """Gather → decide → apply for one work item (of an allowed workspace; any other is refused)."""
+        report = Report(item)
+        workspace = next((w for w in self.settings.workspaces if w.same_as(item.target)), None)
+        if workspace is None:
+            report.notes.append(f"refused: {item.target[:200]!r} is not in ALLOWED_WORKSPACES")
+            log.warning("security: %s", report.notes[-1])
+            return report
+        try:
+            purpose = Purpose(item.kind.value)
+        except ValueError:
+            raise ValueError(f"work item kind {item.kind.value} is not a compute remediation") from None
+        ws = self.workspace(workspace)
+        run = Run(item.trigger, now, ws, outcomes=report.outcomes)
+        if self.settings.mode is Mode.ENFORCE:
+            self._recover(ws, run, report.notes)
+        snap = self.gatherer.gather(ws, purpose, item.params, now, report.notes)
+        decided = decide(purpose, item.params, snap, self.rules, now)
+        report.verdicts += decided.verdicts
+        report.notes += decided.notes
+        for verdict in decided.verdicts:
+            for action in verdict.actions:
+                self.guards.run(action, run)
+        if run.transient:
+            raise TransientFailure(f"{run.transient} action(s) failed transiently; the work item will be retried")
+        return report
 
     # --- interrupted runs -------------------------------------------------------------------------
 

@@ -9,11 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
-
-if TYPE_CHECKING:
-    from shared.actions import Change
 
 # Only these job states are final; anything else (Queued, Preparing, Paused, NotResponding…) may
 # still be using, or about to use, the compute.
@@ -214,6 +211,20 @@ class ActionKind(StrEnum):
     CLEAR_MARK = "clear-mark"
     NOTIFY = "notify"
     ROTATE_CREDENTIAL = "rotate-credential"
+
+
+class Change(Protocol):
+    """What the domain knows of an action's change: its kind, parameters and words.
+
+    The kinds themselves — their checks, writes and verifications — are the classes of shared/actions.py.
+    """
+
+    kind: ClassVar[ActionKind]
+    writes_to_azure: ClassVar[bool]
+    announced: ClassVar[bool]
+
+    def describe(self, target: str) -> str: ...
+    def params(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
