@@ -45,7 +45,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(_fail(f"--workspace: {exc}")) from None
     settings = from_environment(ALLOWED_WORKSPACES=workspace.id)
-    from shared.adapters.azure import AzureError
+    from shared.errors import AzureError
     from shared.engine import plan
     from shared.runtime import Wiring
 
