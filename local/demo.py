@@ -108,6 +108,8 @@ def main() -> int:
               lambda: drive.timer(stack, "cluster_sweep"), seen)
         _step(stack, "a forged event (another subscription's workspace) → rejected, zero actions",
               lambda: drive.event_grid(stack, _payload("run-forged.eventgrid.json")), seen)
+        _step(stack, "an alert whose ClusterName tries to reach another workspace (../../mlw-prod/…) → refused, nothing read",
+              lambda: drive.alert(stack, _steering(_payload("alert-unusable-nodes.json"))), seen)
         _step(stack, "a CloudEvents 1.0 delivery of a model registration → understood and ignored",
               lambda: drive.event_grid(stack, _cloud(_payload("model-registered.eventgrid.json")), cloud=True), seen)
         before = _keys_state(stack)
@@ -151,6 +153,14 @@ def _retarget(events: object) -> object:
         event["data"]["runId"] = "etl-nightly-0412"
         event["subject"] = "experiments/etl/runs/etl-nightly-0412"
     return events
+
+
+def _steering(alert: object) -> object:
+    """The unusable-nodes alert with a ClusterName crafted to climb out of its workspace in the URL path."""
+    assert isinstance(alert, dict)
+    criteria = alert["data"]["alertContext"]["condition"]["allOf"][0]
+    criteria["dimensions"] = [{"name": "ClusterName", "value": "../../mlw-prod/computes/gpu-cluster"}]
+    return alert
 
 
 def _cloud(events: object) -> list[dict[str, object]]:

@@ -45,8 +45,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(_fail(f"--workspace: {exc}")) from None
     settings = from_environment(ALLOWED_WORKSPACES=workspace.id)
-    from shared.errors import AzureError
     from shared.engine import plan
+    from shared.errors import AzureError
     from shared.runtime import Wiring
 
     marks, restores, notes, ledger = {}, {}, [], None
