@@ -1,6 +1,6 @@
 """The event path's answer time through the dev host, as Event Grid sees it.
 
-Each delivery is one ``POST /runtime/webhooks/eventgrid?functionName=on_event`` carrying one
+Each delivery is one ``POST /runtime/webhooks/eventgrid?functionName=on_event&code=<eventgrid_extension key>`` carrying one
 accepted event (a failed run: parse, authenticate, write the work item to the Azurite queue), sent
 one after the other. The host's queue worker picks the work items up meanwhile (observe mode), as it
 would in Azure, so the answers are measured under that load. The first delivery (settings read,
