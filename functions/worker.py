@@ -35,6 +35,9 @@ def worker(msg: func.QueueMessage, poison: func.Out[bytes]) -> None:
 
         if not isinstance(exc, AzureError) or exc.transient:
             raise  # the host makes the message visible again, retries, and poisons it after maxDequeueCount
-        log.error("%s %s failed permanently, not retried: %s", item.kind.value, item.target, exc)
+        # Retrying now cannot help (a missing role, a refused request); the poison queue keeps the work
+        # for an operator to replay once it is fixed.
+        log.error("%s %s failed permanently, moved to the poison queue: %s", item.kind.value, item.target, exc)
+        poison.set(body)
         return
     log.info("%s", report.summary())

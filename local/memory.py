@@ -148,7 +148,7 @@ class MemoryLedger(_Faults):
 
     def put_mark(self, mark: Mark) -> None:
         self._call("put_mark", mark.compute_key)
-        self.mark_rows[mark.compute_key.lower()] = Mark(mark.compute_key.lower(), mark.marked_at, mark.reason)
+        self.mark_rows[mark.compute_key.lower()] = Mark(mark.compute_key.lower(), mark.marked_at, mark.reason, mark.mode)
 
     def clear_mark(self, compute_key: str) -> None:
         self._call("clear_mark", compute_key)
@@ -162,9 +162,14 @@ class MemoryLedger(_Faults):
         self._call("note_write", resource_key)
         self.last_writes[resource_key] = at
 
-    def count_write(self, resource_key: str, at: datetime) -> None:
+    def count_write(self, resource_key: str, at: datetime) -> str:
         self._call("count_write", resource_key)
         self.write_log.append((resource_key, at))
+        return str(len(self.write_log) - 1)
+
+    def uncount_write(self, place: str, at: datetime) -> None:
+        self._call("uncount_write", place)
+        self.write_log[int(place)] = ("", datetime.min.replace(tzinfo=at.tzinfo))  # given back: outside every hour
 
     def writes_since(self, since: datetime) -> int:
         self._call("writes_since")

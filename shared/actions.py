@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass
+from dataclasses import MISSING, dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from shared.model import Action, ActionKind, Cluster, ComputeInstance, Job, Mark, Outcome, Status
+from shared.model import Action, ActionKind, Cluster, ComputeInstance, Job, Mark, Mode, Outcome, Status
 from shared.ports import Compute, LedgerPort, NotifierPort, WorkspacePort
 
 ActiveJobs = Callable[[], list[Job]]  # re-reads the jobs on the target, only when a kind needs them
+EVIDENCE = {"evidence": True}  # a field holding what the decision saw, checked on the re-read; not a parameter
 
 
 class Change(ABC):
@@ -38,11 +39,12 @@ class Change(ABC):
     def describe(self, target: str) -> str: ...
 
     def params(self) -> dict[str, Any]:
-        """The kind's parameters, as recorded with a claim and shown by `autopilot plan` (defaults left out)."""
+        """The kind's parameters, as recorded with a claim and shown by `autopilot plan`: defaults left out, and
+        so is the evidence a decision was taken on (only the re-read before the write uses it)."""
         out = {}
         for name, spec in getattr(self, "__dataclass_fields__", {}).items():
             value = getattr(self, name)
-            if spec.default is MISSING or value != spec.default:
+            if not spec.metadata.get("evidence") and (spec.default is MISSING or value != spec.default):
                 out[name] = value
         return out
 
@@ -78,7 +80,8 @@ class Bookkeeping(Change):
     """A change to the autopilot's own ledger (and channels): no Azure write, no guard but the allow-list."""
 
     @abstractmethod
-    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime) -> tuple[Status, str]: ...
+    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
+              mode: Mode = Mode.ENFORCE) -> tuple[Status, str]: ...
 
 
 def _busy(active_jobs: ActiveJobs) -> str | None:
@@ -89,11 +92,18 @@ def _busy(active_jobs: ActiveJobs) -> str | None:
 # --- Azure writes -------------------------------------------------------------------------------
 
 
+def operation_stamp(instance: ComputeInstance) -> str:
+    """When the instance's last operation (start, restart…) happened, as recorded with a decision to stop it."""
+    return instance.last_operation_at.isoformat() if instance.last_operation_at else ""
+
+
 @dataclass(frozen=True)
 class StopInstance(AzureWrite):
-    """Stop a compute instance: only a running one with no job on it in any non-terminal state."""
+    """Stop a compute instance: only a running one with no job on it in any non-terminal state, and not
+    one started or restarted since it was judged idle (``seen_operation_at``, from ``operation_stamp``)."""
 
     kind = ActionKind.STOP_INSTANCE
+    seen_operation_at: str | None = field(default=None, metadata=EVIDENCE)
 
     def describe(self, target: str) -> str:
         return f"stop {target}"
@@ -103,6 +113,9 @@ class StopInstance(AzureWrite):
             return "not a compute instance (re-read)"
         if fresh.state.lower() != "running":
             return f"state is now {fresh.state} (re-read)"
+        if self.seen_operation_at is not None and operation_stamp(fresh) != self.seen_operation_at:
+            when = f"{fresh.last_operation_at:%H:%M}Z" if fresh.last_operation_at else "an unknown time"
+            return f"{fresh.last_operation or 'an operation'} at {when}, since it was judged idle (re-read)"
         return _busy(active_jobs)
 
     def execute(self, target: str, ws: WorkspacePort) -> None:
@@ -149,6 +162,7 @@ class ScaleCluster(AzureWrite):
 
     ``restore_max``: a recycle (max 0) that must give max nodes back once drained — remembered in the
     ledger before the write. ``restore``: the write that gives them back (exempt from the cooldown).
+    ``seen``: the (min, max) nodes it was decided on; an operator's change since then is never reverted.
     """
 
     kind = ActionKind.SCALE_CLUSTER
@@ -157,6 +171,7 @@ class ScaleCluster(AzureWrite):
     idle_s: int | None
     restore_max: int | None = None
     restore: bool = False
+    seen: tuple[int, int] | None = field(default=None, metadata=EVIDENCE)
 
     def bypasses_cooldown(self) -> bool:
         return self.restore
@@ -170,6 +185,8 @@ class ScaleCluster(AzureWrite):
             return "not a cluster (re-read)"
         if (fresh.min_nodes, fresh.max_nodes, fresh.idle_before_scale_down_s) == (self.min_nodes, self.max_nodes, self.idle_s):
             return "already at the wanted scale settings (re-read)"
+        if self.seen is not None and (fresh.min_nodes, fresh.max_nodes) != tuple(self.seen):
+            return f"scale settings changed since the decision (now min {fresh.min_nodes} max {fresh.max_nodes}) (re-read)"
         if self.min_nodes < fresh.min_nodes or self.max_nodes < fresh.max_nodes:
             return _busy(active_jobs)
         return None
@@ -178,10 +195,13 @@ class ScaleCluster(AzureWrite):
         ws.set_scale(target, self.min_nodes, self.max_nodes, self.idle_s)
 
     def verify(self, fresh: Compute | None) -> str | None:
-        if isinstance(fresh, Cluster) and (fresh.min_nodes, fresh.max_nodes) == (self.min_nodes, self.max_nodes):
+        if not isinstance(fresh, Cluster):
+            return f"verification: {_state(fresh)} after the scale change"
+        idle_ok = self.idle_s is None or fresh.idle_before_scale_down_s == self.idle_s
+        if (fresh.min_nodes, fresh.max_nodes) == (self.min_nodes, self.max_nodes) and idle_ok:
             return None
-        got = (fresh.min_nodes, fresh.max_nodes) if isinstance(fresh, Cluster) else ("?", "?")
-        return f"verification: scale is min {got[0]} max {got[1]}, wanted min {self.min_nodes} max {self.max_nodes}"
+        return (f"verification: scale is min {fresh.min_nodes} max {fresh.max_nodes} idle {fresh.idle_before_scale_down_s}s, "
+                f"wanted min {self.min_nodes} max {self.max_nodes} idle {self.idle_s}s")
 
     def remember(self, key: str, ledger: LedgerPort, now: datetime) -> None:
         if self.restore_max is not None:
@@ -196,6 +216,7 @@ def _state(fresh: Compute | None) -> str:
     if fresh is None:
         return "gone"
     return fresh.state if isinstance(fresh, ComputeInstance) else "a cluster"
+
 
 
 # --- bookkeeping --------------------------------------------------------------------------------
@@ -216,17 +237,20 @@ class MarkIdle(Bookkeeping):
     def describe(self, target: str) -> str:
         return f"mark {target} idle"
 
-    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime) -> tuple[Status, str]:
+    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
+              mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
         owner = f"owner {action.owner}" if action.owner else "no owner on record;"
+        mark = Mark(action.key, now, action.reason, mode)
         if not notifier.channels:
-            ledger.put_mark(Mark(action.key, now, action.reason))
+            ledger.put_mark(mark)
             who = f"owner {action.owner} not warned" if action.owner else "nobody warned"
             return Status.DONE, f"marked idle; {who}: no notification channel is configured"
-        warning = Outcome(action, Status.DONE, f"idle: {owner} stops after the grace period unless used", now)
-        sent = notifier.send(warning)
+        then = ("stops after the grace period unless used" if mode is Mode.ENFORCE
+                else "would be stopped after the grace period (observe mode: nothing is stopped)")
+        sent = notifier.send(Outcome(action, Status.DONE, f"idle: {owner} {then}", now))
         if not sent:
             return Status.FAILED, f"the warning reached no channel ({', '.join(notifier.channels)}): not marked; tried again at the next sweep"
-        ledger.put_mark(Mark(action.key, now, action.reason))
+        ledger.put_mark(mark)
         who = f"owner {action.owner} warned" if action.owner else "warned (no owner on record)"
         return Status.DONE, f"marked idle; {who} via {', '.join(sent)}"
 
@@ -239,7 +263,8 @@ class ClearMark(Bookkeeping):
     def describe(self, target: str) -> str:
         return f"clear the idle mark of {target}"
 
-    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime) -> tuple[Status, str]:
+    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
+              mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
         ledger.clear_mark(action.key)
         return Status.DONE, "idle mark cleared"
 
@@ -253,7 +278,8 @@ class Notify(Bookkeeping):
     def describe(self, target: str) -> str:
         return f"notify about {target}"
 
-    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime) -> tuple[Status, str]:
+    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
+              mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
         return Status.DONE, "notified" if notifier.channels else "logged (no notification channel is configured)"
 
 

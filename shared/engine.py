@@ -14,6 +14,7 @@ retries the work item; their claims are released so the retry can act.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared import names
 from shared.actions import AzureWrite, change_from
 from shared.errors import AzureError, TransientFailure
 from shared.guards import Pipeline, Run, pipeline
@@ -37,6 +39,7 @@ from shared.model import (
     name_key,
     same_name,
 )
+from shared.names import shown
 from shared.outcome_log import tell
 from shared.policy.common import Exemptions
 from shared.policy.decide import NEEDS, Purpose, Rules, Snapshot, decide
@@ -103,6 +106,8 @@ class Gatherer:
         snap = Snapshot(ws.id, computes, jobs)
         cpu = self._cpu(ws, snap, now, notes) if need.cpu else {}
         marks = marks if marks is not None else (self.ledger.marks() if need.marks and self.ledger else {})
+        # Only marks of the running mode count: an observe-mode mark never shortens an enforce-mode grace period.
+        marks = {key: mark for key, mark in marks.items() if mark.mode is self.settings.mode}
         if restores is None:
             restores = self._restores(snap.clusters, now, notes) if need.restores else {}
         usages, sizes = ((), {})
@@ -232,19 +237,25 @@ class Engine:
             try:
                 self._settle_orphan(ws, orphan, run)
             except AzureError as exc:
-                notes.append(f"interrupted write on {orphan.action.get('target')!s:.80} not settled yet ({exc})")
+                notes.append(f"interrupted write on {shown(str(orphan.action.get('target')))} not settled yet ({exc})")
+            except Exception as exc:  # a corrupt ledger row must never stop the workspace's runs
+                log.warning("interrupted-write record %s unreadable, left as it is: %s", orphan.key[:200], type(exc).__name__)
 
     def _settle_orphan(self, ws: WorkspacePort, orphan: Orphan, run: Run) -> None:
         record = orphan.action
+        params = record.get("params") or {}
+        target = str(record.get("target") or "")
         try:
-            change = change_from(str(record.get("kind")), record.get("params") or {})
-            target = str(record["target"])
+            change = change_from(str(record.get("kind")), params if isinstance(params, dict) else {})
             workspace = ResourceId.parse(str(record.get("workspace")))
-        except (KeyError, ValueError):
+        except (ValueError, TypeError):
             return
-        if not isinstance(change, AzureWrite) or not workspace.same_as(ws.id):
+        if not isinstance(change, AzureWrite) or not workspace.same_as(ws.id) or names.COMPUTE.check(target):
             return
-        claim = self.ledger.claim(orphan.key, run.now, Action=change.kind.value, Trigger=orphan.trigger)
+        # Taken over with the row's own fields: if this run dies too, the next one still finds it.
+        claim = self.ledger.claim(orphan.key, run.now, Action=change.kind.value, Target=orphan.key.rsplit("|", 1)[-1],
+                                  Workspace=ws.id.key, Mode=Mode.ENFORCE.value, Trigger=orphan.trigger,
+                                  Record=json.dumps(record, default=str))
         if isinstance(claim, str):
             return  # another run is settling it
         action = Action(change, ws.id, target, str(record.get("reason") or ""), owner=record.get("owner") or None)

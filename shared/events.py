@@ -12,6 +12,7 @@ re-reads the live state before deciding.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ EVENT_GRID = "Microsoft.EventGrid."
 EVENT_GRID_LIFECYCLE = {EVENT_GRID + t for t in ("SubscriptionValidationEvent", "SubscriptionDeletedEvent")}
 ENDED_RUN_STATES = {"failed", "canceled"}
 MAX_FIELD = 2048  # envelope fields (id, type, source, subject, time) longer than this are not Azure's
+MAX_DIMENSION = 256  # a metric dimension's name or value (Azure Monitor caps them far below this)
 ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
 UNUSABLE_NODES = "unusable nodes"
 QUOTA_UTILIZATION = "quota utilization percentage"
@@ -101,8 +103,8 @@ class AlertFired:
     value: float | None
 
     def describe(self) -> str:
-        dims = ", ".join(f"{k}={v}" for k, v in self.dimensions.items()) or "no dimensions"
-        return f"alert {self.rule!r}: {self.metric} = {self.value} ({dims}) on {self.workspace.name}"
+        dims = ", ".join(f"{shown(k)}={shown(v)}" for k, v in list(self.dimensions.items())[:8]) or "no dimensions"
+        return f"alert {shown(self.rule)}: {self.metric} = {self.value} ({dims}) on {self.workspace.name}"
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def envelope_of(payload: Mapping[str, Any]) -> Envelope | Rejected:
     """Read the envelope of an Event Grid or CloudEvents 1.0 event."""
     if "specversion" in payload:
         if _text(payload.get("specversion")) != "1.0":
-            return Rejected(f"unsupported CloudEvents specversion {payload.get('specversion')!r}")
+            return Rejected(f"unsupported CloudEvents specversion {shown(_text(payload.get('specversion')))}")
         fields = {"id": "id", "type": "type", "source": "source"}
         schema, subject, time = "cloudevents", _text(payload.get("subject")), _text(payload.get("time"))
     else:
@@ -287,6 +289,17 @@ def _key_vault(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Pars
     return SecretExpiring(env, vault, name, version, expires)
 
 
+def _finite(value: Any) -> float | None:
+    """A metric value as a float, or None when it is none (not a number, or beyond what a float holds)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _epoch(raw: Any) -> datetime | str | None:
     """Key Vault's EXP (epoch seconds) as a time; None when absent; a reason when it is no time at all."""
     if raw is None or raw == "":
@@ -349,7 +362,7 @@ def parse_alert(payload: Any, allowed: Allowed) -> Parsed:
             if bad:
                 return Rejected(bad, security=True, envelope=env)
             value = crit.get("metricValue")
-            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+            number = _finite(value)
             workspace = workspaces[0]
             assert workspace is not None
             return AlertFired(env, workspace, _text(essentials.get("alertRule"))[:MAX_FIELD], metric, dims, number)
@@ -387,7 +400,7 @@ def _dimensions(raw: Any) -> dict[str, str]:
     if isinstance(raw, list):
         for item in raw:
             if isinstance(item, Mapping) and _text(item.get("name")):
-                out[_text(item["name"])[:256]] = _text(item.get("value"))
+                out[_text(item["name"])[:MAX_DIMENSION]] = _text(item.get("value"))[:MAX_DIMENSION]
     return out
 
 

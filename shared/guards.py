@@ -226,10 +226,16 @@ class ReRead(_Guard):
 
 @dataclass
 class Write(_Guard):
-    """The write itself, in enforce mode only; observe mode ends here with the plan."""
+    """The write itself, in enforce mode only; observe mode ends here with the plan.
+
+    The write first takes its place in the hour's count, then reads the count: workers running in
+    parallel all pass the early cap check, but only those whose place is within the cap write (the
+    others give their place back), so MAX_ACTIONS_PER_HOUR holds across workers.
+    """
 
     mode: Mode
     ledger: LedgerPort
+    per_hour: int
 
     def check(self, attempt: Attempt) -> Stop | None:
         action, run, change = attempt.action, attempt.run, attempt.change
@@ -237,7 +243,10 @@ class Write(_Guard):
             return Stop(Status.PLANNED, f"observe mode: would {change.describe(action.target)}", counted=True)
         try:
             # Counted before the write: a write that fails, or a run that dies during it, still counts.
-            self.ledger.count_write(action.key, run.now)
+            place = self.ledger.count_write(action.key, run.now)
+            if self.ledger.writes_since(run.now - timedelta(hours=1)) > self.per_hour:
+                self.ledger.uncount_write(place, run.now)
+                return Stop(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_HOUR={self.per_hour} reached")
             change.remember(action.key, self.ledger, run.now)
         except AzureError as exc:
             return _failed(exc, "ledger unavailable, not writing: ")
@@ -284,13 +293,14 @@ class Apply(_Guard):
 
     ledger: LedgerPort
     notifier: NotifierPort
+    mode: Mode
 
     def check(self, attempt: Attempt) -> Stop:
         change = attempt.action.change
         if not isinstance(change, Bookkeeping):
             raise TypeError(f"{attempt.action.kind.value} is not bookkeeping")
         try:
-            status, detail = change.apply(attempt.action, self.ledger, self.notifier, attempt.run.now)
+            status, detail = change.apply(attempt.action, self.ledger, self.notifier, attempt.run.now, self.mode)
         except AzureError as exc:
             return _failed(exc, "ledger unavailable: ")
         return Stop(status, detail)
@@ -334,8 +344,8 @@ def pipeline(mode: Mode, workspaces: Sequence[ResourceId], exemptions: Exemption
     allow = AllowList(workspaces)
     return Pipeline(
         azure_write=(allow, Exemption(exemptions), Caps(per_run, per_hour, mode, ledger), Cooldown(cooldown_minutes, mode, ledger),
-                     ClaimIt(mode, ledger), ReRead(exemptions), Write(mode, ledger), Verify(ledger)),
-        bookkeeping=(allow, Apply(ledger, notifier)),
+                     ClaimIt(mode, ledger), ReRead(exemptions), Write(mode, ledger, per_hour), Verify(ledger)),
+        bookkeeping=(allow, Apply(ledger, notifier, mode)),
         ledger=ledger,
         notifier=notifier,
     )

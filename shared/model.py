@@ -196,11 +196,16 @@ CPU_UNAVAILABLE = CpuActivity(False, None, available=False)
 
 @dataclass(frozen=True)
 class Mark:
-    """An instance found idle and its owner warned; stopped after the grace period if still idle."""
+    """An instance found idle and its owner warned; stopped after the grace period if still idle.
+
+    ``mode``: the mode it was marked in. Only a mark of the running mode counts: a mark (and a warning)
+    made in observe mode never lets the first enforce sweep stop an instance without a fresh warning.
+    """
 
     compute_key: str
     marked_at: datetime
     reason: str
+    mode: Mode = Mode.ENFORCE
 
 
 class ActionKind(StrEnum):

@@ -13,6 +13,7 @@ variables here and in the adapters' arguments.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,11 +22,14 @@ from typing import Any
 from shared.actions import RotateCredential
 from shared.engine import Report
 from shared.errors import TransientFailure
-from shared.model import Action, Mode, Outcome, ResourceId, Status
+from shared.model import Action, Mode, Outcome, ResourceId, Status, name_key
+from shared.names import shown
 from shared.outcome_log import tell as publish
 from shared.policy.rotation import (
+    MAX_VALIDITY_DAYS,
     TAG_KEY,
     TAG_PROVIDER,
+    TAG_VALIDITY,
     TERMINAL,
     ManagedSecret,
     Observation,
@@ -122,6 +126,10 @@ class Rotator:
         missing = secret.missing_tags()
         if missing:
             return tell(Status.SKIPPED, f"not a managed credential: no {', '.join(missing)} tag")
+        if secret.validity is None:
+            # Checked before anything is written: the new version's expiry is derived from it.
+            return tell(Status.FAILED, f"{TAG_VALIDITY} is {shown(secret.tag(TAG_VALIDITY))}, not a whole number of days "
+                                       f"from 1 to {MAX_VALIDITY_DAYS}: not rotated")
         event_version = str(item.params.get("version") or "")
         if event_version and event_version != secret.version:
             return tell(Status.SKIPPED, f"already rotated: the event names version {event_version[:8]}…, the latest is {secret.version[:8]}…")
@@ -137,6 +145,8 @@ class Rotator:
             live = self._observe(read.value, secret, account)
         except AzureError as exc:
             return self._fail(tell, exc)
+        except RotationAborted as exc:
+            return tell(Status.FAILED, str(exc))
         for label in live.untouched:
             tell(Status.SKIPPED, f"datastore {label} not rotated and left untouched", "not an account-key datastore")
         steps = plan(live.obs, due, now)
@@ -179,17 +189,23 @@ class Rotator:
         holds: dict[str, str | None] = {}
         untouched: list[str] = []
         users: list[Any] = []
+        # A workspace name is unique only within its resource group: where two allowed workspaces share
+        # one, their datastores are labelled by full id, so that none hides another (and is left behind).
+        shared_names = {n for n, count in Counter(name_key(w.name) for w in self.settings.workspaces).items() if count > 1}
         for ws_id in self.settings.workspaces:
             ws = self.workspace(ws_id)
             refs = ws.datastores_on(account.name)
             if refs:
                 users.append(ws)
             for ref in refs:
+                label = f"{ws_id.id}/datastores/{ref.name}" if name_key(ws_id.name) in shared_names else ref.label
                 if ref.credential.lower() != "accountkey":
-                    untouched.append(f"{ref.label} ({ref.credential})")
+                    untouched.append(f"{label} ({ref.credential})")
                     continue
-                stores[ref.label] = (ws, ref)
-                holds[ref.label] = by_value.get(ws.datastore_key(ref.name) or "")
+                if label in stores:
+                    raise RotationAborted(f"two datastores answer to {label}: not rotating what cannot be told apart")
+                stores[label] = (ws, ref)
+                holds[label] = by_value.get(ws.datastore_key(ref.name) or "")
         obs = Observation(secret=secret, secret_key=by_value.get(value), keys_created={k: c for k, (_, c) in keys.items()},
                           datastores=holds)
         return _Live(obs, keys, stores, untouched, users)
@@ -220,7 +236,7 @@ class Rotator:
                 obs = apply_effect(obs, step, now)
             elif step.kind is StepKind.WRITE_SECRET:
                 key = str(step.key)
-                validity = secret.validity or timedelta(days=90)
+                validity = secret.validity or timedelta(days=90)  # never the default: checked before the first step
                 tags = {k: v for k, v in secret.tags.items() if k.strip().lower() != TAG_KEY.lower()}
                 tags[TAG_KEY] = key
                 written = vault.write(name, live.keys[key][0], tags, now + validity, content_type)

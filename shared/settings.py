@@ -130,7 +130,7 @@ def _pattern(env: Mapping[str, str], name: str) -> re.Pattern[str] | None:
     if not raw:
         return None
     try:
-        return re.compile(raw)
+        return re.compile(raw, re.IGNORECASE)  # ARM names are case-insensitive, so the pattern is too
     except re.error as exc:
         raise SettingsError(f"{name}: not a valid regular expression ({exc})") from None
 

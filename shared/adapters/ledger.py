@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -34,7 +33,8 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import TableServiceClient, UpdateMode
 
 from shared.adapters.azure import translate
-from shared.model import Mark, Outcome, Status
+from shared.model import Mark, Mode, Outcome, Status
+from shared.payload import PayloadError, load_json
 from shared.ports import LEASE, Claim, Orphan
 
 P = ParamSpec("P")
@@ -136,8 +136,8 @@ class Ledger:
         out = []
         for row in self.table.query_entities(query, parameters={"ws": workspace_key, "cutoff": now - LEASE}):
             try:
-                record = json.loads(row.get("Record") or "")
-            except ValueError:
+                record = load_json(str(row.get("Record") or ""), 64 * 1024, "claim record")
+            except PayloadError:
                 continue
             if isinstance(record, dict):
                 out.append(Orphan(str(row["Key"]), record, str(row.get("Trigger") or ""), row["ClaimedAt"]))
@@ -150,7 +150,8 @@ class Ledger:
     @_translated("read idle marks")
     def marks(self) -> dict[str, Mark]:
         return {
-            e["ComputeKey"].lower(): Mark(e["ComputeKey"].lower(), e["MarkedAt"], e.get("Reason", ""))
+            e["ComputeKey"].lower(): Mark(e["ComputeKey"].lower(), e["MarkedAt"], e.get("Reason", ""),
+                                          Mode.OBSERVE if e.get("Mode") == Mode.OBSERVE.value else Mode.ENFORCE)
             for e in self.table.query_entities("PartitionKey eq 'mark'")
         }
 
@@ -158,7 +159,7 @@ class Ledger:
     def put_mark(self, mark: Mark) -> None:
         key = mark.compute_key.lower()
         self.table.upsert_entity({"PartitionKey": "mark", "RowKey": _rk(key), "ComputeKey": key,
-                                  "MarkedAt": mark.marked_at, "Reason": mark.reason[:1000]})
+                                  "MarkedAt": mark.marked_at, "Reason": mark.reason[:1000], "Mode": mark.mode.value})
 
     @_translated("clear an idle mark")
     def clear_mark(self, compute_key: str) -> None:
@@ -178,10 +179,15 @@ class Ledger:
         self.table.upsert_entity({"PartitionKey": "write", "RowKey": _rk(resource_key), "Resource": resource_key, "At": at})
 
     @_translated("count a write")
-    def count_write(self, resource_key: str, at: datetime) -> None:
-        """One row per write attempted, before it is sent: failed and interrupted writes count too."""
-        self.table.create_entity({"PartitionKey": f"wlog-{at:%Y%m%d}", "RowKey": f"{at:%H%M%S%f}-{uuid.uuid4().hex[:8]}",
-                                  "Resource": resource_key, "At": at})
+    def count_write(self, resource_key: str, at: datetime) -> str:
+        """One row per write attempted, before it is sent: failed and interrupted writes count too. Returns its place."""
+        place = f"{at:%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+        self.table.create_entity({"PartitionKey": f"wlog-{at:%Y%m%d}", "RowKey": place, "Resource": resource_key, "At": at})
+        return place
+
+    @_translated("give a write's place back")
+    def uncount_write(self, place: str, at: datetime) -> None:
+        self.table.delete_entity(f"wlog-{at:%Y%m%d}", place)
 
     @_translated("count the last hour's writes")
     def writes_since(self, since: datetime) -> int:

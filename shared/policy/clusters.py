@@ -50,7 +50,7 @@ def judge_cluster(
     if pending_restore is not None:
         if cluster.current_nodes == 0:
             reason = f"recycled for unusable nodes and drained; max nodes restored to {pending_restore}"
-            action = scale_action(cluster, reason, ScaleCluster(0, pending_restore, cluster.idle_before_scale_down_s, restore=True))
+            action = scale_action(cluster, reason, ScaleCluster(0, pending_restore, cluster.idle_before_scale_down_s, restore=True, seen=(cluster.min_nodes, cluster.max_nodes)))
             return Verdict(RULE, cluster.name, Decision.ACT, reason, (action,))
         return Verdict(RULE, cluster.name, Decision.WAIT, f"recycling: {cluster.current_nodes} node(s) still draining; max {pending_restore} restored after")
 
@@ -80,7 +80,7 @@ def judge_cluster(
     if not reasons:
         return Verdict(RULE, cluster.name, Decision.KEEP, f"{reasons_keep}; idle time before scale down {cluster.idle_before_scale_down_s}s within cap")
     reason = "; ".join(reasons + ([reasons_keep] if reasons_keep else []))
-    action = scale_action(cluster, reason, ScaleCluster(new_min, cluster.max_nodes, new_idle))
+    action = scale_action(cluster, reason, ScaleCluster(new_min, cluster.max_nodes, new_idle, seen=(cluster.min_nodes, cluster.max_nodes)))
     return Verdict(RULE, cluster.name, Decision.ACT, reason, (action,))
 
 
@@ -102,5 +102,6 @@ def judge_unusable(cluster: Cluster, jobs: Iterable[Job], rules: ClusterRules) -
     if cluster.max_nodes == 0:
         return Verdict(UNUSABLE_RULE, cluster.name, Decision.SKIP, "max nodes already 0: already recycling")
     reason = f"{cluster.unusable_nodes} unusable node(s), no active job: scale to 0 to recycle, then restore max {cluster.max_nodes}"
-    action = scale_action(cluster, reason, ScaleCluster(0, 0, cluster.idle_before_scale_down_s, restore_max=cluster.max_nodes))
+    action = scale_action(cluster, reason, ScaleCluster(0, 0, cluster.idle_before_scale_down_s, restore_max=cluster.max_nodes,
+                                                        seen=(cluster.min_nodes, cluster.max_nodes)))
     return Verdict(UNUSABLE_RULE, cluster.name, Decision.ACT, reason, (action,))

@@ -8,11 +8,12 @@ why enforcing it is part of the remedy and not an alternative to it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.actions import Change, ClearMark, MarkIdle, SetIdleShutdown, StopInstance
+from shared.actions import Change, ClearMark, MarkIdle, SetIdleShutdown, StopInstance, operation_stamp
 from shared.model import Action, ComputeInstance, CpuActivity, Decision, Job, Mark, Verdict, human
 from shared.policy.common import Exemptions, exemption_reason
 
@@ -36,10 +37,14 @@ def action_on(instance: ComputeInstance, change: Change, reason: str) -> Action:
     return Action(change, instance.workspace, instance.name, reason, owner=instance.owner, tags=tuple(instance.tags.items()))
 
 
+MAX_TAG_MINUTES = 10080  # a week, as IDLE_THRESHOLD_MINUTES allows
+
+
 def threshold_for(instance: ComputeInstance, rules: IdleRules) -> tuple[timedelta, str]:
-    """The idle threshold for this instance: its tag when it holds a positive whole number of minutes."""
-    raw = instance.tags.get(rules.threshold_tag, "").strip()
-    if raw.isdigit() and int(raw) > 0:
+    """The idle threshold for this instance: its tag (the key in any case, as Azure compares tag names) when it
+    holds a whole number of minutes from 1 to a week; anything else in the tag is ignored for the setting."""
+    raw = next((str(v).strip() for k, v in instance.tags.items() if k.strip().lower() == rules.threshold_tag.lower()), "")
+    if re.fullmatch(r"[0-9]{1,6}", raw) and 0 < int(raw) <= MAX_TAG_MINUTES:
         return timedelta(minutes=int(raw)), f" (tag {rules.threshold_tag}={raw})"
     return rules.threshold, ""
 
@@ -130,7 +135,7 @@ def judge_instance(
     return verdict(
         Decision.ACT,
         f"idle {human(idle)} ({since_txt}), marked {human(waited)} ago and grace {human(rules.grace)} passed",
-        StopInstance(),
+        StopInstance(operation_stamp(instance)),
     )
 
 

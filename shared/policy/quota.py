@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from shared.actions import ScaleCluster, StopInstance
+from shared.actions import ScaleCluster, StopInstance, operation_stamp
 from shared.model import Action, Cluster, ComputeInstance, Decision, Job, Usage, Verdict
 from shared.policy.clusters import scale_action
 from shared.policy.idle import action_on
@@ -47,7 +47,7 @@ def cluster_candidate(cluster: Cluster, jobs: Iterable[Job], sizes: Mapping[str,
     idle_s = cluster.idle_before_scale_down_s
     if max_scale_down_s is not None and (idle_s is None or idle_s > max_scale_down_s):
         idle_s = max_scale_down_s
-    action = scale_action(cluster, reason, ScaleCluster(0, cluster.max_nodes, idle_s))
+    action = scale_action(cluster, reason, ScaleCluster(0, cluster.max_nodes, idle_s, seen=(cluster.min_nodes, cluster.max_nodes)))
     return Candidate(action, cores, idle_minutes)
 
 
@@ -59,7 +59,7 @@ def instance_candidate(instance: ComputeInstance, idle_verdict: Verdict, sizes: 
     if size is None:
         return None
     reason = f"quota relief: idle instance, {size[1]} cores ({idle_verdict.reason})"
-    action = action_on(instance, StopInstance(), reason)
+    action = action_on(instance, StopInstance(operation_stamp(instance)), reason)
     return Candidate(action, size[1], idle_minutes)
 
 

@@ -17,6 +17,7 @@ key stays valid until the next rotation).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ TAG_KEY = "CredentialId"
 TAG_PROVIDER = "ProviderAddress"
 TAG_VALIDITY = "ValidityPeriodDays"
 REQUIRED_TAGS = (TAG_KEY, TAG_PROVIDER, TAG_VALIDITY)
+MAX_VALIDITY_DAYS = 3650  # ten years; a longer validity is a typo, and dates far beyond it overflow
 
 
 class StepKind(StrEnum):
@@ -74,8 +76,11 @@ class ManagedSecret:
 
     @property
     def validity(self) -> timedelta | None:
+        """ValidityPeriodDays as a duration: a whole number of days from 1 to MAX_VALIDITY_DAYS, else None."""
         raw = self.tag(TAG_VALIDITY)
-        return timedelta(days=int(raw)) if raw.isdigit() and int(raw) > 0 else None
+        if re.fullmatch(r"[0-9]{1,5}", raw) and 0 < int(raw) <= MAX_VALIDITY_DAYS:
+            return timedelta(days=int(raw))
+        return None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from shared.actions import (
     SetIdleShutdown,
     StopInstance,
     change_from,
+    operation_stamp,
 )
 from shared.model import Action, ActionKind, Mark, Status, compute_key
 from tests.unit.builders import NOW, WS, cluster, instance, job
@@ -47,6 +48,20 @@ def test_precheck(case, change, fresh, jobs, expected):
     assert change.precheck(fresh, jobs) == expected
 
 
+def test_an_instance_restarted_since_it_was_judged_idle_is_not_stopped():
+    judged = instance(op_ago=300)
+    restarted = instance(op_ago=1)
+    assert StopInstance(operation_stamp(judged)).precheck(judged, no_jobs) is None
+    assert StopInstance(operation_stamp(judged)).precheck(restarted, no_jobs).endswith("since it was judged idle (re-read)")
+
+
+def test_an_operators_change_to_a_clusters_nodes_since_the_decision_is_never_reverted():
+    change = ScaleCluster(0, 4, 1800, seen=(2, 4))
+    assert change.precheck(cluster(min_nodes=2, max_nodes=4, idle_s=3600), no_jobs) is None
+    raised = change.precheck(cluster(min_nodes=2, max_nodes=8, idle_s=3600), no_jobs)
+    assert raised == "scale settings changed since the decision (now min 2 max 8) (re-read)"
+
+
 def test_the_job_list_is_read_only_when_the_change_could_hurt_a_job():
     reads = []
 
@@ -70,7 +85,9 @@ def test_the_job_list_is_read_only_when_the_change_could_hurt_a_job():
      "verification: idle shutdown is 120m, wanted 60m"),
     ("the scale read back", ScaleCluster(0, 4, 1800), cluster(min_nodes=0), None),
     ("another scale read back", ScaleCluster(0, 4, 1800), cluster(min_nodes=2),
-     "verification: scale is min 2 max 4, wanted min 0 max 4"),
+     "verification: scale is min 2 max 4 idle 1800s, wanted min 0 max 4 idle 1800s"),
+    ("a scale with the old idle time did not take", ScaleCluster(0, 4, 1800), cluster(min_nodes=0, idle_s=3600),
+     "verification: scale is min 0 max 4 idle 3600s, wanted min 0 max 4 idle 1800s"),
 ])
 def test_verify(case, change, fresh, expected):
     assert change.verify(fresh) == expected

@@ -10,7 +10,7 @@ import pytest
 from local.memory import MemoryLedger, MemoryMetrics, MemoryNotifier, MemoryWorkspace
 from shared.engine import Engine
 from shared.errors import AzureError, TransientFailure
-from shared.model import ActionKind, Decision, Mark, ResourceId, Status, Usage, compute_key
+from shared.model import ActionKind, Decision, Mark, Mode, ResourceId, Status, Usage, compute_key
 from shared.policy.decide import Purpose, Rules, Snapshot, decide
 from shared.ports import LEASE
 from shared.settings import Settings
@@ -175,3 +175,21 @@ def test_plan_and_the_idle_sweep_decide_alike():
     idle_rules = {"idle-instance", "native-idle-shutdown"}
     assert [v for v in planned if v.rule in idle_rules] == swept.verdicts
     assert any(v.decision is Decision.WAIT for v in planned)
+
+
+def test_a_mark_made_in_observe_mode_never_lets_the_first_enforce_sweep_stop_without_a_fresh_warning():
+    ws = MemoryWorkspace(WS, [instance("ci-alice", op_ago=600)])
+    eng, ledger = engine(ws, metrics=MemoryMetrics({"ci-alice": cpu()}))
+    ledger.put_mark(Mark(compute_key(WS, "ci-alice"), NOW - timedelta(days=3), "idle", Mode.OBSERVE))
+    report = eng.run(sweep(Kind.IDLE_SWEEP, WS.id, NOW), NOW)
+    assert stops(ws) == []
+    assert [o.action.kind for o in report.outcomes] == [ActionKind.MARK_IDLE]
+    assert ledger.marks()[compute_key(WS, "ci-alice")].mode is Mode.ENFORCE
+
+
+def test_an_observe_mode_warning_says_nothing_will_be_stopped():
+    ws = MemoryWorkspace(WS, [instance("ci-alice", op_ago=600)])
+    eng, _ = engine(ws, settings(AUTOPILOT_MODE="observe"), metrics=MemoryMetrics({"ci-alice": cpu()}))
+    eng.run(sweep(Kind.IDLE_SWEEP, WS.id, NOW), NOW)
+    (warning,) = eng.notifier.sent
+    assert "observe mode: nothing is stopped" in warning.detail

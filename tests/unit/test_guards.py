@@ -156,7 +156,7 @@ def test_the_re_read_of_a_taken_over_claim_records_a_write_the_dead_run_made():
 
 def test_observe_mode_writes_nothing_and_plans():
     ws = MemoryWorkspace(WS, [instance()])
-    result = Write(Mode.OBSERVE, MemoryLedger()).check(attempt(ws=ws))
+    result = Write(Mode.OBSERVE, MemoryLedger(), 30).check(attempt(ws=ws))
     assert (result.status, result.detail) == (Status.PLANNED, "observe mode: would stop ci") and ws.writes == []
 
 
@@ -168,7 +168,7 @@ def test_observe_mode_writes_nothing_and_plans():
 ])
 def test_write_errors(case, error, status, transient):
     ws = MemoryWorkspace(WS, [instance()], fail={"stop_instance": error})
-    result = Write(Mode.ENFORCE, MemoryLedger()).check(attempt(ws=ws))
+    result = Write(Mode.ENFORCE, MemoryLedger(), 30).check(attempt(ws=ws))
     assert (result.status, result.transient) == (status, transient)
 
 
@@ -193,7 +193,8 @@ def test_an_enforced_stop_claims_rereads_writes_verifies_and_records_once():
     ws = MemoryWorkspace(WS, [instance()])
     outcome = pipeline(Mode.ENFORCE, [WS], EXEMPT, 10, 30, 30, ledger, notifier).run(stop(), Run("t", NOW, ws))
     assert (outcome.status, outcome.detail) == (Status.DONE, "stop ci: verified")
-    assert [c[0] for c in ledger.calls] == ["writes_since", "last_write", "claim", "count_write", "note_write", "settle", "record"]
+    assert [c[0] for c in ledger.calls] == ["writes_since", "last_write", "claim", "count_write", "writes_since", "note_write",
+                                            "settle", "record"]
     assert [c[0] for c in ws.calls] == ["get_compute", "active_jobs", "stop_instance", "get_compute"]
     assert notifier.sent == [outcome] and ledger.outcomes == [outcome]
 
@@ -247,3 +248,14 @@ def test_a_cluster_shrink_is_held_by_a_job_on_the_cluster_under_any_spelling():
     action = Action(ScaleCluster(0, 4, 1800), WS, "cpu-cluster", "idle")
     outcome = pipeline(Mode.ENFORCE, [WS], EXEMPT, 10, 30, 0, MemoryLedger(), MemoryNotifier()).run(action, Run("t", NOW, ws))
     assert outcome.detail == "job etl is Queued on it now (re-read)" and ws.writes == []
+
+
+def test_workers_in_parallel_all_past_the_early_cap_check_still_write_no_more_than_the_hourly_cap():
+    ledger = MemoryLedger()
+    a, b = Attempt(stop("a"), Run("t-a", NOW, MemoryWorkspace(WS, [instance("a")]))), Attempt(stop("b"), Run("t-b", NOW, MemoryWorkspace(WS, [instance("b")])))
+    caps = Caps(10, 1, Mode.ENFORCE, ledger)
+    assert caps.check(a) is None and caps.check(b) is None  # both read the count before either wrote
+    write = Write(Mode.ENFORCE, ledger, 1)
+    first, second = write.check(a), write.check(b)
+    assert first is None and second.detail == "cap: MAX_ACTIONS_PER_HOUR=1 reached"
+    assert ledger.writes_since(NOW - timedelta(hours=1)) == 1

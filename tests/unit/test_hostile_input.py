@@ -207,3 +207,48 @@ def test_a_rotation_work_item_is_checked_against_the_vaults():
     body = item(kind="rotate", target=KV.id, params={"secret": "stmldemo-key", "forced": True})
     assert WorkItem.from_json(body, ALLOWED).target == KV.id
     assert WorkItem.from_json(item(kind="rotate", target=KV.id, params={}), Allowed((WS,), (KV,))).params == {}
+
+
+def test_a_metric_value_beyond_a_float_is_no_value_not_a_crash():
+    payload = copy.deepcopy(load("alert-unusable-nodes.json"))
+    payload["data"]["alertContext"]["condition"]["allOf"][0]["metricValue"] = 10 ** 400
+    parsed = parse_alert(payload, ALLOWED)
+    assert not isinstance(parsed, Rejected) and parsed.value is None
+
+
+def test_alert_dimensions_are_cut_and_escaped_before_they_reach_a_log_line():
+    payload = copy.deepcopy(load("alert-unusable-nodes.json"))
+    payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"].append(
+        {"name": "Note", "value": "x\nWARNING autopilot.intake: security: forged" + "y" * 200_000})
+    line = parse_alert(payload, ALLOWED).describe()
+    assert "\n" not in line and len(line) < 1000
+
+
+@pytest.mark.parametrize("tag", ["²", "9999999999999", "-5", "1e3", " 60 "])
+def test_an_idle_threshold_tag_no_clock_can_hold_falls_back_to_the_setting(tag):
+    from datetime import timedelta
+
+    from shared.policy.common import Exemptions
+    from shared.policy.idle import IdleRules, threshold_for
+    from tests.unit.builders import instance
+
+    rules = IdleRules(timedelta(hours=2), timedelta(hours=1), timedelta(0), False, "autopilot-idle-minutes", 0, Exemptions("x"))
+    got, _ = threshold_for(instance(tags={"Autopilot-Idle-Minutes": tag}), rules)
+    assert got == (timedelta(minutes=60) if tag.strip() == "60" else timedelta(hours=2))
+
+
+@pytest.mark.parametrize("days", ["²", "99999999", "0", "-1", "3651"])
+def test_a_validity_tag_that_is_not_a_sane_number_of_days_is_no_validity(days):
+    from datetime import UTC, datetime
+
+    from shared.policy.rotation import ManagedSecret
+
+    secret = ManagedSecret("kv", "s", "v1", {"ValidityPeriodDays": days}, datetime(2026, 1, 1, tzinfo=UTC), None)
+    assert secret.validity is None
+
+
+def test_the_exempt_name_pattern_ignores_case_as_arm_names_do():
+    from shared.settings import Settings
+
+    s = Settings.from_env({"ALLOWED_WORKSPACES": WS.id, "AzureWebJobsStorage": "x", "EXEMPT_NAME_PATTERN": "^prod-"})
+    assert s.exempt_name_pattern is not None and s.exempt_name_pattern.search("Prod-gpu")
