@@ -46,6 +46,9 @@ def judge_cluster(
     """
     exempt = exemption_reason(cluster.name, cluster.tags, rules.exemptions)
     if exempt:
+        if pending_restore is not None and cluster.max_nodes == 0:
+            # Hands off means hands off, even to give back; the operator is told what is left to do.
+            exempt += f"; a recycle left max nodes at 0: set it back to {pending_restore} by hand"
         return Verdict(RULE, cluster.name, Decision.SKIP, exempt)
     if pending_restore is not None:
         if cluster.current_nodes == 0:

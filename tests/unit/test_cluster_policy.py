@@ -120,3 +120,9 @@ def test_a_cluster_with_no_nodes_frees_nothing():
 def test_a_cluster_frees_its_current_nodes_cores():
     c = cluster_candidate(cluster(current=3), [], SIZES, 0)
     assert c is not None and c.cores == 12
+
+
+def test_a_recycled_cluster_tagged_exempt_meanwhile_is_left_alone_and_the_operator_is_told_what_to_give_back():
+    verdict = judge_cluster(cluster(min_nodes=0, max_nodes=0, current=0, tags={"autopilot-exempt": ""}), [], RULES, NOW, 6)
+    assert verdict.decision is Decision.SKIP and verdict.actions == ()
+    assert verdict.reason.endswith("a recycle left max nodes at 0: set it back to 6 by hand")
