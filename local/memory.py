@@ -108,7 +108,8 @@ class MemoryWorkspace(_Faults):
 class MemoryLedger(_Faults):
     claims: dict[str, dict[str, Any]] = field(default_factory=dict)
     mark_rows: dict[str, Mark] = field(default_factory=dict)
-    last_writes: dict[str, datetime] = field(default_factory=dict)
+    last_writes: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    previous_writes: dict[str, tuple[datetime, str] | None] = field(default_factory=dict)
     write_log: list[tuple[str, datetime]] = field(default_factory=list)
     restore_rows: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
@@ -154,13 +155,28 @@ class MemoryLedger(_Faults):
         self._call("clear_mark", compute_key)
         self.mark_rows.pop(compute_key.lower(), None)
 
-    def last_write(self, resource_key: str) -> datetime | None:
+    def last_write(self, resource_key: str) -> tuple[datetime, str] | None:
         self._call("last_write", resource_key)
         return self.last_writes.get(resource_key)
 
-    def note_write(self, resource_key: str, at: datetime) -> None:
-        self._call("note_write", resource_key)
-        self.last_writes[resource_key] = at
+    def take_write(self, resource_key: str, now: datetime, cooldown: timedelta, trigger: str, *,
+                   force: bool = False) -> datetime | None:
+        self._call("take_write", resource_key)
+        last = self.last_writes.get(resource_key)
+        if last is not None and not force and now - last[0] < cooldown:
+            return last[0]
+        self.previous_writes[resource_key] = last
+        self.last_writes[resource_key] = (now, trigger)
+        return None
+
+    def release_write(self, resource_key: str, now: datetime) -> None:
+        self._call("release_write", resource_key)
+        if (self.last_writes.get(resource_key) or (None,))[0] == now:
+            previous = self.previous_writes.pop(resource_key, None)
+            if previous is None:
+                self.last_writes.pop(resource_key, None)
+            else:
+                self.last_writes[resource_key] = previous
 
     def count_write(self, resource_key: str, at: datetime) -> str:
         self._call("count_write", resource_key)

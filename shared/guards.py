@@ -148,8 +148,9 @@ class Cooldown(_Guard):
         except AzureError as exc:
             return _failed(exc, "cannot read the cooldown, not writing: ")
         now = attempt.run.now
-        if last and now - last < timedelta(minutes=self.minutes):
-            return Stop(Status.SKIPPED, f"cooldown: last write {human(now - last)} ago (COOLDOWN_MINUTES={self.minutes})")
+        # The write of this very trigger is not a cooldown but a redelivery: the claim says so ("duplicate").
+        if last and last[1] != attempt.run.trigger and now - last[0] < timedelta(minutes=self.minutes):
+            return Stop(Status.SKIPPED, f"cooldown: last write {human(now - last[0])} ago (COOLDOWN_MINUTES={self.minutes})")
         return None
 
 
@@ -236,33 +237,45 @@ class Write(_Guard):
     mode: Mode
     ledger: LedgerPort
     per_hour: int
+    cooldown_minutes: int
 
     def check(self, attempt: Attempt) -> Stop | None:
         action, run, change = attempt.action, attempt.run, attempt.change
         if self.mode is not Mode.ENFORCE:
             return Stop(Status.PLANNED, f"observe mode: would {change.describe(action.target)}", counted=True)
+        slot = f"{action.kind.value}|{action.key}"
         try:
             # Counted before the write: a write that fails, or a run that dies during it, still counts.
             place = self.ledger.count_write(action.key, run.now)
             if self.ledger.writes_since(run.now - timedelta(hours=1)) > self.per_hour:
                 self.ledger.uncount_write(place, run.now)
                 return Stop(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_HOUR={self.per_hour} reached")
+            # The cooldown's slot is taken atomically: of the runs racing for one resource (six events of
+            # one pipeline's steps, say) one writes; the others find the slot taken.
+            last = self.ledger.take_write(slot, run.now, timedelta(minutes=self.cooldown_minutes), run.trigger,
+                                          force=change.bypasses_cooldown())
+            if last is not None:
+                self.ledger.uncount_write(place, run.now)
+                return Stop(Status.SKIPPED, f"cooldown: last write {human(run.now - last)} ago (COOLDOWN_MINUTES={self.cooldown_minutes})")
             change.remember(action.key, self.ledger, run.now)
         except AzureError as exc:
             return _failed(exc, "ledger unavailable, not writing: ")
         try:
             change.execute(action.target, run.workspace)
-        except Gone:
-            return Stop(Status.SKIPPED, "skipped: already gone")
-        except Conflict as exc:
-            return Stop(Status.SKIPPED, f"another operation is in progress: {exc}")
         except AzureError as exc:
+            self._give_back(slot, run.now)  # a write that failed changed nothing: no cooldown runs from it
+            if isinstance(exc, Gone):
+                return Stop(Status.SKIPPED, "skipped: already gone")
+            if isinstance(exc, Conflict):
+                return Stop(Status.SKIPPED, f"another operation is in progress: {exc}")
             return Stop(Status.FAILED, _failed(exc, "").detail, counted=True, transient=exc.transient)
-        try:
-            self.ledger.note_write(f"{action.kind.value}|{action.key}", run.now)
-        except AzureError as exc:
-            log.warning("cooldown of %s not recorded: %s", action.target, exc)
         return None
+
+    def _give_back(self, slot: str, now: datetime) -> None:
+        try:
+            self.ledger.release_write(slot, now)
+        except AzureError as exc:
+            log.warning("cooldown slot %s not given back: %s", slot[:120], exc)
 
 
 @dataclass
@@ -344,7 +357,7 @@ def pipeline(mode: Mode, workspaces: Sequence[ResourceId], exemptions: Exemption
     allow = AllowList(workspaces)
     return Pipeline(
         azure_write=(allow, Exemption(exemptions), Caps(per_run, per_hour, mode, ledger), Cooldown(cooldown_minutes, mode, ledger),
-                     ClaimIt(mode, ledger), ReRead(exemptions), Write(mode, ledger, per_hour), Verify(ledger)),
+                     ClaimIt(mode, ledger), ReRead(exemptions), Write(mode, ledger, per_hour, cooldown_minutes), Verify(ledger)),
         bookkeeping=(allow, Apply(ledger, notifier, mode)),
         ledger=ledger,
         notifier=notifier,

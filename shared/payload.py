@@ -35,7 +35,7 @@ def load_json(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body"
             raise PayloadError(f"{what} is not UTF-8 text (byte {exc.start})") from None
     try:
         # json's scanner raises RecursionError on a recursion bomb; shape_problem then bounds the depth.
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         reason = (exc.msg if isinstance(exc, json.JSONDecodeError) else
                   f"nested deeper than {MAX_DEPTH} levels" if isinstance(exc, RecursionError) else str(exc))
@@ -50,32 +50,50 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def shape_problem(value: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> str | None:
-    """Why an already parsed document is out of bounds (too deep, too many parts, text that is not
-    valid Unicode, a number that is not finite), or None. Iterative: it cannot recurse itself."""
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys repeat is ambiguous (parsers keep the first or the last): refused, not guessed."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key[:40]!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def shape_problem(value: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES,
+                  max_bytes: int = MAX_EVENT_BYTES) -> str | None:
+    """Why an already parsed document is out of bounds (too deep, too many parts, larger than an event
+    may be, text that is not valid Unicode, a number that is not finite), or None. Iterative: it cannot
+    recurse itself. The size is counted on the text it holds, a lower bound of its JSON size."""
     stack: list[tuple[Any, int]] = [(value, 1)]
-    nodes = 0
+    nodes = size = 0
     while stack:
         item, depth = stack.pop()
         nodes += 1
         if nodes > max_nodes:
             return f"has more than {max_nodes:,} parts"
+        if size > max_bytes:
+            return f"is larger than the {max_bytes:,}-byte limit"
         if depth > max_depth:
             return f"is nested deeper than {max_depth} levels"
         if isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str) or _bad_text(key):
                     return "has a key that is not valid Unicode text"
+                size += len(key)
                 stack.append((child, depth + 1))
         elif isinstance(item, list | tuple):
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, str):
+            size += len(item)
             if _bad_text(item):
                 return "has text that is not valid Unicode (a lone surrogate)"
         elif isinstance(item, float) and not math.isfinite(item):
             return "has a number that is not finite"
         elif item is not None and not isinstance(item, bool | int | float):
             return f"has a {type(item).__name__}, which JSON cannot carry"
+    if size > max_bytes:
+        return f"is larger than the {max_bytes:,}-byte limit"
     return None
 
 

@@ -25,7 +25,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from azure.core import MatchConditions
@@ -168,15 +168,62 @@ class Ledger:
     # --- caps ----------------------------------------------------------------------------------
 
     @_translated("read the last write")
-    def last_write(self, resource_key: str) -> datetime | None:
+    def last_write(self, resource_key: str) -> tuple[datetime, str] | None:
         try:
-            return self.table.get_entity("write", _rk(resource_key)).get("At")
+            row = self.table.get_entity("write", _rk(resource_key))
         except ResourceNotFoundError:
             return None
+        return (row["At"], str(row.get("Trigger") or "")) if row.get("At") else None
 
-    @_translated("record a write")
-    def note_write(self, resource_key: str, at: datetime) -> None:
-        self.table.upsert_entity({"PartitionKey": "write", "RowKey": _rk(resource_key), "Resource": resource_key, "At": at})
+    @_translated("take a write slot")
+    def take_write(self, resource_key: str, now: datetime, cooldown: timedelta, trigger: str, *,
+                   force: bool = False) -> datetime | None:
+        """Take the resource's write slot before writing: insert-if-absent, or an ETag-conditional update of a
+        slot whose last write is older than the cooldown (`force`: whatever its age). Runs racing for one
+        resource cannot both take it. None when taken; else the last write that holds it back."""
+        row = _rk(resource_key)
+        entity = {"PartitionKey": "write", "RowKey": row, "Resource": resource_key, "At": now, "Trigger": trigger[:512]}
+        try:
+            self.table.create_entity(entity)
+            return None
+        except ResourceExistsError:
+            pass
+        try:
+            existing = self.table.get_entity("write", row)
+        except ResourceNotFoundError:
+            return now  # released while being read: let the next sweep try
+        last = existing.get("At")
+        if last is not None and not force and now - last < cooldown:
+            return last
+        try:
+            taken = {**entity, "Previous": last, "PreviousTrigger": existing.get("Trigger") or ""} if last is not None else entity
+            self.table.update_entity(taken, mode=UpdateMode.REPLACE, etag=existing.metadata["etag"],
+                                     match_condition=MatchConditions.IfNotModified)
+        except HttpResponseError:
+            return now  # another run took it this instant
+        return None
+
+    @_translated("give a write slot back")
+    def release_write(self, resource_key: str, now: datetime) -> None:
+        """Give back a slot taken at `now` whose write never happened: the cooldown runs from the write before."""
+        row = _rk(resource_key)
+        try:
+            existing = self.table.get_entity("write", row)
+        except ResourceNotFoundError:
+            return
+        if existing.get("At") != now:
+            return  # taken again since: not ours to give back
+        previous = existing.get("Previous")
+        try:
+            if previous is None:
+                self.table.delete_entity("write", row, etag=existing.metadata["etag"], match_condition=MatchConditions.IfNotModified)
+            else:
+                self.table.update_entity({"PartitionKey": "write", "RowKey": row, "Resource": resource_key, "At": previous,
+                                          "Trigger": existing.get("PreviousTrigger") or ""},
+                                         mode=UpdateMode.REPLACE, etag=existing.metadata["etag"],
+                                         match_condition=MatchConditions.IfNotModified)
+        except HttpResponseError:
+            return
 
     @_translated("count a write")
     def count_write(self, resource_key: str, at: datetime) -> str:

@@ -147,3 +147,28 @@ def test_a_sweep_fired_twice_within_the_same_minute_makes_no_second_write(world:
     next_minute = engine.run(sweep(Kind.CLUSTER_SWEEP, WS.id, minute + timedelta(seconds=65)), minute + timedelta(seconds=65))
     assert [(o.action.target, o.status) for o in next_minute.outcomes] == [("cpu-cluster", Status.DONE)]
     assert len(cluster_patches(world, start)) == 2, "the next minute's sweep is a new trigger and writes"
+
+
+def test_six_distinct_events_for_one_cluster_handled_at_once_write_it_once_and_the_rest_cool_down(world: World):
+    """A failed pipeline of six steps on one cluster: six RunStatusChanged events, six triggers, one write."""
+    settings = world.settings()
+    engines = [world.engine(settings) for _ in range(6)]
+    for engine in engines:
+        assert engine.workspace(WS).ml is not None
+    start = world.mark()
+    now = datetime.now(UTC)
+    barrier = threading.Barrier(6)
+
+    def worker(pair: tuple[int, Any]) -> Report:
+        i, engine = pair
+        barrier.wait()
+        return engine.run(WorkItem(Kind.RUN_ENDED, WS.id, f"evt-step-{i}", {"run": "etl-nightly-0412", "status": "Failed"}), now)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        reports = list(pool.map(worker, enumerate(engines)))
+
+    outcomes = [o for r in reports for o in r.outcomes]
+    assert len(cluster_patches(world, start)) == 1
+    assert [o.status for o in outcomes].count(Status.DONE) == 1
+    assert all(o.detail.startswith(("cooldown: ", "already at the wanted")) for o in outcomes if o.status is Status.SKIPPED), \
+        [o.detail for o in outcomes]

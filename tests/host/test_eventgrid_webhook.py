@@ -186,10 +186,11 @@ def test_a_cloudevents_batch_is_one_invocation_per_event(host: HostHandle, queue
     [
         (b"{not json", NOTIFY),
         (b'"a string"', NOTIFY),
-        (json.dumps([{"hello": "world"}]).encode(), NOTIFY),
+        (json.dumps([1, 2]).encode(), NOTIFY),
+        (b"[" * 100_000, NOTIFY),
         (json.dumps([{"id": "1", "eventType": "T", "subject": "s", "eventTime": "2024-01-01T00:00:00Z"}]).encode(), {}),
     ],
-    ids=["malformed-json", "json-string", "neither-schema", "missing-aeg-event-type"],
+    ids=["malformed-json", "json-string", "not-objects", "recursion-bomb", "missing-aeg-event-type"],
 )
 def test_bad_deliveries_are_400(host: HostHandle, body: bytes, headers: dict[str, str]) -> None:
     response = requests.post(webhook(host), data=body, headers={**headers, "Content-Type": "application/json"}, timeout=10)
@@ -216,3 +217,11 @@ def test_the_publisher_sdk_delivers_over_http_but_treats_202_as_an_error(host: H
     # The legacy EventGridEvent model keeps its id as a uuid.UUID.
     records = records_for(queues, [str(grid.id), str(cloud.id)])
     assert {r["kind"]: r["type"] for r in records} == {"EventGridEvent": "Custom.Type", "CloudEvent": "Custom.Cloud"}
+
+
+def test_an_event_lacking_fields_is_invoked_like_the_rest_of_its_batch_so_it_costs_them_nothing(host: HostHandle) -> None:
+    good = {"id": "batch-good-1", "eventType": "T", "subject": "s", "eventTime": "2024-01-01T00:00:00Z", "data": {}, "dataVersion": "1"}
+    lacking = {"eventType": "T", "data": {}}
+    response = requests.post(webhook(host), data=json.dumps([good, lacking]),
+                             headers={**NOTIFY, "Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 202

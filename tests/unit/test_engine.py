@@ -193,3 +193,26 @@ def test_an_observe_mode_warning_says_nothing_will_be_stopped():
     eng.run(sweep(Kind.IDLE_SWEEP, WS.id, NOW), NOW)
     (warning,) = eng.notifier.sent
     assert "observe mode: nothing is stopped" in warning.detail
+
+
+def test_a_warning_no_channel_took_is_sent_again_at_the_next_sweep_and_only_then_the_grace_starts():
+    ws = MemoryWorkspace(WS, [instance("ci-alice", op_ago=600)])
+    eng, ledger = engine(ws, metrics=MemoryMetrics({"ci-alice": cpu()}))
+    eng.notifier.down = ("webhook",)
+    first = eng.run(sweep(Kind.IDLE_SWEEP, WS.id, NOW), NOW)
+    assert [o.status for o in first.outcomes] == [Status.FAILED] and ledger.marks() == {}
+    eng.notifier.down = ()
+    later = NOW + timedelta(minutes=15)
+    second = eng.run(sweep(Kind.IDLE_SWEEP, WS.id, later), later)
+    assert [o.detail for o in second.outcomes] == ["marked idle; owner alice warned via webhook"]
+    assert ledger.marks()[compute_key(WS, "ci-alice")].marked_at == later
+
+
+def test_a_name_matching_the_exempt_pattern_is_spared_on_the_re_read_too():
+    from shared.guards import Attempt, ReRead, Run
+    from shared.policy.common import Exemptions
+    from tests.unit.test_guards import stop
+
+    spared = ReRead(Exemptions("autopilot-exempt", settings(EXEMPT_NAME_PATTERN="^ci-").exempt_name_pattern))
+    result = spared.check(Attempt(stop("CI-Alice"), Run("t", NOW, MemoryWorkspace(WS, [instance("CI-Alice")]))))
+    assert result is not None and result.detail == "exempt: name matches '^ci-' (re-read)"

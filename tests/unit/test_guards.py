@@ -86,7 +86,7 @@ def test_the_hourly_cap_counts_writes_attempted_not_only_those_that_succeeded():
 def test_the_cooldown_holds_a_second_write_of_the_same_kind_and_lets_a_restore_through():
     ledger = MemoryLedger()
     action = Action(ScaleCluster(0, 4, 1800), WS, "cpu", "idle")
-    ledger.note_write(f"scale-cluster|{action.key}", NOW - timedelta(minutes=10))
+    ledger.take_write(f"scale-cluster|{action.key}", NOW - timedelta(minutes=10), timedelta(0), "an-earlier-sweep")
     held = Cooldown(30, Mode.ENFORCE, ledger).check(attempt(action))
     assert held and held.detail == "cooldown: last write 10m ago (COOLDOWN_MINUTES=30)"
     restore = Action(ScaleCluster(0, 4, 1800, restore=True), WS, "cpu", "drained")
@@ -156,7 +156,7 @@ def test_the_re_read_of_a_taken_over_claim_records_a_write_the_dead_run_made():
 
 def test_observe_mode_writes_nothing_and_plans():
     ws = MemoryWorkspace(WS, [instance()])
-    result = Write(Mode.OBSERVE, MemoryLedger(), 30).check(attempt(ws=ws))
+    result = Write(Mode.OBSERVE, MemoryLedger(), 30, 30).check(attempt(ws=ws))
     assert (result.status, result.detail) == (Status.PLANNED, "observe mode: would stop ci") and ws.writes == []
 
 
@@ -168,7 +168,7 @@ def test_observe_mode_writes_nothing_and_plans():
 ])
 def test_write_errors(case, error, status, transient):
     ws = MemoryWorkspace(WS, [instance()], fail={"stop_instance": error})
-    result = Write(Mode.ENFORCE, MemoryLedger(), 30).check(attempt(ws=ws))
+    result = Write(Mode.ENFORCE, MemoryLedger(), 30, 30).check(attempt(ws=ws))
     assert (result.status, result.transient) == (status, transient)
 
 
@@ -193,7 +193,7 @@ def test_an_enforced_stop_claims_rereads_writes_verifies_and_records_once():
     ws = MemoryWorkspace(WS, [instance()])
     outcome = pipeline(Mode.ENFORCE, [WS], EXEMPT, 10, 30, 30, ledger, notifier).run(stop(), Run("t", NOW, ws))
     assert (outcome.status, outcome.detail) == (Status.DONE, "stop ci: verified")
-    assert [c[0] for c in ledger.calls] == ["writes_since", "last_write", "claim", "count_write", "writes_since", "note_write",
+    assert [c[0] for c in ledger.calls] == ["writes_since", "last_write", "claim", "count_write", "writes_since", "take_write",
                                             "settle", "record"]
     assert [c[0] for c in ws.calls] == ["get_compute", "active_jobs", "stop_instance", "get_compute"]
     assert notifier.sent == [outcome] and ledger.outcomes == [outcome]
@@ -255,7 +255,26 @@ def test_workers_in_parallel_all_past_the_early_cap_check_still_write_no_more_th
     a, b = Attempt(stop("a"), Run("t-a", NOW, MemoryWorkspace(WS, [instance("a")]))), Attempt(stop("b"), Run("t-b", NOW, MemoryWorkspace(WS, [instance("b")])))
     caps = Caps(10, 1, Mode.ENFORCE, ledger)
     assert caps.check(a) is None and caps.check(b) is None  # both read the count before either wrote
-    write = Write(Mode.ENFORCE, ledger, 1)
+    write = Write(Mode.ENFORCE, ledger, 1, 30)
     first, second = write.check(a), write.check(b)
     assert first is None and second.detail == "cap: MAX_ACTIONS_PER_HOUR=1 reached"
     assert ledger.writes_since(NOW - timedelta(hours=1)) == 1
+
+
+def test_runs_racing_for_one_resource_past_the_early_cooldown_check_write_it_once():
+    ledger = MemoryLedger()
+    ws = MemoryWorkspace(WS, [cluster("cpu")])
+    runs = [Attempt(Action(ScaleCluster(0, 4, 1800), WS, "cpu", "idle"), Run(f"evt-{i}", NOW, ws)) for i in range(6)]
+    early = Cooldown(30, Mode.ENFORCE, ledger)
+    assert all(early.check(a) is None for a in runs)  # six events of one pipeline, all read before any wrote
+    write = Write(Mode.ENFORCE, ledger, 30, 30)
+    results = [write.check(a) for a in runs]
+    assert results[0] is None and all(r and r.detail.startswith("cooldown: last write 0m ago") for r in results[1:])
+    assert [c[0] for c in ws.writes] == ["set_scale"] and ledger.writes_since(NOW - timedelta(hours=1)) == 1
+
+
+def test_a_write_that_never_happened_gives_its_cooldown_slot_back():
+    ledger = MemoryLedger()
+    ws = MemoryWorkspace(WS, [instance()], fail={"stop_instance": AzureError("stop ci: HTTP 503", transient=True, status=503)})
+    assert Write(Mode.ENFORCE, ledger, 30, 30).check(attempt(ws=ws)).transient
+    assert ledger.last_write(f"stop-instance|{stop().key}") is None  # the retry is not held by a cooldown

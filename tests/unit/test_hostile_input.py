@@ -252,3 +252,15 @@ def test_the_exempt_name_pattern_ignores_case_as_arm_names_do():
 
     s = Settings.from_env({"ALLOWED_WORKSPACES": WS.id, "AzureWebJobsStorage": "x", "EXEMPT_NAME_PATTERN": "^prod-"})
     assert s.exempt_name_pattern is not None and s.exempt_name_pattern.search("Prod-gpu")
+
+
+def test_an_event_over_event_grids_1_mb_is_refused_whole():
+    payload = event("run-failed.eventgrid.json")
+    payload["data"]["padding"] = "x" * (MAX_EVENT_BYTES + 1)
+    parsed = parse_event(payload, ALLOWED)
+    assert isinstance(parsed, Rejected) and "larger than the 1,048,576-byte limit" in parsed.reason
+
+
+def test_a_key_given_twice_in_one_object_is_refused_not_guessed():
+    with pytest.raises(PayloadError, match="key 'dryRun' appears twice"):
+        load_json(b'{"vault": "kv", "secret": "s", "dryRun": true, "dryRun": false}')
