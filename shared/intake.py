@@ -61,6 +61,15 @@ def accept_event(payload: Any, settings: Settings) -> Intake:
     return _triage(parse_event(payload, allowed(settings)))
 
 
+def accept_event_text(text: str | bytes, settings: Settings) -> Intake:
+    """One event as the Event Grid trigger receives it (its JSON text, any bytes) → work item, or a logged rejection."""
+    try:
+        payload = load_json(text, MAX_EVENT_BYTES, "event")
+    except PayloadError as exc:
+        return _triage(Rejected(str(exc)))
+    return accept_event(payload, settings)
+
+
 def accept_alert(payload: Any, settings: Settings) -> Intake:
     """One common-alert-schema payload → work item, or a logged rejection (never raises on bad input)."""
     return _triage(parse_alert(payload, allowed(settings)))

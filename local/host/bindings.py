@@ -13,6 +13,8 @@ Rules (those of the Python worker, which receives trigger data from the host as 
 - Output parameters are `func.Out[T]`. After a successful call each non-None `Out` value, and the
   return value when a `$return` binding exists, is encoded by that binding's converter
   (`encode(value, expected_type=T)`). Nothing is written when the function raised.
+- A trigger parameter annotated `str` or `bytes` takes the worker's generic binding instead: the data
+  exactly as the host sent it (an Event Grid event as its JSON text), no converter in between.
 - A parameter named `context` receives a `func.Context` for the invocation.
 """
 
@@ -198,6 +200,13 @@ def http_datum(
         },
         "http",
     )
+
+
+def decode_generic(datum: meta.Datum) -> Any:
+    """The worker's generic binding (a `str` or `bytes` trigger parameter): string, bytes or JSON text as sent."""
+    if datum.type in ("string", "bytes", "json") or datum.type is None:
+        return datum.value
+    raise BindingError(f"the generic binding cannot pass {datum.type!r} data")
 
 
 def decode_trigger(binding_type: str, datum: meta.Datum, metadata: Metadata) -> Any:

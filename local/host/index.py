@@ -9,7 +9,8 @@ Rules:
 - `get_functions()` is called exactly once: a second call fails on "duplicate" names.
 - Worker-side checks fail the whole app (the worker fails indexing): every binding has a
   parameter of the same name and vice versa (`context` excepted), output parameters are
-  `func.Out[T]`, and annotations are ones the binding's converter accepts.
+  `func.Out[T]`, and annotations are ones the binding's converter accepts — or `str` / `bytes`, which
+  take the worker's generic binding (the data as sent, no converter).
 - Host-side checks put only that function in error (the host keeps the others running):
   trigger and binding types this host does not serve, `%SETTING%` tokens that do not resolve,
   invalid queue names or schedules, missing connection strings. A function in error cannot be
@@ -102,6 +103,7 @@ class FunctionEntry:
     queue: QueueTarget | None = None
     timer: TimerSpec | None = None
     queue_outputs: dict[str, QueueTarget] = field(default_factory=dict)  # binding name (or $return) -> queue
+    generic_trigger: bool = False  # the trigger parameter is `str` or `bytes`: it gets the raw data, no converter
 
     @property
     def trigger_type(self) -> str:
@@ -262,6 +264,11 @@ def _worker_entry(name: str, function: func.Function, directory: Path) -> Functi
         else:
             if is_out:
                 raise AppLoadError(f"function {name}: input binding {binding.name!r} cannot be func.Out")
+            if annotation in (str, bytes):
+                # The Python worker's rule: a `str` or `bytes` parameter takes the generic binding (the data as the
+                # host sent it), whatever the binding type's own converter would accept.
+                entry.generic_trigger = entry.generic_trigger or binding is trigger
+                continue
             _check_annotation(name, binding, annotation, "input")
     if entry.return_binding is None and hints.get("return") not in (None, type(None), inspect.Parameter.empty):
         raise AppLoadError(f"function {name}: return annotation must be None when there is no $return binding")

@@ -100,7 +100,8 @@ class Invoker:
         return result
 
     def _run(self, entry: FunctionEntry, invocation_id: str, datum: meta.Datum, metadata: bindings.Metadata) -> InvocationResult:
-        kwargs: dict[str, Any] = {entry.trigger.name: bindings.decode_trigger(entry.trigger_type, datum, metadata)}
+        trigger = bindings.decode_generic(datum) if entry.generic_trigger else bindings.decode_trigger(entry.trigger_type, datum, metadata)
+        kwargs: dict[str, Any] = {entry.trigger.name: trigger}
         outs: dict[str, bindings.Out[Any]] = {}
         for name in entry.outputs:
             outs[name] = bindings.Out()

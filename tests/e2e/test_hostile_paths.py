@@ -110,3 +110,17 @@ def test_a_queue_message_that_is_not_an_allowed_work_item_goes_to_the_poison_que
     drive.wait_quiet(stack)
     assert arm_requests(world, start) == []
     assert stack.host and why in stack.host.logs()
+
+
+@pytest.mark.parametrize("when", ["not-a-date", 12345, ["x"], "2026-11-26", "2026-11-26T09:00:00+02:00", None])
+def test_an_event_time_no_converter_can_parse_never_makes_the_delivery_fail(world: World, app, when):
+    stack = app(mode="observe")
+    (event,) = json.loads((PAYLOADS / "run-failed.eventgrid.json").read_text())[:1]
+    odd = copy.deepcopy(event)
+    odd["id"], odd["eventTime"] = "odd-time-1", when
+    cloud = {"specversion": "1.0", "id": "odd-ce-1", "source": WS.id, "type": event["eventType"], "subject": event["subject"],
+             "time": when, "self": "an extension attribute the converter cannot take", "data": event["data"]}
+    assert drive.event_grid(stack, [event, odd]).status == 202
+    assert drive.event_grid(stack, [cloud], cloud=True).status == 202
+    drive.wait_quiet(stack)
+    assert stack.host and "Executed 'Functions.on_event' (Failed" not in stack.host.logs()

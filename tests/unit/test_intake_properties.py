@@ -27,7 +27,7 @@ from local.memory import MemoryLedger, MemoryMetrics, MemoryNotifier, MemoryWork
 from shared.engine import Engine
 from shared.errors import TransientFailure
 from shared.events import ACTIONABLE, Allowed, Ignored, Rejected, parse_any
-from shared.intake import accept_alert, accept_alert_body, accept_event
+from shared.intake import accept_alert, accept_alert_body, accept_event, accept_event_text
 from shared.model import ResourceId
 from shared.ondemand import RequestError, rotation_request
 from shared.settings import Settings
@@ -177,9 +177,9 @@ def test_any_json_document_at_all_is_accepted_ignored_or_rejected(doc):
 
 @PROFILE
 @given(st.binary(max_size=2000) | mutated(ALERTS).map(_dumps) | st.integers(40, 100_000).map(lambda n: b"[" * n + b"]" * n))
-def test_any_bytes_at_the_alert_door_and_the_queue_are_refused_with_one_line(raw):
+def test_any_bytes_at_the_event_and_alert_doors_and_the_queue_are_refused_with_one_line(raw):
     TRIED["bytes"] += 1
-    check([], [accept_alert_body(raw, SETTINGS)])
+    check([], [accept_alert_body(raw, SETTINGS), accept_event_text(raw, SETTINGS)])
     try:
         item = WorkItem.from_json(raw, ALLOWED)
     except BadWorkItem as exc:
