@@ -94,14 +94,14 @@ def main() -> int:
 
         _step(stack, "timer idle_sweep #1: idle instances are marked and their owners warned; native idle shutdown enforced",
               lambda: drive.timer(stack, "idle_sweep"), seen)
-        _step(stack, "Azure Monitor alert: Quota Utilization on standardDSv2Family → free idle cores, most first",
-              lambda: drive.alert(stack, _payload("alert-quota.json")), seen)
-        _step(stack, "timer idle_sweep #2: still idle after the grace period → stopped (and stale marks cleared)",
-              lambda: drive.timer(stack, "idle_sweep"), seen)
         _step(stack, "Event Grid: RunStatusChanged Failed on cpu-cluster → the cluster is checked at once",
               lambda: drive.event_grid(stack, _retarget(_payload("run-failed.eventgrid.json"))), seen)
         _step(stack, "the same event delivered again → re-checked, nothing left to change, no second write",
               lambda: drive.event_grid(stack, _retarget(_payload("run-failed.eventgrid.json"))), seen)
+        _step(stack, "Azure Monitor alert: Quota Utilization on standardDSv2Family → free idle cores, most first",
+              lambda: drive.alert(stack, _payload("alert-quota.json")), seen)
+        _step(stack, "timer idle_sweep #2: still idle after the grace period → stopped (and stale marks cleared)",
+              lambda: drive.timer(stack, "idle_sweep"), seen)
         _step(stack, "Azure Monitor alert: Unusable Nodes on gpu-cluster → recycled (scale to 0)",
               lambda: drive.alert(stack, _payload("alert-unusable-nodes.json")), seen)
         _step(stack, "timer cluster_sweep: the recycled cluster has drained → max nodes restored",
