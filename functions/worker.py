@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from shared.intake import allowed
-from shared.runtime import handle
 from shared.settings import current
 from shared.work import BadWorkItem, WorkItem
 
@@ -28,6 +27,8 @@ def worker(msg: func.QueueMessage, poison: func.Out[bytes]) -> None:
         log.log(level, "%squeue message %s moved to the poison queue: %s", "security: " if exc.security else "", msg.id, exc)
         poison.set(body)
         return
+    from shared.runtime import handle  # the engine and its policy load on the first work item, not at indexing
+
     try:
         report = handle(item, datetime.now(UTC))
     except Exception as exc:
