@@ -18,7 +18,8 @@ Rules:
   - `/{routePrefix}/{route}` — HTTP triggers, most specific template first, methods honoured
     (a method the function does not accept is 404, as a route that does not match), auth level
     checked (401); the function's HttpResponse is returned as is, an exception is 500.
-  - anything else — 404 (an unknown `/admin/` or `/runtime/` path too, key or not).
+  - anything else — 404 (an unknown `/runtime/` path too, key or not; an unknown `/admin/` path with
+    the master key — without it, 401 like every admin path).
 - Stop: the HTTP listener closes, listeners stop fetching, in-flight invocations get up to the
   grace period to finish.
 """
@@ -201,7 +202,8 @@ class Host:
             assert self._invoker is not None
             return eventgrid.handle(request, self.index, self._invoker)
         admin_functions = lowered == "/admin/functions" or lowered.startswith("/admin/functions/")
-        if (lowered == "/admin/host/status" or admin_functions) and not self.keys.authorized("admin", request):
+        # The host authorizes every /admin/ request (admin level) before it routes it: 401 comes before 404.
+        if lowered.startswith("/admin/") and not self.keys.authorized("admin", request):
             return Response(401)
         if lowered == "/admin/host/status":
             return self._status()

@@ -123,3 +123,8 @@ def test_function_listing_needs_the_master_key(host: HostHandle) -> None:
     assert requests.get(f"{host.url}/admin/functions", timeout=10).status_code == 401
     listing = requests.get(f"{host.url}/admin/functions", headers={"x-functions-key": MASTER_KEY}, timeout=10).json()
     assert {f["name"] for f in listing} >= {"eg_handler", "tick", "nightly", "work", "hello", "secure", "restricted"}
+
+
+def test_an_unknown_admin_path_is_401_without_the_master_key_and_404_with_it(host: HostHandle) -> None:
+    assert requests.get(f"{host.url}/admin/nothing-here", timeout=10).status_code == 401
+    assert requests.get(f"{host.url}/admin/nothing-here", headers={"x-functions-key": MASTER_KEY}, timeout=10).status_code == 404
