@@ -264,5 +264,7 @@ class Engine:
             status, detail = Status.DONE, f"{change.describe(target)}: done by a run that stopped before recording it (verified now)"
         else:
             status, detail = Status.FAILED, f"interrupted: the run claiming it stopped before the write took ({problem}); decided again now"
+            # Its cooldown slot was taken for a write that never took: given back, so deciding again can act.
+            self.ledger.release_write(f"{change.kind.value}|{action.key}", orphan.claimed_at)
         self.ledger.settle(claim, status, detail)
         tell(Outcome(action, status, detail, run.now, orphan.trigger), run.outcomes, self.ledger, self.notifier)

@@ -244,26 +244,30 @@ class Write(_Guard):
         if self.mode is not Mode.ENFORCE:
             return Stop(Status.PLANNED, f"observe mode: would {change.describe(action.target)}", counted=True)
         slot = f"{action.kind.value}|{action.key}"
+        place: str | None = None
+        taken = False
         try:
             # Counted before the write: a write that fails, or a run that dies during it, still counts.
             place = self.ledger.count_write(action.key, run.now)
             if self.ledger.writes_since(run.now - timedelta(hours=1)) > self.per_hour:
-                self.ledger.uncount_write(place, run.now)
+                self._give_back(None, place, run.now)
                 return Stop(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_HOUR={self.per_hour} reached")
             # The cooldown's slot is taken atomically: of the runs racing for one resource (six events of
             # one pipeline's steps, say) one writes; the others find the slot taken.
             last = self.ledger.take_write(slot, run.now, timedelta(minutes=self.cooldown_minutes), run.trigger,
                                           force=change.bypasses_cooldown())
             if last is not None:
-                self.ledger.uncount_write(place, run.now)
+                self._give_back(None, place, run.now)
                 return Stop(Status.SKIPPED, f"cooldown: last write {human(run.now - last)} ago (COOLDOWN_MINUTES={self.cooldown_minutes})")
+            taken = True
             change.remember(action.key, self.ledger, run.now)
         except AzureError as exc:
+            self._give_back(slot if taken else None, place, run.now)  # nothing was written: the retry must not find them held
             return _failed(exc, "ledger unavailable, not writing: ")
         try:
             change.execute(action.target, run.workspace)
         except AzureError as exc:
-            self._give_back(slot, run.now)  # a write that failed changed nothing: no cooldown runs from it
+            self._give_back(slot, None, run.now)  # a write that failed changed nothing: no cooldown runs from it
             if isinstance(exc, Gone):
                 return Stop(Status.SKIPPED, "skipped: already gone")
             if isinstance(exc, Conflict):
@@ -271,11 +275,15 @@ class Write(_Guard):
             return Stop(Status.FAILED, _failed(exc, "").detail, counted=True, transient=exc.transient)
         return None
 
-    def _give_back(self, slot: str, now: datetime) -> None:
+    def _give_back(self, slot: str | None, place: str | None, now: datetime) -> None:
+        """Give back what a write that did not happen took: its cooldown slot and (before the write) its place in the hour."""
         try:
-            self.ledger.release_write(slot, now)
+            if slot is not None:
+                self.ledger.release_write(slot, now)
+            if place is not None:
+                self.ledger.uncount_write(place, now)
         except AzureError as exc:
-            log.warning("cooldown slot %s not given back: %s", slot[:120], exc)
+            log.warning("a write's cooldown slot or hourly place not given back: %s", exc)
 
 
 @dataclass

@@ -199,8 +199,10 @@ class Ledger:
             taken = {**entity, "Previous": last, "PreviousTrigger": existing.get("Trigger") or ""} if last is not None else entity
             self.table.update_entity(taken, mode=UpdateMode.REPLACE, etag=existing.metadata["etag"],
                                      match_condition=MatchConditions.IfNotModified)
-        except HttpResponseError:
-            return now  # another run took it this instant
+        except HttpResponseError as exc:
+            if exc.status_code in (404, 412):
+                return now  # another run took (or gave back) the slot this instant
+            raise  # a storage error is not a cooldown: translated, it fails the attempt transiently
         return None
 
     @_translated("give a write slot back")
@@ -222,8 +224,9 @@ class Ledger:
                                           "Trigger": existing.get("PreviousTrigger") or ""},
                                          mode=UpdateMode.REPLACE, etag=existing.metadata["etag"],
                                          match_condition=MatchConditions.IfNotModified)
-        except HttpResponseError:
-            return
+        except HttpResponseError as exc:
+            if exc.status_code not in (404, 412):
+                raise  # taken again meanwhile (412) or gone (404): not ours to give back; anything else is an error
 
     @_translated("count a write")
     def count_write(self, resource_key: str, at: datetime) -> str:

@@ -140,6 +140,8 @@ def test_a_write_a_dead_run_never_made_is_recorded_as_interrupted_and_decided_ag
     ws = MemoryWorkspace(WS, [cluster("cpu", min_nodes=2)])
     eng, ledger = engine(ws)
     orphan(ledger, "cpu", {"kind": "scale-cluster", "params": {"min_nodes": 0, "max_nodes": 4, "idle_s": 1800}})
+    # The dead run had taken the cluster's cooldown slot just before it died.
+    ledger.take_write(f"scale-cluster|{compute_key(WS, 'cpu')}", NOW - LEASE - timedelta(minutes=5), timedelta(0), "trigger-0")
     report = eng.run(sweep(Kind.CLUSTER_SWEEP, WS.id, NOW), NOW)
     interrupted = [o for o in report.outcomes if o.detail.startswith("interrupted")]
     assert len(interrupted) == 1 and interrupted[0].status is Status.FAILED

@@ -278,3 +278,16 @@ def test_a_write_that_never_happened_gives_its_cooldown_slot_back():
     ws = MemoryWorkspace(WS, [instance()], fail={"stop_instance": AzureError("stop ci: HTTP 503", transient=True, status=503)})
     assert Write(Mode.ENFORCE, ledger, 30, 30).check(attempt(ws=ws)).transient
     assert ledger.last_write(f"stop-instance|{stop().key}") is None  # the retry is not held by a cooldown
+
+
+def test_a_ledger_failure_after_the_slot_is_taken_gives_slot_and_place_back_so_the_retry_can_write():
+    ledger = MemoryLedger(fail={"put_restore": TRANSIENT})
+    ws = MemoryWorkspace(WS, [cluster("gpu", min_nodes=0, max_nodes=2, unusable=1)])
+    recycle = Action(ScaleCluster(0, 0, 1800, restore_max=2), WS, "gpu", "unusable nodes")
+    first = Write(Mode.ENFORCE, ledger, 30, 30).check(Attempt(recycle, Run("alert-1", NOW, ws)))
+    assert first is not None and first.transient and ws.writes == []
+    assert ledger.last_write(f"scale-cluster|{recycle.key}") is None and ledger.writes_since(NOW - timedelta(hours=1)) == 0
+    ledger.fail.clear()
+    later = NOW + timedelta(minutes=1)
+    assert Write(Mode.ENFORCE, ledger, 30, 30).check(Attempt(recycle, Run("alert-1", later, ws))) is None
+    assert [c[0] for c in ws.writes] == ["set_scale"]
