@@ -136,7 +136,7 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "secret_expiry" {
   }
 
   depends_on = [
-    azurerm_role_assignment.vault_secrets_officer,
+    azurerm_role_assignment.secret_rotator,
     azurerm_role_assignment.storage_key_operator,
   ]
 }

@@ -1,22 +1,27 @@
-# Least privilege for the Function App's system-assigned identity.
+# Least privilege for the Function App's system-assigned identity: exactly the actions its code uses.
+#
+# shared/adapters/permissions.py maps every request the adapters send to its RBAC action and scope;
+# tests/unit/test_permissions.py holds these lists equal to that map, and
+# tests/e2e/test_permissions.py runs every scenario against the emulator and holds the actions of the
+# requests it journaled equal to them. An action missing here, or granted here and never used, fails.
 #
 # Custom roles: Azure accepts management groups, subscriptions and resource groups as assignable
-# scopes, so the definitions live at the subscription and are *assigned* at the narrowest scope
-# each action works at: the workspace for everything under workspaces/, the subscription for the
-# location-level reads (usages and VM sizes are subscription resources:
-# /subscriptions/{id}/providers/Microsoft.MachineLearningServices/locations/{region}/...).
+# scopes, so the definitions live at the subscription and are *assigned* at the narrowest scope each
+# action works at: the workspace for everything under workspaces/; the subscription for the
+# location-level resources (/subscriptions/{id}/providers/Microsoft.MachineLearningServices/locations/
+# {region}/...: usages, VM sizes and the long-running-operation monitors) and for the metrics batch
+# API; each vault for the Key Vault data actions.
 
 locals {
   principal_id = azurerm_linux_function_app.this.identity[0].principal_id
 
-  # Checked against "Azure permissions for AI + machine learning" (Microsoft.MachineLearningServices).
+  # "Azure permissions for AI + machine learning" (Microsoft.MachineLearningServices).
   workspace_actions = [
     "Microsoft.MachineLearningServices/workspaces/read",
     "Microsoft.MachineLearningServices/workspaces/computes/read",
     "Microsoft.MachineLearningServices/workspaces/computes/write",
     "Microsoft.MachineLearningServices/workspaces/computes/stop/action",
     "Microsoft.MachineLearningServices/workspaces/computes/updateIdleShutdownSetting/action",
-    "Microsoft.MachineLearningServices/workspaces/computes/listNodes/action",
     "Microsoft.MachineLearningServices/workspaces/jobs/read",
     "Microsoft.MachineLearningServices/workspaces/datastores/read",
     "Microsoft.MachineLearningServices/workspaces/datastores/write",
@@ -24,13 +29,25 @@ locals {
     "Microsoft.MachineLearningServices/workspaces/resynckeys/action",
   ]
 
-  subscription_actions = concat(
-    [
-      "Microsoft.MachineLearningServices/locations/usages/read",
-      "Microsoft.MachineLearningServices/locations/vmsizes/read",
-    ],
-    var.grant_subscription_metrics_read ? ["Microsoft.Insights/metrics/read"] : [],
-  )
+  # The same list for the AML location resources; "Azure permissions for Monitor" for the metrics
+  # read. metrics:getBatch is a subscription-level API: Microsoft's "Migrate from the metrics API to
+  # the getBatch API" says the caller needs metrics read on the subscription itself, and a grant on
+  # every queried resource is not enough (so no per-workspace Monitoring Reader).
+  subscription_actions = [
+    "Microsoft.MachineLearningServices/locations/usages/read",
+    "Microsoft.MachineLearningServices/locations/vmsizes/read",
+    "Microsoft.MachineLearningServices/locations/computeoperationsstatus/read",
+    "Microsoft.MachineLearningServices/locations/workspaceOperationsStatus/read",
+    "Microsoft.Insights/metrics/read",
+  ]
+
+  # "Azure permissions for Security" (Microsoft.KeyVault data actions): list properties, read and
+  # write a secret's value; no delete, purge, backup or restore (Key Vault Secrets Officer has them).
+  vault_data_actions = [
+    "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+    "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+    "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+  ]
 }
 
 resource "azurerm_role_definition" "workspace_operator" {
@@ -49,11 +66,26 @@ resource "azurerm_role_definition" "workspace_operator" {
 resource "azurerm_role_definition" "subscription_reader" {
   name        = "AML Autopilot subscription reader (${var.name}-${local.suffix})"
   scope       = data.azurerm_subscription.current.id
-  description = "Reads AML quota usages and VM sizes per region, and platform metrics."
+  description = "Reads AML quota usages, VM sizes and the status of AML compute and workspace operations per region, and platform metrics through the metrics batch API."
 
   permissions {
     actions     = local.subscription_actions
     not_actions = []
+  }
+
+  assignable_scopes = [data.azurerm_subscription.current.id]
+}
+
+resource "azurerm_role_definition" "secret_rotator" {
+  name        = "AML Autopilot secret rotator (${var.name}-${local.suffix})"
+  scope       = data.azurerm_subscription.current.id
+  description = "Lists secret properties, reads and writes secret values; nothing else in the vault."
+
+  permissions {
+    actions          = []
+    not_actions      = []
+    data_actions     = local.vault_data_actions
+    not_data_actions = []
   }
 
   assignable_scopes = [data.azurerm_subscription.current.id]
@@ -68,41 +100,36 @@ resource "azurerm_role_assignment" "workspace_operator" {
   description        = "aml-autopilot ${var.name}: remediate computes and datastores of this workspace"
 }
 
-resource "azurerm_role_assignment" "workspace_monitoring_reader" {
-  for_each             = var.workspaces
-  scope                = each.value.id
-  role_definition_name = "Monitoring Reader"
-  principal_id         = local.principal_id
-  principal_type       = "ServicePrincipal"
-  description          = "aml-autopilot ${var.name}: read this workspace's metrics (instance CPU activity)"
-}
-
 resource "azurerm_role_assignment" "subscription_reader" {
   scope              = data.azurerm_subscription.current.id
   role_definition_id = azurerm_role_definition.subscription_reader.role_definition_resource_id
   principal_id       = local.principal_id
   principal_type     = "ServicePrincipal"
-  description        = "aml-autopilot ${var.name}: AML quota usages and VM sizes per region"
+  description        = "aml-autopilot ${var.name}: AML quota usages, VM sizes and operation status per region; instance CPU metrics"
 }
 
+# Storage Account Key Operator Service Role is exactly listkeys/action and regeneratekey/action
+# ("Azure built-in roles for Storage"): what the rotation uses, so the built-in role is kept.
 resource "azurerm_role_assignment" "storage_key_operator" {
   for_each             = var.rotated_storage_account_ids
   scope                = each.value
   role_definition_name = "Storage Account Key Operator Service Role"
   principal_id         = local.principal_id
   principal_type       = "ServicePrincipal"
-  description          = "aml-autopilot ${var.name}: list and regenerate the key not in use"
+  description          = "aml-autopilot ${var.name}: list keys and regenerate the key not in use"
 }
 
-resource "azurerm_role_assignment" "vault_secrets_officer" {
-  for_each             = var.vaults
-  scope                = each.value.id
-  role_definition_name = "Key Vault Secrets Officer"
-  principal_id         = local.principal_id
-  principal_type       = "ServicePrincipal"
-  description          = "aml-autopilot ${var.name}: read managed credentials and write their new versions"
+resource "azurerm_role_assignment" "secret_rotator" {
+  for_each           = var.vaults
+  scope              = each.value.id
+  role_definition_id = azurerm_role_definition.secret_rotator.role_definition_resource_id
+  principal_id       = local.principal_id
+  principal_type     = "ServicePrincipal"
+  description        = "aml-autopilot ${var.name}: read managed credentials and write their new versions"
 }
 
+# Not a request of the code: the platform resolves the NOTIFY_EVENTGRID_KEY Key Vault reference
+# with the app's identity.
 resource "azurerm_role_assignment" "notify_key_reader" {
   count                = var.notify_eventgrid_key_vault_id != "" ? 1 : 0
   scope                = var.notify_eventgrid_key_vault_id
@@ -114,7 +141,8 @@ resource "azurerm_role_assignment" "notify_key_reader" {
 
 # The Function App's own storage account, for identity-based access: the ledger table, the work
 # queue and the host's blobs (leases, keys). Today the app authenticates with the connection string
-# (see main.tf); these grants let it move to AzureWebJobsStorage__accountName without a new deploy.
+# (see main.tf), so no request of the code uses these; they let it move to
+# AzureWebJobsStorage__accountName without a new deploy.
 resource "azurerm_role_assignment" "func_storage" {
   for_each = toset([
     "Storage Table Data Contributor",

@@ -44,12 +44,6 @@ variable "notify_eventgrid_key_vault_id" {
   default     = ""
 }
 
-variable "grant_subscription_metrics_read" {
-  description = "Also allow Microsoft.Insights/metrics/read at the subscription: the metrics batch API (used for instance CPU activity) authorizes at subscription level."
-  type        = bool
-  default     = true
-}
-
 variable "connect_triggers" {
   description = "Create the Event Grid subscriptions, the action group and the metric alerts. Leave false on the first apply: Event Grid validates the on_event function and the webhook needs the host's function key, both of which exist only once the code is published."
   type        = bool
