@@ -1,5 +1,6 @@
-# One autopilot for a fleet of AML workspaces: the shared resource group and telemetry, an optional
-# sample workspace to try it on, and the autopilot itself.
+# One autopilot for a fleet of AML workspaces: the shared resource group, telemetry and Key Vault, an
+# optional sample workspace to try it on, and the autopilot itself. Ids flow from shared into the
+# other two modules as variables (key_vault_id, app_insights_id), never as lookups by name.
 
 module "shared" {
   source              = "./shared"
@@ -10,21 +11,23 @@ module "shared" {
 }
 
 module "mlops" {
-  count                   = var.deploy_sample_workspace ? 1 : 0
-  source                  = "./mlops"
-  name                    = var.name
-  location                = module.shared.location
-  resource_group_name     = module.shared.resource_group_name
-  application_insights_id = module.shared.application_insights_id
-  tags                    = var.tags
+  count               = var.deploy_sample_workspace ? 1 : 0
+  source              = "./mlops"
+  name                = var.name
+  location            = module.shared.location
+  resource_group_name = module.shared.resource_group_name
+  key_vault_id        = module.shared.key_vault_id
+  app_insights_id     = module.shared.app_insights_id
+  tags                = var.tags
 }
 
 locals {
   # module.mlops has zero or one instance; iterating over it avoids indexing an absent instance, and
   # the fixed key keeps every for_each of the autopilot module known at plan time even though the
-  # sample's ids are not known until it exists.
+  # sample's ids are not known until it exists. The sample workspace keeps its secrets in the shared
+  # vault, so the autopilot manages that vault when (and only when) the sample is deployed.
   sample_workspaces = { for m in module.mlops : "sample" => { id = m.workspace_id, location = module.shared.location, system_topic = null } }
-  sample_vaults     = { for m in module.mlops : "sample" => { id = m.key_vault_id, location = module.shared.location, system_topic = null } }
+  sample_vaults     = { for m in module.mlops : "sample" => { id = module.shared.key_vault_id, location = module.shared.location, system_topic = null } }
   sample_storage    = { for m in module.mlops : "sample" => m.storage_account_id }
 }
 
@@ -40,6 +43,9 @@ module "autopilot" {
   vaults                      = merge(local.sample_vaults, var.vaults)
   rotated_storage_account_ids = merge(local.sample_storage, var.rotated_storage_account_ids)
   connect_triggers            = var.connect_triggers
+
+  instance_memory_in_mb  = var.instance_memory_in_mb
+  maximum_instance_count = var.maximum_instance_count
 
   autopilot_mode                 = var.autopilot_mode
   notify_webhook_url             = var.notify_webhook_url

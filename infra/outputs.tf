@@ -4,7 +4,7 @@ output "resource_group_name" {
 }
 
 output "function_app_name" {
-  description = "Name of the Function App: publish the code with `func azure functionapp publish <name> --python`."
+  description = "Name of the Function App: deploy the code with `func azure functionapp publish <name> --python`."
   value       = module.autopilot.function_app_name
 }
 
@@ -24,7 +24,12 @@ output "sample_workspace_id" {
   value       = one(module.mlops[*].workspace_id)
 }
 
-output "sample_key_vault_id" {
-  description = "Resource id of the sample key vault (null without it)."
-  value       = one(module.mlops[*].key_vault_id)
+output "key_vault_id" {
+  description = "Resource id of the shared Key Vault (the sample workspace's vault)."
+  value       = module.shared.key_vault_id
+}
+
+output "sample_container_registry_id" {
+  description = "Resource id of the sample workspace's container registry (null without it)."
+  value       = one(module.mlops[*].container_registry_id)
 }

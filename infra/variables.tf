@@ -27,8 +27,20 @@ variable "tags" {
   default     = {}
 }
 
+variable "instance_memory_in_mb" {
+  description = "Memory of each Flex Consumption instance of the Function App (512, 2048 or 4096)."
+  type        = number
+  default     = 2048
+}
+
+variable "maximum_instance_count" {
+  description = "Most instances the Function App scales out to (Flex Consumption)."
+  type        = number
+  default     = 40
+}
+
 variable "deploy_sample_workspace" {
-  description = "Create the sample AML landing zone (infra/mlops) and let the autopilot manage it."
+  description = "Create the sample AML landing zone (infra/mlops: workspace, storage, container registry, cluster) and let the autopilot manage it and the shared vault."
   type        = bool
   default     = true
 }
@@ -66,7 +78,7 @@ variable "rotated_storage_account_ids" {
 }
 
 variable "connect_triggers" {
-  description = "Wire Event Grid, the action group and the metric alerts to the functions. Set true on the second apply, after the code is published."
+  description = "Wire Event Grid, the action group and the metric alerts to the functions. Set true on the second apply, after the code is deployed."
   type        = bool
   default     = false
 }

@@ -1,10 +1,13 @@
 terraform {
   required_version = ">= 1.6"
 
+  # 4.42 is the first release with the argument names used here (rbac_authorization_enabled on the
+  # vault; storage_account_id on containers, azurerm_function_app_flex_consumption and the system
+  # topics' source_resource_id are older). 5.0 removes the deprecated ones: pin below it.
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = "~> 4.0"
+      version = ">= 4.42, < 5.0"
     }
   }
 }
@@ -15,7 +18,8 @@ provider "azurerm" {
 
   features {
     key_vault {
-      # The sample vault holds rotated credentials: never purge them as a side effect of destroy.
+      # The shared vault holds rotated credentials: never purge them as a side effect of destroy
+      # (with purge protection on, Azure refuses a purge anyway).
       purge_soft_delete_on_destroy = false
     }
   }

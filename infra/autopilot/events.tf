@@ -43,7 +43,7 @@ resource "azurerm_eventgrid_system_topic" "vault" {
 # Events Event Grid gave up on (attempts or time to live exhausted) land here for inspection.
 resource "azurerm_storage_container" "dead_letter" {
   name                  = local.dead_letter_container
-  storage_account_name  = azurerm_storage_account.func.name
+  storage_account_id    = azurerm_storage_account.func.id
   container_access_type = "private"
 }
 

@@ -10,9 +10,12 @@ locals {
   notify_eventgrid_key = var.notify_eventgrid_key_secret_id != "" ? "@Microsoft.KeyVault(SecretUri=${var.notify_eventgrid_key_secret_id})" : var.notify_eventgrid_key
 
   # Every setting of shared/settings.py's CATALOGUE, in its order (tests/unit/test_infra.py holds
-  # the two equal). AzureWebJobsStorage is not listed: the Function App resource writes it as a
-  # connection string from storage_account_name and storage_account_access_key, which is what the
-  # ledger (TableServiceClient.from_connection_string) and the queue bindings read.
+  # the two equal). AzureWebJobsStorage is not listed: the Flex Consumption resource writes it as a
+  # connection string from storage_access_key (with DEPLOYMENT_STORAGE_CONNECTION_STRING, the same
+  # value), which is what the ledger (TableServiceClient.from_connection_string) and the queue
+  # bindings read. Nothing Flex Consumption rejects is listed either: the runtime (no
+  # FUNCTIONS_WORKER_RUNTIME, no FUNCTIONS_EXTENSION_VERSION) and the package (no
+  # WEBSITE_RUN_FROM_PACKAGE, no content share) are arguments of the resource below.
   app_settings = {
     AUTOPILOT_MODE                 = var.autopilot_mode
     ALLOWED_WORKSPACES             = join(",", [for w in values(var.workspaces) : w.id])
@@ -52,8 +55,8 @@ locals {
   }
 }
 
-# The Function App's own storage: timer leases, host keys, the work queue, the ledger table and
-# the Event Grid dead-letter container.
+# The Function App's own storage: timer leases, host keys, the work queue, the ledger table, the
+# deployment package and the Event Grid dead-letter container.
 resource "azurerm_storage_account" "func" {
   name                     = "st${local.compact}${local.suffix}"
   resource_group_name      = var.resource_group_name
@@ -62,11 +65,34 @@ resource "azurerm_storage_account" "func" {
   account_replication_type = "LRS"
   min_tls_version          = "TLS1_2"
 
-  # The ledger reads AzureWebJobsStorage as a connection string (shared/ledger.py) and
-  # `func azure functionapp publish` hands the package over as a SAS URL: shared keys stay on here.
+  # The ledger reads AzureWebJobsStorage as a connection string (shared/ledger.py) and the Flex
+  # resource writes that setting from the account key: shared keys stay on here.
   shared_access_key_enabled       = true
   allow_nested_items_to_be_public = false
   tags                            = var.tags
+
+  # Deleted blobs (packages, host keys, dead letters) and containers stay recoverable for a week.
+  blob_properties {
+    delete_retention_policy {
+      days = 7
+    }
+
+    container_delete_retention_policy {
+      days = 7
+    }
+  }
+
+  # No part of the app issues SAS; any account SAS valid for more than a day is logged.
+  sas_policy {
+    expiration_period = "01.00:00:00"
+  }
+}
+
+# Flex Consumption runs the package found in this container; deploying the code uploads it here.
+resource "azurerm_storage_container" "deployment" {
+  name                  = "app-package"
+  storage_account_id    = azurerm_storage_account.func.id
+  container_access_type = "private"
 }
 
 resource "azurerm_service_plan" "func" {
@@ -74,22 +100,34 @@ resource "azurerm_service_plan" "func" {
   resource_group_name = var.resource_group_name
   location            = var.location
   os_type             = "Linux"
-  sku_name            = "Y1"
+  sku_name            = "FC1"
   tags                = var.tags
 }
 
-resource "azurerm_linux_function_app" "this" {
-  name                        = "func-${var.name}-${local.suffix}"
-  resource_group_name         = var.resource_group_name
-  location                    = var.location
-  service_plan_id             = azurerm_service_plan.func.id
-  storage_account_name        = azurerm_storage_account.func.name
-  storage_account_access_key  = azurerm_storage_account.func.primary_access_key
-  functions_extension_version = "~4"
-  https_only                  = true
-  builtin_logging_enabled     = false
-  app_settings                = local.app_settings
-  tags                        = var.tags
+resource "azurerm_function_app_flex_consumption" "this" {
+  name                = "func-${var.name}-${local.suffix}"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  service_plan_id     = azurerm_service_plan.func.id
+
+  # The package: a blob container of the app's storage, reached with the account key. The same key
+  # makes AzureWebJobsStorage (a connection string, see app_settings above).
+  storage_container_type      = "blobContainer"
+  storage_container_endpoint  = "${azurerm_storage_account.func.primary_blob_endpoint}${azurerm_storage_container.deployment.name}"
+  storage_authentication_type = "StorageAccountConnectionString"
+  storage_access_key          = azurerm_storage_account.func.primary_access_key
+
+  runtime_name           = "python"
+  runtime_version        = "3.11"
+  instance_memory_in_mb  = var.instance_memory_in_mb
+  maximum_instance_count = var.maximum_instance_count
+
+  app_settings = local.app_settings
+  tags         = var.tags
+
+  # Deploying the code authenticates with Microsoft Entra ID: no publishing profile, no basic auth.
+  https_only                                     = true
+  webdeploy_publish_basic_authentication_enabled = false
 
   identity {
     type = "SystemAssigned"
@@ -98,35 +136,28 @@ resource "azurerm_linux_function_app" "this" {
   site_config {
     application_insights_connection_string = var.application_insights_connection_string
     minimum_tls_version                    = "1.2"
-    ftps_state                             = "Disabled"
-
-    application_stack {
-      python_version = "3.11"
-    }
   }
 
   lifecycle {
     ignore_changes = [
-      # Set by `func azure functionapp publish`: the package the app runs from.
-      app_settings["WEBSITE_RUN_FROM_PACKAGE"],
       # Added by the portal when it links the app to Application Insights.
       tags["hidden-link: /app-insights-resource-id"],
     ]
   }
 }
 
-# Host keys exist once the host has started, i.e. after the code is published.
+# Host keys exist once the host has started, i.e. after the code is deployed.
 data "azurerm_function_app_host_keys" "this" {
   count               = var.connect_triggers ? 1 : 0
-  name                = azurerm_linux_function_app.this.name
+  name                = azurerm_function_app_flex_consumption.this.name
   resource_group_name = var.resource_group_name
 }
 
 locals {
   # functions/alerts.py: route "alerts", function auth level. The default function key is a host
   # key valid for every function-level function of the app.
-  alerts_webhook_url = var.connect_triggers ? "https://${azurerm_linux_function_app.this.default_hostname}/api/alerts?code=${data.azurerm_function_app_host_keys.this[0].default_function_key}" : ""
+  alerts_webhook_url = var.connect_triggers ? "https://${azurerm_function_app_flex_consumption.this.default_hostname}/api/alerts?code=${data.azurerm_function_app_host_keys.this[0].default_function_key}" : ""
 
   # functions/events.py: the Event Grid trigger is the function named on_event.
-  on_event_function_id = "${azurerm_linux_function_app.this.id}/functions/on_event"
+  on_event_function_id = "${azurerm_function_app_flex_consumption.this.id}/functions/on_event"
 }

@@ -1,25 +1,25 @@
 output "function_app_name" {
   description = "Name of the Function App (target of `func azure functionapp publish`)."
-  value       = azurerm_linux_function_app.this.name
+  value       = azurerm_function_app_flex_consumption.this.name
 }
 
 output "function_app_id" {
   description = "Resource id of the Function App."
-  value       = azurerm_linux_function_app.this.id
+  value       = azurerm_function_app_flex_consumption.this.id
 }
 
 output "function_app_hostname" {
   description = "Default host name of the Function App."
-  value       = azurerm_linux_function_app.this.default_hostname
+  value       = azurerm_function_app_flex_consumption.this.default_hostname
 }
 
 output "principal_id" {
   description = "Object id of the Function App's system-assigned identity (the principal of every role assignment)."
-  value       = azurerm_linux_function_app.this.identity[0].principal_id
+  value       = azurerm_function_app_flex_consumption.this.identity[0].principal_id
 }
 
 output "storage_account_name" {
-  description = "Name of the Function App's storage account (ledger table, work queue, dead letters)."
+  description = "Name of the Function App's storage account (ledger table, work queue, deployment package, dead letters)."
   value       = azurerm_storage_account.func.name
 }
 

@@ -13,7 +13,7 @@
 # API; each vault for the Key Vault data actions.
 
 locals {
-  principal_id = azurerm_linux_function_app.this.identity[0].principal_id
+  principal_id = azurerm_function_app_flex_consumption.this.identity[0].principal_id
 
   # "Azure permissions for AI + machine learning" (Microsoft.MachineLearningServices).
   workspace_actions = [

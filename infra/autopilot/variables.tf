@@ -26,6 +26,28 @@ variable "application_insights_connection_string" {
   sensitive   = true
 }
 
+variable "instance_memory_in_mb" {
+  description = "Memory of each Flex Consumption instance, in MB. The autopilot is I/O-bound (ARM, Monitor, Key Vault, storage): 2048 is ample; 512 is the cheapest size where the region offers it."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = contains([512, 2048, 4096], var.instance_memory_in_mb)
+    error_message = "instance_memory_in_mb must be 512, 2048 or 4096."
+  }
+}
+
+variable "maximum_instance_count" {
+  description = "Most instances the Function App scales out to. The work is small and capped per run and per hour by the app itself; a low ceiling also bounds the concurrent calls to ARM. Older 4.x releases of the provider accept 40 to 1000."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.maximum_instance_count >= 1 && var.maximum_instance_count <= 1000
+    error_message = "maximum_instance_count must be 1 to 1000."
+  }
+}
+
 variable "rotated_storage_account_ids" {
   description = "Storage accounts whose keys the autopilot rotates (the ProviderAddress of managed secrets), keyed by a short label known at plan time."
   type        = map(string)
@@ -45,7 +67,7 @@ variable "notify_eventgrid_key_vault_id" {
 }
 
 variable "connect_triggers" {
-  description = "Create the Event Grid subscriptions, the action group and the metric alerts. Leave false on the first apply: Event Grid validates the on_event function and the webhook needs the host's function key, both of which exist only once the code is published."
+  description = "Create the Event Grid subscriptions, the action group and the metric alerts. Leave false on the first apply: Event Grid validates the on_event function and the webhook needs the host's function key, both of which exist only once the code is deployed."
   type        = bool
   default     = false
 }
@@ -93,7 +115,7 @@ variable "tags" {
 # --- App settings: one variable per entry of shared/settings.py's CATALOGUE ----------------------
 # Same names (lower case), same defaults, same order; tests/unit/test_infra.py holds them equal.
 # AzureWebJobsStorage is the one entry without a variable: the Function App resource writes it from
-# storage_account_name and storage_account_access_key (see main.tf).
+# storage_access_key (see main.tf).
 
 variable "autopilot_mode" {
   description = "AUTOPILOT_MODE: `observe` (plan, log, notify; no writes) or `enforce` (act)."

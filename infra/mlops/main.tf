@@ -1,11 +1,12 @@
 # A small Azure Machine Learning landing zone to try the autopilot on: the workspace with its
-# storage account and key vault, and one CPU cluster that scales to zero. Nothing here is needed
-# by the autopilot itself; point it at real workspaces instead by leaving this module out.
+# storage account and container registry, and one CPU cluster that scales to zero. The Key Vault and
+# Application Insights come from infra/shared (key_vault_id, app_insights_id). Nothing here is
+# needed by the autopilot itself; point it at real workspaces instead by leaving this module out.
 
 data "azurerm_client_config" "current" {}
 
 locals {
-  # Storage account and vault names are global: a stable suffix keeps them unique per subscription.
+  # Storage account and registry names are global: a stable suffix keeps them unique per subscription.
   suffix  = substr(md5("${data.azurerm_client_config.current.subscription_id}/${var.resource_group_name}/${var.name}"), 0, 6)
   compact = substr(replace(var.name, "-", ""), 0, 12)
 }
@@ -23,27 +24,43 @@ resource "azurerm_storage_account" "ml" {
   shared_access_key_enabled       = true
   allow_nested_items_to_be_public = false
   tags                            = var.tags
+
+  # Deleted blobs and containers stay recoverable for a week.
+  blob_properties {
+    delete_retention_policy {
+      days = 7
+    }
+
+    container_delete_retention_policy {
+      days = 7
+    }
+  }
+
+  # Account SAS valid for more than a day are logged (the studio's own SAS are short-lived).
+  sas_policy {
+    expiration_period = "01.00:00:00"
+  }
 }
 
-resource "azurerm_key_vault" "ml" {
-  name                       = "kvml${local.compact}${local.suffix}"
-  resource_group_name        = var.resource_group_name
-  location                   = var.location
-  tenant_id                  = data.azurerm_client_config.current.tenant_id
-  sku_name                   = "standard"
-  enable_rbac_authorization  = true
-  soft_delete_retention_days = 7
-  purge_protection_enabled   = false
-  tags                       = var.tags
+# Environment images for jobs. No admin user: the workspace and the cluster pull and push with their
+# managed identities ("Use managed identities with Azure Machine Learning").
+resource "azurerm_container_registry" "ml" {
+  name                = "crml${local.compact}${local.suffix}"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  sku                 = var.container_registry_sku
+  admin_enabled       = false
+  tags                = var.tags
 }
 
 resource "azurerm_machine_learning_workspace" "this" {
   name                          = "mlw-${var.name}"
   resource_group_name           = var.resource_group_name
   location                      = var.location
-  application_insights_id       = var.application_insights_id
-  key_vault_id                  = azurerm_key_vault.ml.id
+  application_insights_id       = var.app_insights_id
+  key_vault_id                  = var.key_vault_id
   storage_account_id            = azurerm_storage_account.ml.id
+  container_registry_id         = azurerm_container_registry.ml.id
   public_network_access_enabled = true
   tags                          = var.tags
 
@@ -59,6 +76,9 @@ resource "azurerm_machine_learning_compute_cluster" "cpu" {
   vm_priority                   = "Dedicated"
   vm_size                       = var.cluster_vm_size
   tags                          = var.tags
+
+  # No SSH or other local accounts on the nodes: jobs authenticate with the cluster's identity.
+  local_auth_enabled = false
 
   scale_settings {
     min_node_count                       = var.cluster_min_nodes

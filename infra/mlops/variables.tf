@@ -13,9 +13,25 @@ variable "resource_group_name" {
   type        = string
 }
 
-variable "application_insights_id" {
-  description = "Application Insights component the workspace reports to."
+variable "key_vault_id" {
+  description = "Key Vault of the workspace (infra/shared): its secrets, datastore credentials among them."
   type        = string
+}
+
+variable "app_insights_id" {
+  description = "Application Insights component the workspace reports to (infra/shared)."
+  type        = string
+}
+
+variable "container_registry_sku" {
+  description = "SKU of the workspace's container registry. Basic keeps the sample cheap; Premium adds private endpoints, retention and geo-replication."
+  type        = string
+  default     = "Basic"
+
+  validation {
+    condition     = contains(["Basic", "Standard", "Premium"], var.container_registry_sku)
+    error_message = "container_registry_sku must be Basic, Standard or Premium."
+  }
 }
 
 variable "cluster_name" {

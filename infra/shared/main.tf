@@ -1,5 +1,14 @@
-# What a fleet shares: one resource group and one place for telemetry. The autopilot writes its
-# structured outcome lines here, and operators query them next to the workspaces' own logs.
+# What a fleet shares: one resource group, one place for telemetry and one Key Vault. The autopilot
+# writes its structured outcome lines here, operators query them next to the workspaces' own logs,
+# and the ML workspaces keep their secrets (datastore credentials among them) in the vault.
+
+data "azurerm_client_config" "current" {}
+
+locals {
+  # Vault names are global: a stable suffix keeps them unique per subscription.
+  suffix  = substr(md5("${data.azurerm_client_config.current.subscription_id}/${azurerm_resource_group.this.name}/${var.name}"), 0, 6)
+  compact = substr(replace(var.name, "-", ""), 0, 12)
+}
 
 resource "azurerm_resource_group" "this" {
   name     = var.resource_group_name != "" ? var.resource_group_name : "rg-${var.name}"
@@ -24,4 +33,19 @@ resource "azurerm_application_insights" "this" {
   application_type    = "web"
   retention_in_days   = var.log_retention_days
   tags                = var.tags
+}
+
+# RBAC authorization (no access policies): the autopilot's identity gets a custom data-action role
+# on it, nothing broader. Purge protection is on: a deleted secret (a rotated credential among
+# them) stays recoverable for the retention period, and nobody can purge it before then.
+resource "azurerm_key_vault" "this" {
+  name                       = "kv${local.compact}${local.suffix}"
+  resource_group_name        = azurerm_resource_group.this.name
+  location                   = azurerm_resource_group.this.location
+  tenant_id                  = data.azurerm_client_config.current.tenant_id
+  sku_name                   = "standard"
+  rbac_authorization_enabled = true
+  soft_delete_retention_days = var.key_vault_retention_days
+  purge_protection_enabled   = true
+  tags                       = var.tags
 }

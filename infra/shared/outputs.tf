@@ -18,7 +18,7 @@ output "log_analytics_workspace_id" {
   value       = azurerm_log_analytics_workspace.this.id
 }
 
-output "application_insights_id" {
+output "app_insights_id" {
   description = "Resource id of the Application Insights component."
   value       = azurerm_application_insights.this.id
 }
@@ -27,4 +27,14 @@ output "application_insights_connection_string" {
   description = "Connection string of the Application Insights component."
   value       = azurerm_application_insights.this.connection_string
   sensitive   = true
+}
+
+output "key_vault_id" {
+  description = "Resource id of the shared Key Vault (RBAC authorization, purge protection on)."
+  value       = azurerm_key_vault.this.id
+}
+
+output "key_vault_uri" {
+  description = "Data-plane URI of the shared Key Vault."
+  value       = azurerm_key_vault.this.vault_uri
 }

@@ -30,3 +30,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "key_vault_retention_days" {
+  description = "Soft-delete retention of the Key Vault and its secrets, in days (7 to 90). Purge protection is on: a destroyed vault keeps its name for this long, and a new apply recovers it."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.key_vault_retention_days >= 7 && var.key_vault_retention_days <= 90
+    error_message = "key_vault_retention_days must be 7 to 90."
+  }
+}

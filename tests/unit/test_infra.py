@@ -1,7 +1,8 @@
 """The Terraform in infra/ deploys what the code reads: every setting, its default, its triggers, least privilege.
 
 The Terraform is parsed with python-hcl2 (no provider, no Azure): these tests hold the autopilot
-module's app settings equal to shared/settings.py's CATALOGUE and its wiring equal to the functions.
+module's app settings equal to shared/settings.py's CATALOGUE and its wiring equal to the functions,
+the Function App on Flex Consumption, and the modules in the seed layout (shared, mlops, autopilot).
 """
 
 from __future__ import annotations
@@ -22,6 +23,20 @@ MODULE = INFRA / "autopilot"
 
 # The Function App resource writes AzureWebJobsStorage itself, from its storage arguments.
 WRITTEN_BY_RESOURCE = {"AzureWebJobsStorage"}
+FUNCTION_APP = "azurerm_function_app_flex_consumption"
+# Microsoft Learn, "Azure Functions Flex Consumption plan hosting", deprecated properties and
+# settings: Flex Consumption rejects these app settings (their job is done by functionAppConfig,
+# i.e. the resource's runtime, scale and deployment storage arguments).
+REJECTED_BY_FLEX = {
+    "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION",
+    "FUNCTIONS_MAX_HTTP_CONCURRENCY", "FUNCTIONS_WORKER_PROCESS_COUNT",
+    "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED", "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTOVERVNET",
+    "WEBSITE_CONTENTSHARE", "WEBSITE_DNS_SERVER", "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
+    "WEBSITE_NODE_DEFAULT_VERSION", "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+    "WEBSITE_VNET_ROUTE_ALL", "AzureWebJobsDashboard",
+}
+PROVIDER_PIN = ">= 4.42, < 5.0"
 # Settings built by joining the ids of a map variable (an empty map joins to "").
 FROM_MAPS = {"ALLOWED_WORKSPACES": "workspaces", "ALLOWED_VAULTS": "vaults"}
 DEPLOYED = [s for s in CATALOGUE if s.name not in WRITTEN_BY_RESOURCE]
@@ -156,16 +171,54 @@ def test_each_setting_variable_says_which_setting_it_is(module):
 
 
 def test_azurewebjobsstorage_is_written_by_the_function_app_resource(module, app_settings):
-    apps = _resources(module, "azurerm_linux_function_app")
-    assert list(apps) == ["this"], f"expected one azurerm_linux_function_app, got {list(apps)}"
+    apps = _resources(module, FUNCTION_APP)
+    assert list(apps) == ["this"], f"expected one {FUNCTION_APP}, got {list(apps)}"
+    assert not _resources(module, "azurerm_linux_function_app"), "the app runs on Flex Consumption, not Linux Consumption"
     app = apps["this"]
     assert "AzureWebJobsStorage" not in app_settings, "the resource sets AzureWebJobsStorage; listing it too conflicts"
-    assert app.get("storage_account_name") and app.get("storage_account_access_key"), (
-        "the ledger reads AzureWebJobsStorage as a connection string: set storage_account_name and storage_account_access_key"
-    )
+    # The Flex resource writes AzureWebJobsStorage as a connection string from storage_access_key:
+    # what the ledger (TableServiceClient.from_connection_string) reads.
+    assert _unquote(app["storage_authentication_type"]) == "StorageAccountConnectionString"
+    assert app["storage_access_key"] == "${azurerm_storage_account.func.primary_access_key}"
     assert app.get("app_settings") == "${local.app_settings}"
-    stack = app["site_config"][0]["application_stack"][0]
-    assert _unquote(stack["python_version"]) == "3.11"
+
+
+def test_the_function_app_runs_on_flex_consumption_python_3_11(module):
+    app = _resources(module, FUNCTION_APP)["this"]
+    plan = _resources(module, "azurerm_service_plan")["func"]
+    assert app["service_plan_id"] == "${azurerm_service_plan.func.id}"
+    assert _unquote(plan["sku_name"]) == "FC1" and _unquote(plan["os_type"]) == "Linux"
+    assert (_unquote(app["runtime_name"]), _unquote(app["runtime_version"])) == ("python", "3.11")
+    assert app["instance_memory_in_mb"] == "${var.instance_memory_in_mb}"
+    assert app["maximum_instance_count"] == "${var.maximum_instance_count}"
+    variables = _variables(module)
+    assert variables["instance_memory_in_mb"]["default"] == 2048
+    assert variables["maximum_instance_count"]["default"] == 40
+    assert app["https_only"] is True
+    assert app["webdeploy_publish_basic_authentication_enabled"] is False
+    assert _unquote(app["identity"][0]["type"]) == "SystemAssigned", "rbac.tf grants the system-assigned identity"
+    assert _locals(module)["principal_id"] == "${azurerm_function_app_flex_consumption.this.identity[0].principal_id}"
+
+
+def test_the_package_lives_in_a_blob_container_of_the_apps_storage(module):
+    app = _resources(module, FUNCTION_APP)["this"]
+    container = _resources(module, "azurerm_storage_container")["deployment"]
+    assert container["storage_account_id"] == "${azurerm_storage_account.func.id}"
+    assert _unquote(container["container_access_type"]) == "private"
+    assert _unquote(app["storage_container_type"]) == "blobContainer"
+    assert _unquote(app["storage_container_endpoint"]) == (
+        "${azurerm_storage_account.func.primary_blob_endpoint}${azurerm_storage_container.deployment.name}"
+    )
+
+
+def test_no_app_setting_flex_consumption_rejects(module, app_settings):
+    app = _resources(module, FUNCTION_APP)["this"]
+    rejected = sorted(REJECTED_BY_FLEX & set(app_settings))
+    assert not rejected, f"Flex Consumption rejects these app settings: {rejected}"
+    ignored = str(app.get("lifecycle", ""))
+    assert not [name for name in REJECTED_BY_FLEX if name in ignored], "nothing to ignore: Flex sets no such setting"
+    assert "python_version" not in str(app.get("site_config")), "the runtime is runtime_name/runtime_version"
+    assert "ftps_state" not in str(app.get("site_config")), "Flex Consumption rejects ftpsState"
 
 
 def _decorated(path: Path) -> dict[str, list[ast.Call]]:
@@ -228,3 +281,61 @@ def test_the_custom_workspace_role_grants_named_aml_actions_only(module):
     assert assignment["for_each"] == "${var.workspaces}" and assignment["scope"] == "${each.value.id}", (
         "the custom role is assigned on each workspace, not wider"
     )
+
+
+# --- Seed layout: shared (vault, logs, App Insights), mlops (workspace, storage, registry, cluster) ---
+
+
+def _module_blocks(doc: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
+    return {_unquote(name): body for block in doc.get("module", []) for name, body in block.items()}
+
+
+def test_shared_holds_the_vault_the_logs_and_workspace_based_app_insights():
+    shared = _load(INFRA / "shared")
+    vault = _resources(shared, "azurerm_key_vault")["this"]
+    assert vault["purge_protection_enabled"] is True
+    assert vault["rbac_authorization_enabled"] is True
+    assert "enable_rbac_authorization" not in vault, "deprecated in azurerm 4.x, removed in 5.0"
+    assert _resources(shared, "azurerm_log_analytics_workspace")
+    insights = _resources(shared, "azurerm_application_insights")["this"]
+    assert insights["workspace_id"] == "${azurerm_log_analytics_workspace.this.id}", "workspace-based Application Insights"
+    outputs = {_unquote(name) for block in shared.get("output", []) for name in block}
+    assert {"key_vault_id", "app_insights_id"} <= outputs
+
+
+def test_mlops_holds_the_workspace_its_storage_a_registry_and_a_cluster_scaling_to_zero():
+    mlops = _load(INFRA / "mlops")
+    assert not _resources(mlops, "azurerm_key_vault"), "the vault lives in infra/shared"
+    assert not _resources(mlops, "azurerm_application_insights"), "Application Insights lives in infra/shared"
+    workspace = _resources(mlops, "azurerm_machine_learning_workspace")["this"]
+    assert workspace["key_vault_id"] == "${var.key_vault_id}"
+    assert workspace["application_insights_id"] == "${var.app_insights_id}"
+    assert workspace["storage_account_id"] == "${azurerm_storage_account.ml.id}"
+    assert workspace["container_registry_id"] == "${azurerm_container_registry.ml.id}"
+    assert _resources(mlops, "azurerm_container_registry")["ml"]["admin_enabled"] is False
+    cluster = _resources(mlops, "azurerm_machine_learning_compute_cluster")["cpu"]
+    assert cluster["local_auth_enabled"] is False
+    assert _variables(mlops)["cluster_min_nodes"]["default"] == 0
+    assert cluster["scale_settings"][0]["min_node_count"] == "${var.cluster_min_nodes}"
+
+
+def test_the_root_passes_the_shared_ids_into_the_other_modules():
+    modules = _module_blocks(_load(INFRA))
+    assert set(modules) == {"shared", "mlops", "autopilot"}
+    assert modules["mlops"]["key_vault_id"] == "${module.shared.key_vault_id}"
+    assert modules["mlops"]["app_insights_id"] == "${module.shared.app_insights_id}"
+    assert "shared.key_vault_id" in str(_locals(_load(INFRA))["sample_vaults"]), "the sample's vault is the shared one"
+
+
+@pytest.mark.parametrize("path", sorted(INFRA.rglob("versions.tf")), ids=lambda p: str(p.relative_to(INFRA)))
+def test_every_module_pins_the_provider(path):
+    with path.open(encoding="utf-8") as handle:
+        (terraform,) = hcl2.load(handle)["terraform"]
+    (providers,) = terraform["required_providers"]
+    assert _unquote(providers["azurerm"]["version"]) == PROVIDER_PIN
+
+
+def test_no_deprecated_storage_account_name_on_containers():
+    for directory in (INFRA / "autopilot", INFRA / "mlops", INFRA / "shared"):
+        for name, body in _resources(_load(directory), "azurerm_storage_container").items():
+            assert "storage_account_name" not in body and "storage_account_id" in body, f"{directory.name}: {name}"
