@@ -141,9 +141,17 @@ def _keys_state(stack: stack_mod.Stack) -> dict[str, object]:
 
 def _show_rotation(stack: stack_mod.Stack, before: dict[str, object]) -> None:
     after = _keys_state(stack)
-    print(f"   storage key regenerations: {before['regenerations']} → {after['regenerations']}")
+    was, now = before["regenerations"], after["regenerations"]
+    assert isinstance(was, dict) and isinstance(now, dict)
+    counts = ", ".join(f"{key} {was.get(key, 0)} → {now[key]}" for key in sorted(now))
+    print(f"   storage key regenerations: {counts}")
     print(f"   secret versions: {before['versions']} → {after['versions']}")
-    print(f"   datastores on a valid key: {after['datastores']} (None: not an account-key datastore, left untouched)")
+    stores = after["datastores"]
+    assert isinstance(stores, dict)
+    for valid, said in ((True, "on a valid key"), (False, "NOT on a valid key"), (None, "left untouched (not an account-key datastore)")):
+        names = sorted(name for name, v in stores.items() if v is valid)
+        if names:
+            print(f"   datastores {said}: {', '.join(names)}")
 
 
 def _retarget(events: object) -> object:

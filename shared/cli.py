@@ -1,55 +1,128 @@
 """`autopilot`: the operator's command (plan, explain, history).
 
-    autopilot plan --workspace RESOURCE_ID [--json]   what the autopilot would do now (read-only)
-    autopilot explain FILE|-                           classify an inbound payload; nothing is sent to Azure
-    autopilot history [--hours N] [--json]             outcomes recorded in the ledger
+    autopilot plan --workspace RESOURCE_ID|all [--output table|json|csv]   what the autopilot would do now (read-only)
+    autopilot explain FILE|-                                               classify an inbound payload; nothing is sent to Azure
+    autopilot history [--hours N] [--limit N] [--output table|json|csv]    outcomes recorded in the ledger
+    autopilot --version
 
-Exit codes: 0 done (or a payload understood / deliberately ignored), 2 bad input (one line on
-stderr), 1 an Azure or storage call failed.
+`--json` is short for `--output json`. `--workspace all` plans every workspace in ALLOWED_WORKSPACES,
+with progress on stderr. Long reasons and details wrap onto continuation lines in a table; csv
+and json carry them whole.
+
+Exit codes: 0 done (or a payload understood / deliberately ignored), 2 bad input or a bad setting
+(one line on stderr), 1 an Azure or storage call failed (one line on stderr). A closed output pipe
+(`autopilot plan --json | head -1`) ends quietly with 141, as a process stopped by SIGPIPE would.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
+import os
+import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
+from shared.errors import AzureError, NotConfigured
 from shared.events import Ignored, Rejected, parse_any
 from shared.intake import allowed
 from shared.model import ResourceId, Verdict
 from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json
-from shared.settings import SettingsError, from_environment
+from shared.settings import Settings, SettingsError, from_environment
+
+OUTPUTS = ("table", "json", "csv")
+PLAN_COLUMNS = ["workspace", "rule", "target", "decision", "actions", "reason"]
+HISTORY_COLUMNS = ["at", "status", "action", "workspace", "target", "reason", "detail", "owner", "trigger"]
+MAX_HOURS = 24 * 366 * 10  # ten years: further back than any ledger row
+WIDTH_WHEN_PIPED = 160  # the table's width when the output is not a terminal (COLUMNS overrides it)
+MIN_LAST_COLUMN = 40  # the wrapped column never gets narrower than this, however narrow the terminal
+SIGPIPE_EXIT = 128 + 13
 
 
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    widths[-1] = min(widths[-1], 110)
-    line = lambda r: "  ".join(str(c)[:w].ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+# --- output -----------------------------------------------------------------------------------------
+
+
+def _table(rows: list[list[str]], headers: list[str], width: int | None = None) -> str:
+    """Columns padded to their widest cell; the last one wraps at word boundaries onto continuation lines.
+
+    Nothing is cut: a cell wider than the room left is carried on the next lines, aligned under its column.
+    """
+    rows = [[" ".join(str(c).split()) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    offset = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    total = width or shutil.get_terminal_size((WIDTH_WHEN_PIPED, 24)).columns
+    widths[-1] = min(widths[-1], max(MIN_LAST_COLUMN, total - offset))
+
+    def lines(r: list[str]) -> list[str]:
+        pieces = textwrap.wrap(r[-1], widths[-1], break_long_words=True, break_on_hyphens=False) or [""]
+        first = "  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)), pieces[0]]).rstrip()
+        return [first, *(" " * offset + piece for piece in pieces[1:])]
+
+    out = [*lines(headers), "  ".join("-" * w for w in widths)]
+    for r in rows:
+        out += lines(r)
+    return "\n".join(out)
+
+
+def _csv(rows: list[list[Any]], headers: list[str]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+
+
+def _json(value: Any) -> None:
+    print(json.dumps(value, default=str, indent=2))
+
+
+def _fail(message: str, code: int = 2) -> int:
+    """One line on stderr (any line breaks in the message folded), and the exit code to return."""
+    print(f"autopilot: {' '.join(str(message).split())}", file=sys.stderr)
+    return code
+
+
+def _refuse(message: str) -> NoReturn:
+    raise SystemExit(_fail(message))
+
+
+# --- plan -------------------------------------------------------------------------------------------
 
 
 def _verdict_rows(verdicts: list[Verdict]) -> list[list[str]]:
-    rows = []
-    for v in verdicts:
-        actions = ", ".join(a.kind.value for a in v.actions) or "-"
-        rows.append([v.rule, v.target, v.decision.value, actions, v.reason])
-    return rows
+    return [[v.rule, v.target, v.decision.value, _actions(v), v.reason] for v in verdicts]
+
+
+def _actions(v: Verdict) -> str:
+    return ", ".join(a.kind.value for a in v.actions) or "-"
+
+
+def _verdict_json(v: Verdict) -> dict[str, Any]:
+    return {"rule": v.rule, "target": v.target, "decision": v.decision.value, "reason": v.reason,
+            "actions": [{"kind": a.kind.value, "target": a.target, "params": a.change.params()} for a in v.actions]}
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    try:
-        workspace = ResourceId.parse(args.workspace)
-    except ValueError as exc:
-        raise SystemExit(_fail(f"--workspace: {exc}")) from None
-    settings = from_environment(ALLOWED_WORKSPACES=workspace.id)
+    everywhere = args.workspace.strip().lower() == "all"
+    if everywhere:
+        settings = from_environment()
+        targets = list(settings.workspaces)
+    else:
+        try:
+            workspace = ResourceId.parse(args.workspace)
+        except ValueError as exc:
+            _refuse(f"--workspace: {exc}")
+        settings = from_environment(ALLOWED_WORKSPACES=workspace.id)
+        targets = [workspace]
+
     from shared.engine import plan
-    from shared.errors import AzureError
     from shared.runtime import Wiring
 
-    marks, restores, notes, ledger = {}, {}, [], None
+    marks, restores, ledger_notes, ledger = {}, {}, [], None
     if settings.storage_connection:
         try:
             from shared.adapters.ledger import Ledger
@@ -58,30 +131,53 @@ def cmd_plan(args: argparse.Namespace) -> int:
             marks = ledger.marks()
             restores = {key: max_nodes for key, (max_nodes, _) in ledger.restores().items()}
         except Exception as exc:
-            notes.append(f"ledger unavailable ({type(exc).__name__}): idle marks not shown")
+            ledger_notes.append(f"ledger unavailable ({type(exc).__name__}): idle marks not shown")
     wiring = Wiring(settings, ledger)
-    now = datetime.now(UTC)
-    try:
-        # Planning reads Azure only: it writes no ledger row (marks and restores are passed in) and sends nothing.
-        verdicts, more = plan(settings, wiring.workspace(workspace), wiring.metrics, now, marks, restores)
-    except AzureError as exc:
-        print(f"autopilot: {exc}", file=sys.stderr)
-        return 1
-    notes += more
-    if args.json:
-        print(json.dumps({"workspace": workspace.id, "mode": settings.mode.value, "at": now.isoformat(), "notes": notes,
-                          "verdicts": [_verdict_json(v) for v in verdicts]}, indent=2))
-        return 0
-    print(f"workspace {workspace.name} — mode {settings.mode.value} — {now:%Y-%m-%d %H:%M}Z")
-    print(_table(_verdict_rows(verdicts), ["RULE", "TARGET", "DECISION", "ACTIONS", "REASON"]))
-    for note in notes:
-        print(f"note: {note}")
-    return 0
+    plans: list[dict[str, Any]] = []
+    failed = 0
+    for n, workspace in enumerate(targets, 1):
+        if everywhere:
+            print(f"planning {n}/{len(targets)} {workspace.name} …", file=sys.stderr, flush=True)
+        now = datetime.now(UTC)
+        try:
+            # Planning reads Azure only: it writes no ledger row (marks and restores are passed in) and sends nothing.
+            verdicts, notes = plan(settings, wiring.workspace(workspace), wiring.metrics, now, marks, restores)
+        except AzureError as exc:
+            failed += 1
+            _fail(f"{workspace.name}: {exc}" if everywhere else exc, 1)
+            if isinstance(exc, NotConfigured):
+                break  # no credential, or a refused identity: every other workspace would say the same
+            continue
+        plans.append({"workspace": workspace, "mode": settings.mode.value, "at": now, "notes": ledger_notes + notes,
+                      "verdicts": verdicts})
+    _print_plans(plans, args.output, everywhere)
+    return 1 if failed else 0
 
 
-def _verdict_json(v: Verdict) -> dict[str, Any]:
-    return {"rule": v.rule, "target": v.target, "decision": v.decision.value, "reason": v.reason,
-            "actions": [{"kind": a.kind.value, "target": a.target, "params": a.change.params()} for a in v.actions]}
+def _print_plans(plans: list[dict[str, Any]], output: str, everywhere: bool) -> None:
+    if output == "json":
+        docs = [{"workspace": p["workspace"].id, "mode": p["mode"], "at": p["at"].isoformat(), "notes": p["notes"],
+                 "verdicts": [_verdict_json(v) for v in p["verdicts"]]} for p in plans]
+        if everywhere:
+            _json(docs)
+        elif docs:
+            _json(docs[0])
+    elif output == "csv":
+        _csv([[p["workspace"].id, *row] for p in plans for row in _verdict_rows(p["verdicts"])], PLAN_COLUMNS)
+        for p in plans:  # csv has no place for them; stderr keeps them in sight
+            for note in p["notes"]:
+                print(f"note: {p['workspace'].name}: {note}", file=sys.stderr)
+    else:
+        for i, p in enumerate(plans):
+            if i:
+                print()
+            print(f"workspace {p['workspace'].name} — mode {p['mode']} — {p['at']:%Y-%m-%d %H:%M}Z")
+            print(_table(_verdict_rows(p["verdicts"]), ["RULE", "TARGET", "DECISION", "ACTIONS", "REASON"]))
+            for note in p["notes"]:
+                print(f"note: {note}")
+
+
+# --- explain ----------------------------------------------------------------------------------------
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -104,56 +200,153 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return worst
 
 
-def cmd_history(args: argparse.Namespace) -> int:
-    from shared.adapters.ledger import Ledger
-
-    settings = from_environment()
-    if not settings.storage_connection:
-        return _fail("AzureWebJobsStorage: required to read the ledger")
-    since = datetime.now(UTC) - timedelta(hours=args.hours)
-    rows = list(Ledger(settings.storage_connection, settings.ledger_table).history(since, args.limit))
-    if args.json:
-        print(json.dumps(rows, default=str, indent=2))
-        return 0
-    table = [[f"{r['At']:%m-%d %H:%M}", r.get("Status", ""), r.get("Action", ""), f"{r.get('Workspace', '')}/{r.get('Target', '')}",
-              r.get("Detail", "")] for r in rows]
-    print(_table(table, ["AT (UTC)", "STATUS", "ACTION", "TARGET", "DETAIL"]))
-    return 0
-
-
 def _read(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read(MAX_EVENT_BYTES + 1)  # one byte over is enough to say it is too large
     except OSError as exc:
-        raise SystemExit(_fail(f"{path}: {exc.strerror}")) from None
+        _refuse(f"{path}: {exc.strerror}")
 
 
-def _fail(message: str) -> int:
-    print(f"autopilot: {message}", file=sys.stderr)
-    return 2
+# --- history ----------------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="autopilot", description="aml-autopilot operator commands")
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_history(args: argparse.Namespace) -> int:
+    settings = from_environment()
+    if not settings.storage_connection:
+        return _fail("AzureWebJobsStorage: required to read the ledger")
+    since = datetime.now(UTC) - timedelta(hours=args.hours)
+    ledger = _ledger(settings)
+    try:
+        rows = list(ledger.history(since, args.limit))
+    except AzureError:
+        raise
+    except Exception as exc:
+        return _fail(f"ledger: read the history: {type(exc).__name__}: {_scrub(str(exc), settings.storage_connection)}", 1)
+    if args.output == "json":
+        _json(rows)
+    elif args.output == "csv":
+        _csv([[r["At"].isoformat() if isinstance(r.get("At"), datetime) else r.get("At", ""),
+               *(r.get(c.capitalize(), "") for c in HISTORY_COLUMNS[1:])] for r in rows], HISTORY_COLUMNS)
+    else:
+        table = [[f"{r['At']:%m-%d %H:%M}", r.get("Status", ""), r.get("Action", ""), f"{r.get('Workspace', '')}/{r.get('Target', '')}",
+                  r.get("Detail", "")] for r in rows]
+        print(_table(table, ["AT (UTC)", "STATUS", "ACTION", "TARGET", "DETAIL"]))
+    return 0
+
+
+def _ledger(settings: Settings) -> Any:
+    """The ledger, or one line naming the setting when the connection string cannot be used."""
+    from shared.adapters.ledger import Ledger
+
+    try:
+        return Ledger(settings.storage_connection, settings.ledger_table)
+    except AzureError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:  # the storage SDK's reading of the connection string
+        detail = _scrub(str(exc), settings.storage_connection)
+        _refuse(f"AzureWebJobsStorage: not a usable storage connection string ({detail or type(exc).__name__})")
+
+
+def _scrub(message: str, connection: str) -> str:
+    """The message without any secret of the connection string (an account key, a SAS token)."""
+    for part in connection.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() in ("accountkey", "sharedaccesssignature") and value.strip():
+            message = message.replace(value.strip(), "***")
+    return message
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("aml-autopilot")
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        try:
+            with (Path(__file__).resolve().parents[1] / "pyproject.toml").open("rb") as handle:
+                return str(tomllib.load(handle)["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr, exit 2 (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("autopilot").strip()
+        raise SystemExit(_fail(f"{where + ': ' if where else ''}{message} (see {self.prog} --help)"))
+
+
+def _positive(kind: type[int] | type[float], upper: float) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole' if kind is int else 'a'} number, got {text!r}") from None
+        if not (math.isfinite(value) and 0 < value <= upper):
+            raise argparse.ArgumentTypeError(f"must be positive and at most {upper:g}, got {text!r}")
+        return value
+    return parse
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", "-o", choices=OUTPUTS, default="table", help="table (default), json or csv")
+    parser.add_argument("--json", dest="output", action="store_const", const="json", help="the same as --output json")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = _Parser(prog="autopilot", description="aml-autopilot operator commands")
+    root.add_argument("--version", action="version", version=f"autopilot {version()}")
+    sub = root.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="what the autopilot would do now on a workspace (read-only)")
-    plan.add_argument("--workspace", required=True, help="workspace resource id")
-    plan.add_argument("--json", action="store_true")
+    plan.add_argument("--workspace", required=True, help="workspace resource id, or all (every workspace in ALLOWED_WORKSPACES)")
+    _output_options(plan)
     plan.set_defaults(run=cmd_plan)
     explain = sub.add_parser("explain", help="classify an inbound payload (Event Grid, CloudEvents, alert)")
     explain.add_argument("file", help="JSON file, or - for stdin")
     explain.set_defaults(run=cmd_explain)
     history = sub.add_parser("history", help="outcomes recorded in the ledger")
-    history.add_argument("--hours", type=float, default=24)
-    history.add_argument("--limit", type=int, default=50)
-    history.add_argument("--json", action="store_true")
+    history.add_argument("--hours", type=_positive(float, MAX_HOURS), default=24.0, help="how far back (default 24)")
+    history.add_argument("--limit", type=_positive(int, 100_000), default=50, help="most rows shown, newest first (default 50)")
+    _output_options(history)
     history.set_defaults(run=cmd_history)
-    args = parser.parse_args(argv)
+    return root
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
+        args = parser().parse_args(argv)
         return int(args.run(args))
+    except SystemExit as exc:  # --help, --version, a refused argument: already said
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else _fail(str(exc.code)))
     except SettingsError as exc:
         return _fail(str(exc))
+    except AzureError as exc:
+        return _fail(str(exc), 1)
+    except (BrokenPipeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # one line, never a traceback
+        return _fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly. Python would flush stdout again at exit and
+        # complain, so stdout now points at devnull (as the signal module's documentation recommends).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,11 @@ def translate(exc: Exception, what: str) -> AzureError:
 def _not_configured(exc: ClientAuthenticationError, what: str) -> NotConfigured:
     """No credential at all, or one Azure refused: one line that says how to fix it, not the credential chain's dump."""
     status = exc.status_code
+    # The credential chain's own failure says "failed to retrieve a token"; anything else (a storage
+    # key that cannot sign, say) is reported as what it is.
+    chain = type(exc).__name__ == "CredentialUnavailableError" or "failed to retrieve a token" in str(exc)
+    if status is None and not chain:
+        return NotConfigured(f"{what}: authentication failed: {_first_line(exc)}")
     if status is None:
         return NotConfigured(f"{what}: no Azure credential available: run `az login` (or set AZURE_CLIENT_ID and friends) "
                              "where the command runs, or give the Function App a managed identity")

@@ -126,17 +126,23 @@ def judge_instance(
     if mark is None:
         return verdict(
             Decision.WAIT,
-            f"idle {human(idle)} (threshold {human(threshold)}{source}; {since_txt}); owner warned, stops after {human(rules.grace)} grace",
+            f"idle {human(idle)} (threshold {human(threshold)}{source}; {since_txt}); owner warned, {_stops(rules.grace)}",
             MarkIdle(),
         )
     waited = now - mark.marked_at
     if waited < rules.grace:
-        return verdict(Decision.WAIT, f"idle {human(idle)}; marked {human(waited)} ago, stops after {human(rules.grace)} grace")
+        return verdict(Decision.WAIT, f"idle {human(idle)}; marked {human(waited)} ago, {_stops(rules.grace)}")
     return verdict(
         Decision.ACT,
-        f"idle {human(idle)} ({since_txt}), marked {human(waited)} ago and grace {human(rules.grace)} passed",
+        f"idle {human(idle)} ({since_txt}), marked {human(waited)} ago and "
+        + (f"grace {human(rules.grace)} passed" if rules.grace > timedelta(0) else "no grace period set"),
         StopInstance(operation_stamp(instance)),
     )
+
+
+def _stops(grace: timedelta) -> str:
+    """When a marked instance will be stopped, said truthfully for a zero grace period too."""
+    return f"stops after {human(grace)} grace" if grace > timedelta(0) else "stops at the next sweep"
 
 
 def judge_idle_shutdown(instance: ComputeInstance, rules: IdleRules) -> Verdict:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import fcntl
+import io
 import json
 import os
 import subprocess
 import sys
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from local.stack import REPO
+from shared.model import ResourceId
 from shared.work import Kind, sweep
 from tests.e2e.conftest import WS, World
 
@@ -19,6 +24,8 @@ PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
 RULES_AND_TARGETS = [(rule, name) for rule in ("idle-instance", "native-idle-shutdown")
                      for name in ("ci-alice", "ci-bob", "ci-carol", "ci-dave", "ci-erin", "ci-frank")]
 RULES_AND_TARGETS += [("cluster-size", "cpu-cluster"), ("cluster-size", "gpu-cluster")]
+PLAN_COLUMNS = ["workspace", "rule", "target", "decision", "actions", "reason"]
+HISTORY_COLUMNS = ["at", "status", "action", "workspace", "target", "reason", "detail", "owner", "trigger"]
 
 
 def autopilot(world: World, *args: str, stdin: str | None = None, **settings: str) -> subprocess.CompletedProcess[str]:
@@ -29,6 +36,17 @@ def autopilot(world: World, *args: str, stdin: str | None = None, **settings: st
                           capture_output=True, text=True, timeout=60)
 
 
+def table_rows(lines: list[str], columns: int) -> list[list[str]]:
+    """A printed table's rows, its last cell joined from the continuation lines it was wrapped onto."""
+    rows: list[list[str]] = []
+    for line in lines:
+        if line.startswith(" "):
+            rows[-1][-1] += " " + line.strip()
+        elif line and not line.startswith("note: "):
+            rows.append(line.split(None, columns - 1))
+    return rows
+
+
 def test_plan_prints_a_row_per_rule_and_target_and_writes_nothing(world: World):
     start = world.mark()
     done = autopilot(world, "plan", "--workspace", WS.id)
@@ -36,7 +54,7 @@ def test_plan_prints_a_row_per_rule_and_target_and_writes_nothing(world: World):
     head, columns, rule, *rows = done.stdout.splitlines()
     assert head.startswith("workspace mlw-demo — mode enforce — ")
     assert columns.split() == ["RULE", "TARGET", "DECISION", "ACTIONS", "REASON"] and set(rule) <= {"-", " "}
-    table = [row.split(None, 4) for row in rows if not row.startswith("note: ")]
+    table = table_rows(rows, 5)
     assert sorted((r[0], r[1]) for r in table) == sorted(RULES_AND_TARGETS)
     by_key = {(r[0], r[1]): r for r in table}
     assert by_key[("idle-instance", "ci-alice")][2:4] == ["wait", "mark-idle"]
@@ -110,7 +128,7 @@ def test_history_lists_the_outcomes_of_earlier_runs(world: World):
 
     table = autopilot(world, "history", "--hours", "1")
     assert table.returncode == 0, table.stderr
-    rows = [line.split(None, 5) for line in table.stdout.splitlines()[2:]]
+    rows = table_rows(table.stdout.splitlines()[2:], 6)
     assert [r[2:5] for r in rows] == [["done", "scale-cluster", "mlw-demo/cpu-cluster"]]
     assert rows[0][5].startswith("scale cpu-cluster to min 0 max 4")
 
@@ -171,3 +189,137 @@ def test_not_being_signed_in_is_one_line_that_says_how_to_fix_it(world: World):
     assert done.returncode == 1
     (line,) = done.stderr.splitlines()
     assert "no Azure credential available: run `az login`" in line and "HTTP None" not in line
+
+
+def test_plan_as_csv_has_a_header_and_one_row_per_verdict_with_its_workspace(world: World):
+    done = autopilot(world, "plan", "--workspace", WS.id, "--output", "csv")
+    assert done.returncode == 0, done.stderr
+    reader = csv.DictReader(io.StringIO(done.stdout))
+    assert reader.fieldnames == PLAN_COLUMNS
+    rows = list(reader)
+    assert sorted((r["rule"], r["target"]) for r in rows) == sorted(RULES_AND_TARGETS)
+    assert {r["workspace"] for r in rows} == {WS.id}
+    as_json = json.loads(autopilot(world, "plan", "--workspace", WS.id, "--output", "json").stdout)
+    assert {(r["rule"], r["target"]): r["reason"] for r in rows} == {(v["rule"], v["target"]): v["reason"] for v in as_json["verdicts"]}
+    by_key = {(r["rule"], r["target"]): r for r in rows}
+    assert (by_key[("cluster-size", "cpu-cluster")]["decision"], by_key[("cluster-size", "cpu-cluster")]["actions"]) == ("act", "scale-cluster")
+
+
+def test_history_as_csv_has_a_header_and_one_row_per_outcome_and_output_json_is_the_json_flag(world: World):
+    now = datetime.now(UTC)
+    world.engine().run(sweep(Kind.CLUSTER_SWEEP, WS.id, now), now)
+
+    done = autopilot(world, "history", "--hours", "1", "--output", "csv")
+    assert done.returncode == 0, done.stderr
+    reader = csv.DictReader(io.StringIO(done.stdout))
+    assert reader.fieldnames == HISTORY_COLUMNS
+    (row,) = list(reader)
+    assert (row["status"], row["action"], row["workspace"], row["target"]) == ("done", "scale-cluster", "mlw-demo", "cpu-cluster")
+    assert "min nodes 2 → 0" in row["reason"] and row["detail"].endswith(": verified")
+    assert datetime.fromisoformat(row["at"]) >= now.replace(microsecond=0)
+    assert json.loads(autopilot(world, "history", "--hours", "1", "--output", "json").stdout) == \
+        json.loads(autopilot(world, "history", "--hours", "1", "--json").stdout)
+
+
+def test_version_prints_the_package_version(world: World):
+    with (REPO / "pyproject.toml").open("rb") as handle:
+        expected = tomllib.load(handle)["project"]["version"]
+    done = autopilot(world, "--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"autopilot {expected}"
+
+
+def second_workspace(world: World) -> ResourceId:
+    """The emulator with a second workspace beside the demo one (the same computes, no datastores)."""
+    scenario = json.loads(json.dumps(world.scenario))
+    scenario["workspaces"].append({**json.loads(json.dumps(scenario["workspaces"][0])), "name": "mlw-team2", "datastores": []})
+    world.emulator.reset(scenario)
+    return ResourceId.parse(WS.id.rsplit("/", 1)[0] + "/mlw-team2")
+
+
+def test_workspace_all_plans_every_allowed_workspace_with_progress_on_stderr(world: World):
+    ws2 = second_workspace(world)
+    allowed = f"{WS.id},{ws2.id}"
+    start = world.mark()
+
+    table = autopilot(world, "plan", "--workspace", "all", ALLOWED_WORKSPACES=allowed)
+    assert table.returncode == 0, table.stderr
+    assert table.stderr.splitlines() == ["planning 1/2 mlw-demo …", "planning 2/2 mlw-team2 …"]
+    heads = [line for line in table.stdout.splitlines() if line.startswith("workspace ")]
+    assert [h.split()[1] for h in heads] == ["mlw-demo", "mlw-team2"]
+
+    as_json = autopilot(world, "plan", "--workspace", "all", "--json", ALLOWED_WORKSPACES=allowed)
+    assert as_json.returncode == 0, as_json.stderr
+    plans = json.loads(as_json.stdout)
+    assert [p["workspace"] for p in plans] == [WS.id, ws2.id]
+    assert all(sorted((v["rule"], v["target"]) for v in p["verdicts"]) == sorted(RULES_AND_TARGETS) for p in plans)
+
+    as_csv = autopilot(world, "plan", "--workspace", "all", "--output", "csv", ALLOWED_WORKSPACES=allowed)
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert sorted({r["workspace"] for r in rows}) == sorted([WS.id, ws2.id])
+    assert len(rows) == 2 * len(RULES_AND_TARGETS)
+    assert world.writes(start) == []
+
+
+@pytest.mark.parametrize("connection", ["DefaultEndpointsProtocol=https;AccountName=x", "garbage"])
+def test_a_malformed_storage_connection_string_is_one_line_naming_the_setting_and_exit_2(world: World, connection):
+    done = autopilot(world, "history", AzureWebJobsStorage=connection)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("autopilot: AzureWebJobsStorage: not a usable storage connection string"), line
+    assert done.stdout == ""
+
+
+def test_an_unreachable_ledger_is_one_line_and_exit_1(world: World):
+    parts = [p for p in world.env()["AzureWebJobsStorage"].split(";") if p and not p.endswith("/devstoreaccount1")]
+    unreachable = ";".join([*parts, "TableEndpoint=http://127.0.0.1:1/devstoreaccount1"])  # nothing listens on port 1
+    done = autopilot(world, "history", AzureWebJobsStorage=unreachable, ARM_MAX_RETRIES="0")
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("autopilot: ledger: "), line
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [("--hours", "-5"), ("--hours", "0"), ("--hours", "nan"), ("--limit", "0"), ("--limit", "-3")])
+def test_a_window_or_limit_that_is_not_positive_is_refused_with_one_line_and_exit_2(world: World, args):
+    done = autopilot(world, "history", *args)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"autopilot: history: argument {args[0]}: must be positive"), line
+    assert done.stdout == ""
+
+
+def test_a_reader_that_closes_the_pipe_after_one_line_ends_the_command_quietly(world: World):
+    ws2 = second_workspace(world)
+    env = {**os.environ, **world.env(), "ALLOWED_WORKSPACES": f"{WS.id},{ws2.id}"}
+    env.pop("AZUREML_CURRENT_CLOUD", None)
+    read, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)  # smaller than the two plans, so the writer is still writing when the reader leaves
+    with subprocess.Popen([sys.executable, "-m", "shared.cli", "plan", "--workspace", "all", "--json"], env=env, cwd=REPO,
+                          stdout=write, stderr=subprocess.PIPE, text=True) as proc:
+        os.close(write)
+        first = b""
+        while not first.endswith(b"\n"):
+            first += os.read(read, 1)
+        os.close(read)
+        stderr = proc.stderr.read() if proc.stderr else ""
+        code = proc.wait(timeout=60)
+    assert first == b"[\n"
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+    assert stderr.splitlines() == ["planning 1/2 mlw-demo …", "planning 2/2 mlw-team2 …"]
+    assert code == 141, "as a process stopped by SIGPIPE"
+
+
+def test_a_long_reason_is_wrapped_onto_continuation_lines_and_no_text_is_lost(world: World):
+    done = autopilot(world, "plan", "--workspace", WS.id, COLUMNS="100")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    continued = [line for line in lines[3:] if line.startswith(" ")]
+    assert continued, "some reason is longer than the room left and wraps"
+    reason_at = lines[1].index("REASON")
+    assert all(line[:reason_at].strip() == "" for line in continued), "continuation lines align under REASON"
+    printed = {(r[0], r[1]): r[4] for r in table_rows(lines[3:], 5)}
+    verdicts = json.loads(autopilot(world, "plan", "--workspace", WS.id, "--json").stdout)["verdicts"]
+    assert {(v["rule"], v["target"]): " ".join(v["reason"].split()) for v in verdicts} == printed
+    assert max(len(line) for line in lines[1:]) <= max(100, reason_at + 40)

@@ -37,3 +37,9 @@ def test_throttling_and_network_errors_stay_transient():
     assert translate(throttled, "x").transient
     assert translate(ServiceRequestError("connection refused"), "x").transient
     assert isinstance(translate(ServiceRequestError("x"), "x"), AzureError)
+
+
+def test_an_authentication_failure_that_is_not_the_credential_chain_is_named_as_such():
+    error = translate(ClientAuthenticationError("Incorrect padding in the account key"), "ledger: read the history")
+    assert isinstance(error, NotConfigured)
+    assert str(error) == "ledger: read the history: authentication failed: Incorrect padding in the account key"

@@ -16,6 +16,7 @@ RULES = IdleRules(threshold=timedelta(minutes=120), grace=timedelta(minutes=60),
                   no_metrics_means_idle=False, threshold_tag="autopilot-idle-minutes", idle_shutdown_minutes=60,
                   exemptions=Exemptions("autopilot-exempt", re.compile(r"^keep-")))
 IDLE_RULES = IdleRules(**{**RULES.__dict__, "no_metrics_means_idle": True})
+NO_GRACE = IdleRules(**{**RULES.__dict__, "grace": timedelta(0)})
 
 
 def kinds(verdict):
@@ -61,7 +62,12 @@ def kinds(verdict):
          RULES, Decision.KEEP, [], "of 2h"),
         ("idle past the threshold is marked and its owner warned", instance(), [], cpu(busy_ago=200), None, RULES, Decision.WAIT,
          [ActionKind.MARK_IDLE], "owner warned"),
-        ("marked and still in grace waits", instance(), [], cpu(), mark(marked_ago=30), RULES, Decision.WAIT, [], "marked 30m ago"),
+        ("marked and still in grace waits", instance(), [], cpu(), mark(marked_ago=30), RULES, Decision.WAIT, [],
+         "marked 30m ago, stops after 1h grace"),
+        ("with no grace the warning says it stops at the next sweep", instance(), [], cpu(busy_ago=200), None, NO_GRACE, Decision.WAIT,
+         [ActionKind.MARK_IDLE], "owner warned, stops at the next sweep"),
+        ("with no grace the next sweep stops it", instance(), [], cpu(), mark(marked_ago=15), NO_GRACE, Decision.ACT,
+         [ActionKind.STOP_INSTANCE], "marked 15m ago and no grace period set"),
         ("marked and past grace is stopped", instance(), [], cpu(), mark(marked_ago=60), RULES, Decision.ACT,
          [ActionKind.STOP_INSTANCE], "grace 1h passed"),
         ("activity after the mark clears it", instance(), [], cpu(busy_ago=10), mark(marked_ago=30), RULES, Decision.KEEP,
@@ -81,6 +87,7 @@ def test_idle_instance(case, inst, jobs, activity, marked, rules, decision, acti
     assert verdict.decision is decision, verdict.reason
     assert kinds(verdict) == actions
     assert reason_part in verdict.reason
+    assert "0m grace" not in verdict.reason
 
 
 def test_the_stop_carries_the_owner_for_the_notification():
