@@ -3,6 +3,13 @@
 `start()` is what `make demo`, the end-to-end tests and `python -m local.stack` use. The emulator
 runs in this process (tests read its journal directly); Azurite and the host are child processes
 in their own process groups, stopped with the stack.
+
+`python -m local.stack` runs until SIGINT/SIGTERM. Once everything is up it prints, flushed, the
+host, its keys and the settings as JSON (`--format json`, the default), or the settings alone as
+`export NAME='value'` lines (`--format env`, quoted for a POSIX shell) or a dotenv file
+(`--format dotenv`). `--write FILE` also writes that text to FILE, atomically once the stack is up,
+and removes it when the stack stops: a command substitution would wait for the stack to exit, so
+another shell `source`s the file instead.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import shutil
 import signal
 import sys
@@ -133,24 +141,74 @@ def running(**kwargs: Any) -> Iterator[Stack]:
         stack.stop()
 
 
+def env_lines(env: Mapping[str, str]) -> list[str]:
+    """`export NAME='value'` lines that a POSIX shell can `eval` or `source`."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+
+
+def _dotenv_value(value: str) -> str:
+    if "'" not in value and "\n" not in value:
+        return f"'{value}'"  # single quotes: taken literally, no escapes, no ${...} expansion
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def dotenv_lines(env: Mapping[str, str]) -> list[str]:
+    """`NAME='value'` lines of a dotenv file."""
+    return [f"{name}={_dotenv_value(value)}" for name, value in env.items()]
+
+
+def describe(stack: Stack, output: str) -> str:
+    """What `python -m local.stack` prints once the stack is up, in the format asked for."""
+    if output == "env":
+        return "\n".join(env_lines(stack.env)) + "\n"
+    if output == "dotenv":
+        return "\n".join(dotenv_lines(stack.env)) + "\n"
+    host = stack.host
+    return json.dumps({"host": host.url if host else None, "master_key": host.master_key if host else None,
+                       "function_key": host.function_key if host else None,
+                       "eventgrid_extension_key": host.eventgrid_extension_key if host else None, "env": stack.env},
+                      indent=2) + "\n"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.stack", description="Run the local Azure until Ctrl-C.")
+    parser = argparse.ArgumentParser(
+        prog="python -m local.stack", description="Run the local Azure until Ctrl-C; print its settings once it is up.")
     parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO)
     parser.add_argument("--mode", choices=("observe", "enforce"), default="observe")
     parser.add_argument("--timers", action="store_true", help="fire timers on their schedules")
+    parser.add_argument("--no-host", action="store_true", help="start Azurite and the emulator only (e.g. for `func start`)")
+    parser.add_argument("--format", choices=("json", "env", "dotenv"), default="json", dest="output",
+                        help="json: host, keys and settings (default); env: `export NAME='value'` lines; dotenv: `NAME='value'` lines")
+    parser.add_argument("--write", type=Path, metavar="FILE",
+                        help="also write that output to FILE once the stack is up (removed when it stops)")
+    parser.add_argument("--run-dir", type=Path, default=RUN_DIR, help="state and logs (default: .local-run)")
     args = parser.parse_args(argv)
-    stack = start(args.scenario, mode=args.mode, timers=args.timers)
+    stack = start(args.scenario, mode=args.mode, host=not args.no_host, timers=args.timers, run_dir=args.run_dir)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    host = stack.host
-    print(json.dumps({"host": host.url if host else None, "master_key": host.master_key if host else None,
-                      "function_key": host.function_key if host else None,
-                      "eventgrid_extension_key": host.eventgrid_extension_key if host else None, "env": stack.env}, indent=2), flush=True)
     try:
+        text = describe(stack, args.output)
+        if args.write is not None:
+            _write_atomically(args.write, text)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if args.output != "json":
+            where = f"dev host {stack.host.url}" if stack.host else "no dev host"
+            print(f"local stack up ({where}); Ctrl-C stops it", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             time.sleep(0)
     finally:
+        if args.write is not None:
+            args.write.unlink(missing_ok=True)
         stack.stop()
     return 0
 

@@ -1,8 +1,9 @@
-"""`autopilot`: the operator's command (plan, explain, history).
+"""`autopilot`: the operator's command (plan, explain, history, doctor).
 
     autopilot plan --workspace RESOURCE_ID|all [--output table|json|csv]   what the autopilot would do now (read-only)
     autopilot explain FILE|-                                               classify an inbound payload; nothing is sent to Azure
     autopilot history [--hours N] [--limit N] [--output table|json|csv]    outcomes recorded in the ledger
+    autopilot doctor                                                       would enforce mode work here? one line per check, ✓ or ✗ and the fix
     autopilot --version
 
 `--json` is short for `--output json`. `--workspace all` plans every workspace in ALLOWED_WORKSPACES,
@@ -12,6 +13,7 @@ and json carry them whole.
 Exit codes: 0 done (or a payload understood / deliberately ignored), 2 bad input or a bad setting
 (one line on stderr), 1 an Azure or storage call failed (one line on stderr). A closed output pipe
 (`autopilot plan --json | head -1`) ends quietly with 141, as a process stopped by SIGPIPE would.
+`doctor` prints its checks on stdout and exits 0 only when every one passed (2 for a bad setting, else 1).
 """
 
 from __future__ import annotations
@@ -257,6 +259,20 @@ def _scrub(message: str, connection: str) -> str:
     return message
 
 
+# --- doctor -----------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from shared.doctor import checks_of, exit_code
+
+    del args
+    checks = []
+    for check in checks_of():
+        checks.append(check)
+        print(check.line(), flush=True)
+    return exit_code(checks)
+
+
 # --- the command ------------------------------------------------------------------------------------
 
 
@@ -316,6 +332,8 @@ def parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=_positive(int, 100_000), default=50, help="most rows shown, newest first (default 50)")
     _output_options(history)
     history.set_defaults(run=cmd_history)
+    doctor = sub.add_parser("doctor", help="would enforce mode work here? settings, identity, reads and permissions, one line each")
+    doctor.set_defaults(run=cmd_doctor)
     return root
 
 

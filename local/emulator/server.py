@@ -3,7 +3,7 @@
 Rules:
 - Every request outside the control API is, in this order: journaled, delayed by the
   configured latency, checked against the faults, then offered to each service's ``handle``
-  in turn (identity, storage, ML, then Key Vault, Monitor and sinks when their modules exist);
+  in turn (identity, authorization, storage, ML, then Key Vault, Monitor and sinks when their modules exist);
   nobody answering is a 404 with an ARM error body. A service that raises gives a 500 with an
   ARM error body: the server never dies on bad input.
 - Journal entries: ``{"seq", "time", "method", "path", "query", "api_version", "service",
@@ -37,6 +37,9 @@ Control API:
   POST   arm/computes                {"workspace": "<workspace id>", "compute": {scenario form}}
   POST   arm/jobs                    {"workspace": "<workspace id>", "job": {scenario form}}
   DELETE arm/computes?id=<compute id>
+  POST   permissions                 {"deny": ["<action>", ...]}: the caller loses those actions at every
+                                     scope of ARM's permissions API (see authorization.py); a reset
+                                     grants everything again
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.emulator import arm_ml, arm_storage, certs, identity, lro, wire
+from local.emulator import arm_ml, arm_storage, authorization, certs, identity, lro, wire
 from local.emulator.identity import TOKEN_PATH
 from local.httpwire import Request, Response, WireServer
 
@@ -126,11 +129,14 @@ class Emulator:
         self.storage = arm_storage.SERVICE
         self.ml = arm_ml.SERVICE
         self.operations = self.ml.operations
+        self.authorization = authorization.SERVICE
         # (state key, journal name, service, journal redaction). Storage seeds before ML and the
         # optional services: account-key datastores and Key Vault secrets take storage keys as
         # they are at seeding time.
         self.services: list[tuple[str, str, Any, JournalRedaction | None]] = [
             ("identity", "identity", self.identity, None),
+            # Before the providers: a permissions path at a resource's scope holds that resource's path.
+            ("authorization", "arm", self.authorization, None),
             ("storage", "arm", self.storage, None),
             ("ml", "arm", self.ml, None),
         ]
@@ -308,6 +314,9 @@ class Emulator:
             with self.lock:
                 deleted = self.ml.delete_compute(str(req.arg("id") or ""))
             return Response(200 if deleted else 404, {"deleted": deleted})
+        if (method, route) == ("POST", "permissions"):
+            with self.lock:
+                return Response(200, self.authorization.deny(list((body or {}).get("deny") or [])))
         return wire.arm_error(404, "NotFound", f"No control route {method} {CONTROL_PREFIX}{route}.")
 
     def _add_fault(self, spec: dict[str, Any]) -> Fault:
