@@ -60,7 +60,7 @@ def load(directory: Path = MODULE) -> dict[str, list[Any]]:
     return merged
 
 
-def _locals(doc: dict[str, list[Any]]) -> dict[str, Any]:
+def locals_of(doc: dict[str, list[Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for block in doc.get("locals", []):
         out.update({k: v for k, v in block.items() if not k.startswith("__")})
@@ -88,7 +88,7 @@ def _names(value: Any, local_values: dict[str, Any], where: str, problems: list[
 
 
 def _custom_roles(doc: dict[str, list[Any]], problems: list[str]) -> dict[str, list[str]]:
-    local_values = _locals(doc)
+    local_values = locals_of(doc)
     roles: dict[str, list[str]] = {}
     for name, body in resources(doc, "azurerm_role_definition").items():
         (permissions,) = body["permissions"]

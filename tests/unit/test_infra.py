@@ -16,6 +16,10 @@ import hcl2
 import pytest
 
 from shared.settings import CATALOGUE
+from tests.infra_roles import load as _load
+from tests.infra_roles import locals_of as _locals
+from tests.infra_roles import resources as _resources
+from tests.infra_roles import unquote as _unquote
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -42,41 +46,8 @@ FROM_MAPS = {"ALLOWED_WORKSPACES": "workspaces", "ALLOWED_VAULTS": "vaults"}
 DEPLOYED = [s for s in CATALOGUE if s.name not in WRITTEN_BY_RESOURCE]
 
 
-def _unquote(value: Any) -> Any:
-    """python-hcl2 keeps the quotes of string literals and labels; the tests compare bare values."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-def _load(directory: Path) -> dict[str, list[Any]]:
-    merged: dict[str, list[Any]] = {}
-    for path in sorted(directory.glob("*.tf")):
-        with path.open(encoding="utf-8") as handle:
-            for kind, blocks in hcl2.load(handle).items():
-                merged.setdefault(kind, []).extend(blocks)
-    return merged
-
-
 def _variables(doc: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
     return {_unquote(name): body for block in doc.get("variable", []) for name, body in block.items()}
-
-
-def _locals(doc: dict[str, list[Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for block in doc.get("locals", []):
-        out.update({k: v for k, v in block.items() if not k.startswith("__")})
-    return out
-
-
-def _resources(doc: dict[str, list[Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {
-        _unquote(name): body
-        for block in doc.get("resource", [])
-        for rtype, named in block.items()
-        if _unquote(rtype) == kind
-        for name, body in named.items()
-    }
 
 
 def _refers_to(expression: Any, variable: str, local_values: dict[str, Any]) -> bool:
