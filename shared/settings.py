@@ -250,3 +250,17 @@ def from_environment(**defaults: str) -> Settings:
 def current() -> Settings:
     """The process's settings, read on first use (never at import: a bad value must not stop indexing)."""
     return Settings.from_env()
+
+
+def startup_line(env: Mapping[str, str] | None = None) -> tuple[bool, str]:
+    """The one line the app logs when it starts: the settings are valid (and the mode), or the first bad one.
+
+    Never raises: a bad setting must not stop the functions from indexing; it is said once, clearly, in
+    the log before any trigger meets it.
+    """
+    try:
+        s = Settings.from_env(env)
+    except SettingsError as exc:
+        return False, f"settings: {exc}; every trigger will fail until it is fixed"
+    return True, (f"settings: valid; mode {s.mode.value}, {len(s.workspaces)} workspace(s), {len(s.vaults)} vault(s)"
+                  + ("" if s.notify_webhook_url or s.notify_eventgrid_endpoint else "; no notification channel configured"))

@@ -124,3 +124,11 @@ def test_an_event_time_no_converter_can_parse_never_makes_the_delivery_fail(worl
     assert drive.event_grid(stack, [cloud], cloud=True).status == 202
     drive.wait_quiet(stack)
     assert stack.host and "Executed 'Functions.on_event' (Failed" not in stack.host.logs()
+
+
+def test_the_app_says_its_settings_once_at_start_and_a_bad_one_does_not_stop_indexing(world: World, app):
+    good = app(mode="enforce")
+    assert good.host and "settings: valid; mode enforce, 1 workspace(s), 1 vault(s)" in good.host.logs()
+    bad = app(mode="enforce", AUTOPILOT_MODE="enforced")
+    assert bad.host and "settings: AUTOPILOT_MODE: expected one of observe, enforce; got 'enforced'" in bad.host.logs()
+    assert bad.host.errors == {}, "every function still indexes"

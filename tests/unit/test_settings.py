@@ -50,3 +50,15 @@ def test_a_bad_setting_fails_with_its_name(env, message):
 def test_the_notify_key_never_shows_in_repr():
     s = Settings.from_env({**BASE, "NOTIFY_EVENTGRID_ENDPOINT": "https://t/api/events", "NOTIFY_EVENTGRID_KEY": "s3cr3t-key"})
     assert "s3cr3t-key" not in repr(s)
+
+
+def test_the_start_up_line_names_the_first_bad_setting_and_never_raises():
+    from shared.settings import startup_line
+
+    ok, line = startup_line({"AUTOPILOT_MODE": "enforced", "ALLOWED_WORKSPACES": WS_ID_FOR_STARTUP, "AzureWebJobsStorage": "x"})
+    assert not ok and line.startswith("settings: AUTOPILOT_MODE: expected one of observe, enforce; got 'enforced'")
+    ok, line = startup_line({"ALLOWED_WORKSPACES": WS_ID_FOR_STARTUP, "AzureWebJobsStorage": "x"})
+    assert ok and line == "settings: valid; mode observe, 1 workspace(s), 0 vault(s); no notification channel configured"
+
+
+WS_ID_FOR_STARTUP = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
