@@ -31,7 +31,7 @@ unit: install
 	$(PY) -m pytest -q tests/unit
 
 fuzz: install
-	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:randomly tests/unit/test_intake_properties.py
+	$(PY) -m tests.fuzz
 
 bench: install
 	$(PY) -m bench
