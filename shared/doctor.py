@@ -22,12 +22,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from shared.adapters.permissions import Grant, Scope, grants
 from shared.errors import AzureError
-from shared.model import ResourceId
-from shared.policy.rotation import TAG_PROVIDER, ManagedSecret
+from shared.model import ResourceId, subscription_path
+from shared.policy.rotation import ManagedSecret
 from shared.settings import Settings, SettingsError, from_environment
 
 PERMISSIONS_API = "2022-04-01"
@@ -140,6 +139,7 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
         return
     yield Check(True, "identity", who(claims(token)))
 
+    from shared.adapters.aml import Workspace
     from shared.adapters.arm import ArmClient
     from shared.adapters.keyvault import Vault
     from shared.adapters.metrics import Metrics
@@ -148,11 +148,10 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
     regions: dict[str, str] = {}
     for ws in settings.workspaces:
         try:
-            body = arm.get(ws.path(), what=f"get workspace {ws.name}")
+            regions[ws.key] = Workspace(settings, ws, arm).location()
         except AzureError as exc:
             yield Check(False, f"workspace {ws.name}", f"not readable: {exc}")
             continue
-        regions[ws.key] = str(body.get("location") or "")
         yield Check(True, f"workspace {ws.name}", f"readable ({regions[ws.key] or 'no region'})")
 
     metrics = Metrics(settings)
@@ -188,7 +187,7 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
         yield permissions(f"workspace {ws.name}", ws.id, ws.path(*PERMISSIONS), Scope.WORKSPACE)
     for sub in dict.fromkeys(ws.subscription for ws in settings.workspaces):
         yield permissions(f"subscription {sub}", f"/subscriptions/{sub}",
-                          f"/subscriptions/{quote(sub, safe='')}/{'/'.join(PERMISSIONS)}", Scope.SUBSCRIPTION)
+                          subscription_path(sub, *PERMISSIONS), Scope.SUBSCRIPTION)
     for vault in settings.vaults:
         yield permissions(f"vault {vault.name}", vault.id, vault.path(*PERMISSIONS), Scope.VAULT)
     for account in storage_accounts(listings.values()):
@@ -210,10 +209,7 @@ def storage_accounts(listings: Iterable[list[ManagedSecret] | AzureError]) -> li
         if isinstance(listing, AzureError):
             continue
         for secret in listing:
-            try:
-                account = ResourceId.parse(secret.tag(TAG_PROVIDER))
-            except ValueError:
-                continue
-            if account.type_path.lower() == "microsoft.storage/storageaccounts":
+            account = secret.account()
+            if isinstance(account, ResourceId):
                 found.setdefault(account.key, account)
     return list(found.values())

@@ -14,7 +14,6 @@ retries the work item; their claims are released so the retry can act.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -25,7 +24,7 @@ from typing import Any
 from shared import names
 from shared.actions import AzureWrite, change_from
 from shared.errors import AzureError, TransientFailure
-from shared.guards import Pipeline, Run, pipeline
+from shared.guards import Pipeline, Run, claim_fields, pipeline
 from shared.model import (
     Action,
     Cluster,
@@ -102,7 +101,7 @@ class Gatherer:
             computes = tuple(ws.list_computes())
         if purpose is Purpose.QUOTA and not params.get("family"):
             return Snapshot(ws.id, computes)
-        jobs = tuple(ws.list_jobs()) if computes and need.jobs else ()
+        jobs = tuple(ws.list_jobs()) if computes else ()
         snap = Snapshot(ws.id, computes, jobs)
         cpu = self._cpu(ws, snap, now, notes) if need.cpu else {}
         marks = marks if marks is not None else (self.ledger.marks() if need.marks and self.ledger else {})
@@ -252,13 +251,11 @@ class Engine:
             return
         if not isinstance(change, AzureWrite) or not workspace.same_as(ws.id) or names.COMPUTE.check(target):
             return
+        action = Action(change, ws.id, target, str(record.get("reason") or ""), owner=record.get("owner") or None)
         # Taken over with the row's own fields: if this run dies too, the next one still finds it.
-        claim = self.ledger.claim(orphan.key, run.now, Action=change.kind.value, Target=orphan.key.rsplit("|", 1)[-1],
-                                  Workspace=ws.id.key, Mode=Mode.ENFORCE.value, Trigger=orphan.trigger,
-                                  Record=json.dumps(record, default=str))
+        claim = self.ledger.claim(orphan.key, run.now, **claim_fields(action, Mode.ENFORCE, orphan.trigger))
         if isinstance(claim, str):
             return  # another run is settling it
-        action = Action(change, ws.id, target, str(record.get("reason") or ""), owner=record.get("owner") or None)
         problem = change.verify(ws.get_compute(target))
         if problem is None:
             status, detail = Status.DONE, f"{change.describe(target)}: done by a run that stopped before recording it (verified now)"

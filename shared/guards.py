@@ -84,6 +84,15 @@ def _failed(exc: AzureError, what: str) -> Stop:
     return Stop(Status.FAILED, f"{kind}: {what}{exc}", transient=exc.transient)
 
 
+def claim_fields(action: Action, mode: Mode, trigger: str) -> dict[str, str]:
+    """What a claim row holds besides its key and status: enough for a later run to finish the story of
+    a run that died holding it (the action as claimed, its workspace, mode and trigger)."""
+    record = {"kind": action.kind.value, "workspace": action.workspace.id, "target": action.target,
+              "reason": action.reason, "owner": action.owner, "params": action.change.params()}
+    return {"Action": action.kind.value, "Target": action.key, "Workspace": action.workspace.key, "Mode": mode.value,
+            "Trigger": trigger, "Record": json.dumps(record, default=str)}
+
+
 # --- the guards ----------------------------------------------------------------------------------
 
 
@@ -165,12 +174,9 @@ class ClaimIt(_Guard):
     def check(self, attempt: Attempt) -> Stop | None:
         action, run = attempt.action, attempt.run
         scope = run.trigger if self.mode is Mode.ENFORCE else f"{run.now:%Y-%m-%d}"
-        record = {"kind": action.kind.value, "workspace": action.workspace.id, "target": action.target,
-                  "reason": action.reason, "owner": action.owner, "params": action.change.params()}
         try:
             claim = self.ledger.claim(f"{self.mode.value}|{scope}|{action.kind.value}|{action.key}", run.now,
-                                      Action=action.kind.value, Target=action.key, Workspace=action.workspace.key, Mode=self.mode.value,
-                                      Trigger=run.trigger, Record=json.dumps(record, default=str))
+                                      **claim_fields(action, self.mode, run.trigger))
         except AzureError as exc:
             return _failed(exc, "ledger unavailable, not writing without a claim: ")
         if isinstance(claim, str):

@@ -64,7 +64,7 @@ def accept_event(payload: Any, settings: Settings) -> Intake:
 def accept_event_text(text: str | bytes, settings: Settings) -> Intake:
     """One event as the Event Grid trigger receives it (its JSON text, any bytes) → work item, or a logged rejection."""
     try:
-        payload = load_json(text, MAX_EVENT_BYTES, "event")
+        payload = load_json(text, MAX_EVENT_BYTES, "event", shaped=False)  # parse_event bounds it
     except PayloadError as exc:
         return _triage(Rejected(str(exc)))
     return accept_event(payload, settings)
@@ -78,7 +78,7 @@ def accept_alert(payload: Any, settings: Settings) -> Intake:
 def accept_alert_body(body: bytes, settings: Settings) -> Intake:
     """An action group's request body (any bytes) → work item, or a logged rejection."""
     try:
-        payload = load_json(body, MAX_EVENT_BYTES, "alert body")
+        payload = load_json(body, MAX_EVENT_BYTES, "alert body", shaped=False)  # parse_alert bounds it
     except PayloadError as exc:
         return _triage(Rejected(str(exc)))
     return accept_alert(payload, settings)

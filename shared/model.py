@@ -37,6 +37,12 @@ def path_segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def subscription_path(subscription: str, *children: str) -> str:
+    """The URL path of a subscription or of something under it, every segment quoted (``ResourceId.path``
+    builds every resource's path through this)."""
+    return "/" + "/".join(path_segment(p) for p in ("subscriptions", subscription, *children))
+
+
 class Mode(StrEnum):
     OBSERVE = "observe"
     ENFORCE = "enforce"
@@ -90,9 +96,8 @@ class ResourceId:
 
         The one place resource URLs are built: names from payloads can add neither a segment nor a query.
         """
-        parts = ("subscriptions", self.subscription, "resourceGroups", self.resource_group, "providers",
-                 *self.provider.split("/"), self.type_name, self.name, *children)
-        return "/" + "/".join(path_segment(p) for p in parts)
+        return subscription_path(self.subscription, "resourceGroups", self.resource_group, "providers",
+                                 *self.provider.split("/"), self.type_name, self.name, *children)
 
     def __str__(self) -> str:
         return self.id

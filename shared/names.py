@@ -39,8 +39,6 @@ COMPUTE = NameRule("compute name", re.compile(r"[A-Za-z][A-Za-z0-9_-]{1,31}", re
 # at most 255 characters (generated ones look like `sweet_apple_abc123`, `HD_<guid>_0`, GUIDs).
 JOB = NameRule("run id", re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}", re.ASCII),
                "up to 255 letters, digits, underscores or hyphens, starting with a letter or digit")
-DATASTORE = NameRule("datastore name", re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}", re.ASCII),
-                     "up to 255 letters, digits, underscores or hyphens, starting with a letter or digit")
 # Key Vault: secret names 1–127 letters, digits and hyphens; vault names 3–24, starting with a
 # letter, ending with a letter or digit, no consecutive hyphens.
 SECRET = NameRule("secret name", re.compile(r"[0-9A-Za-z-]{1,127}", re.ASCII), "1 to 127 letters, digits or hyphens")

@@ -23,8 +23,12 @@ class PayloadError(ValueError):
     """The document breaks a bound or is not JSON; the message says which, in one line."""
 
 
-def load_json(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body") -> Any:
-    """Parse a JSON document within `limit` bytes and the depth bound; PayloadError otherwise."""
+def load_json(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body", *, shaped: bool = True) -> Any:
+    """Parse a JSON document within `limit` bytes and the depth bound; PayloadError otherwise.
+
+    `shaped=False` leaves the walk of `shape_problem` to a caller that does it anyway (the event and
+    alert parsers bound every document they are given), so a delivery is walked once, not twice.
+    """
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
     if size > limit:
         raise PayloadError(f"{what} is {size:,} bytes, over the {limit:,}-byte limit")
@@ -40,7 +44,7 @@ def load_json(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body"
         reason = (exc.msg if isinstance(exc, json.JSONDecodeError) else
                   f"nested deeper than {MAX_DEPTH} levels" if isinstance(exc, RecursionError) else str(exc))
         raise PayloadError(f"{what} is not JSON ({reason})") from None
-    problem = shape_problem(value)
+    problem = shape_problem(value) if shaped else None
     if problem:
         raise PayloadError(f"{what} {problem}")
     return value

@@ -46,7 +46,6 @@ from shared.settings import Settings
 from shared.work import WorkItem
 
 log = logging.getLogger("autopilot.rotation")
-STORAGE_TYPE = "microsoft.storage/storageaccounts"
 
 
 class RotationAborted(Exception):
@@ -133,12 +132,9 @@ class Rotator:
         event_version = str(item.params.get("version") or "")
         if event_version and event_version != secret.version:
             return tell(Status.SKIPPED, f"already rotated: the event names version {event_version[:8]}…, the latest is {secret.version[:8]}…")
-        try:
-            account = ResourceId.parse(secret.tag(TAG_PROVIDER))
-        except ValueError:
-            return tell(Status.FAILED, f"{TAG_PROVIDER} is not a resource id: {secret.tag(TAG_PROVIDER)[:200]!r}")
-        if account.type_path.lower() != STORAGE_TYPE:
-            return tell(Status.FAILED, f"{TAG_PROVIDER} is a {account.type_path}, not a storage account")
+        account = secret.account()
+        if isinstance(account, str):
+            return tell(Status.FAILED, account)
         due, why = is_due(secret, now, self.rules, forced)
 
         try:

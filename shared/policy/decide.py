@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.model import (
+    CPU_UNAVAILABLE,
     NO_CPU_DATA,
     Cluster,
     ComputeInstance,
@@ -46,9 +47,8 @@ class Purpose(StrEnum):
 
 @dataclass(frozen=True)
 class Needs:
-    """What a purpose reads from Azure and the ledger (the engine gathers exactly this)."""
+    """What a purpose reads besides the computes and their jobs (the engine gathers exactly this)."""
 
-    jobs: bool = True
     cpu: bool = False
     marks: bool = False
     restores: bool = False
@@ -107,7 +107,7 @@ class Snapshot:
 
     def activity(self, instance: ComputeInstance) -> CpuActivity:
         if self.cpu is None:
-            return CpuActivity(False, None, available=False)
+            return CPU_UNAVAILABLE
         return self.cpu.get(name_key(instance.name), NO_CPU_DATA)
 
 

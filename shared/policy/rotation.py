@@ -23,13 +23,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.model import human
+from shared.model import ResourceId, human
 
 KEY_NAMES = ("key1", "key2")
 TAG_KEY = "CredentialId"
 TAG_PROVIDER = "ProviderAddress"
 TAG_VALIDITY = "ValidityPeriodDays"
 REQUIRED_TAGS = (TAG_KEY, TAG_PROVIDER, TAG_VALIDITY)
+STORAGE_TYPE = "microsoft.storage/storageaccounts"
 MAX_VALIDITY_DAYS = 3650  # ten years; a longer validity is a typo, and dates far beyond it overflow
 
 
@@ -73,6 +74,17 @@ class ManagedSecret:
     def tag(self, name: str) -> str:
         lowered = {k.strip().lower(): str(v).strip() for k, v in self.tags.items()}
         return lowered.get(name.lower(), "")
+
+    def account(self) -> ResourceId | str:
+        """The storage account the credential belongs to (ProviderAddress), or why the tag names none."""
+        raw = self.tag(TAG_PROVIDER)
+        try:
+            account = ResourceId.parse(raw)
+        except ValueError:
+            return f"{TAG_PROVIDER} is not a resource id: {raw[:200]!r}"
+        if account.type_path.lower() != STORAGE_TYPE:
+            return f"{TAG_PROVIDER} is a {account.type_path}, not a storage account"
+        return account
 
     @property
     def validity(self) -> timedelta | None:
