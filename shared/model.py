@@ -6,6 +6,7 @@ policy need no Azure at all.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -15,6 +16,19 @@ from urllib.parse import quote
 # Only these job states are final; anything else (Queued, Preparing, Paused, NotResponding…) may
 # still be using, or about to use, the compute.
 TERMINAL_JOB_STATES = frozenset({"completed", "failed", "canceled"})
+
+
+# No ARM name holds these (nor is one a dot segment): a "resource id" that does would reach another URL.
+_NOT_IN_A_NAME = re.compile(r"[?#%\\\s]")
+
+
+def _is_text(value: str) -> bool:
+    """Valid Unicode text (no lone surrogate), which every ARM name is."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def name_key(name: str) -> str:
@@ -69,6 +83,9 @@ class ResourceId:
             or parts[4].lower() != "providers"
         ):
             raise ValueError(f"{value!r} is not an ARM resource id of the form /subscriptions/…/resourceGroups/…/providers/…/…/…")
+        bad = next((p for p in parts if p in (".", "..") or _NOT_IN_A_NAME.search(p) or not _is_text(p)), None)
+        if bad is not None:
+            raise ValueError(f"{value[:200]!a} is not an ARM resource id: {bad[:80]!a} cannot be a segment of one")
         return cls(parts[1], parts[3], parts[5], parts[6], parts[7])
 
     @property

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared import names
 from shared.model import ResourceId, human
 
 KEY_NAMES = ("key1", "key2")
@@ -84,7 +85,10 @@ class ManagedSecret:
             return f"{TAG_PROVIDER} is not a resource id: {raw[:200]!r}"
         if account.type_path.lower() != STORAGE_TYPE:
             return f"{TAG_PROVIDER} is a {account.type_path}, not a storage account"
-        return account
+        # ARM ids ignore case and the name itself is lower case; only ASCII folds to it (U+212A folds to "k").
+        name = account.name.lower() if account.name.isascii() else account.name
+        bad = names.STORAGE_ACCOUNT.check(name)
+        return f"{TAG_PROVIDER}: {bad}" if bad else account
 
     @property
     def validity(self) -> timedelta | None:

@@ -264,3 +264,37 @@ def test_an_event_over_event_grids_1_mb_is_refused_whole():
 def test_a_key_given_twice_in_one_object_is_refused_not_guessed():
     with pytest.raises(PayloadError, match="key 'dryRun' appears twice"):
         load_json(b'{"vault": "kv", "secret": "s", "dryRun": true, "dryRun": false}')
+
+
+@pytest.mark.parametrize("address", [
+    "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/..",
+    "/subscriptions/s/resourceGroups/../providers/Microsoft.Storage/storageAccounts/st1",
+    "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/st1?api-version=1",
+    "/subscriptions/s/resourceGroups/g%2F..%2Fx/providers/Microsoft.Storage/storageAccounts/st1",
+    "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/st_1",
+])
+def test_a_provider_address_that_could_reach_another_url_names_no_storage_account(address):
+    from shared.policy.rotation import ManagedSecret
+
+    account = ManagedSecret("kv", "s", "v1", {"ProviderAddress": address}, None, None).account()
+    assert isinstance(account, str) and account.startswith("ProviderAddress")
+
+
+def test_a_provider_address_in_another_case_is_the_same_storage_account():
+    from shared.policy.rotation import ManagedSecret
+
+    address = "/subscriptions/s/resourcegroups/RG-ml/providers/microsoft.storage/storageaccounts/StMlDemo"
+    account = ManagedSecret("kv", "s", "v1", {"ProviderAddress": address}, None, None).account()
+    assert isinstance(account, ResourceId) and account.name == "StMlDemo"
+
+
+@pytest.mark.parametrize("address", [
+    "/subscriptions/s/resourceGroups/rg\ud800/providers/Microsoft.Storage/storageAccounts/acct",
+    "/subscriptions/\udfff/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct",
+    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/\u212aacct",
+])
+def test_a_provider_address_that_is_not_text_or_folds_into_ascii_names_no_storage_account(address):
+    from shared.policy.rotation import ManagedSecret
+
+    account = ManagedSecret("kv", "s", "v1", {"ProviderAddress": address}, None, None).account()
+    assert isinstance(account, str) and account.startswith("ProviderAddress") and "\n" not in account
