@@ -4,17 +4,27 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov pins its own dependencies (some clash with the Azure SDKs): it lives in a venv of its own.
+CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit fuzz bench lint clean
+.PHONY: install demo test unit fuzz bench lint checkov clean
 
-install: $(VENV)/.installed local/node_modules/.installed
+install: $(VENV)/.installed local/node_modules/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --skip-download --compact --quiet
 
 local/node_modules/.installed: local/package.json local/package-lock.json
 	npm --prefix local ci --no-audit --no-fund --loglevel=error

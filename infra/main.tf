@@ -11,14 +11,15 @@ module "shared" {
 }
 
 module "mlops" {
-  count               = var.deploy_sample_workspace ? 1 : 0
-  source              = "./mlops"
-  name                = var.name
-  location            = module.shared.location
-  resource_group_name = module.shared.resource_group_name
-  key_vault_id        = module.shared.key_vault_id
-  app_insights_id     = module.shared.app_insights_id
-  tags                = var.tags
+  count                      = var.deploy_sample_workspace ? 1 : 0
+  source                     = "./mlops"
+  name                       = var.name
+  location                   = module.shared.location
+  resource_group_name        = module.shared.resource_group_name
+  key_vault_id               = module.shared.key_vault_id
+  app_insights_id            = module.shared.app_insights_id
+  log_analytics_workspace_id = module.shared.log_analytics_workspace_id
+  tags                       = var.tags
 }
 
 locals {
@@ -37,6 +38,8 @@ module "autopilot" {
   location                               = module.shared.location
   resource_group_name                    = module.shared.resource_group_name
   application_insights_connection_string = module.shared.application_insights_connection_string
+  app_insights_id                        = module.shared.app_insights_id
+  log_analytics_workspace_id             = module.shared.log_analytics_workspace_id
   tags                                   = var.tags
 
   workspaces                  = merge(local.sample_workspaces, var.workspaces)
@@ -47,10 +50,11 @@ module "autopilot" {
   instance_memory_in_mb  = var.instance_memory_in_mb
   maximum_instance_count = var.maximum_instance_count
 
-  autopilot_mode                 = var.autopilot_mode
-  notify_webhook_url             = var.notify_webhook_url
-  notify_eventgrid_endpoint      = var.notify_eventgrid_endpoint
-  notify_eventgrid_key_secret_id = var.notify_eventgrid_key_secret_id
-  notify_eventgrid_key_vault_id  = var.notify_eventgrid_key_vault_id
-  quota_alert_threshold_percent  = var.quota_alert_threshold_percent
+  autopilot_mode                = var.autopilot_mode
+  notify_webhook_url            = var.notify_webhook_url
+  notify_eventgrid_endpoint     = var.notify_eventgrid_endpoint
+  notify_eventgrid_key          = var.notify_eventgrid_key
+  notify_secrets_vault_id       = var.notify_secrets_vault_id
+  quota_alert_threshold_percent = var.quota_alert_threshold_percent
+  alert_email                   = var.alert_email
 }

@@ -4,13 +4,30 @@ output "resource_group_name" {
 }
 
 output "function_app_name" {
-  description = "Name of the Function App: deploy the code with `func azure functionapp publish <name> --python`."
+  description = "Name of the Function App: azd deploys the code there (or `func azure functionapp publish <name> --python`)."
   value       = module.autopilot.function_app_name
 }
 
 output "principal_id" {
-  description = "Object id of the Function App's managed identity."
+  description = "Object id of the app's user-assigned managed identity."
   value       = module.autopilot.principal_id
+}
+
+output "client_id" {
+  description = "Client id of the app's user-assigned managed identity."
+  value       = module.autopilot.client_id
+}
+
+# azd reads the root outputs into its environment: azure.yaml names the service's resource group and
+# Function App with these two.
+output "AZURE_RESOURCE_GROUP" {
+  description = "The shared resource group (for azd)."
+  value       = module.shared.resource_group_name
+}
+
+output "AZURE_FUNCTION_APP_NAME" {
+  description = "Name of the Function App (for azd)."
+  value       = module.autopilot.function_app_name
 }
 
 output "alerts_webhook_url" {

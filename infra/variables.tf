@@ -78,7 +78,7 @@ variable "rotated_storage_account_ids" {
 }
 
 variable "connect_triggers" {
-  description = "Wire Event Grid, the action group and the metric alerts to the functions. Set true on the second apply, after the code is deployed."
+  description = "Wire Event Grid, the action group and the metric alerts to the functions. They need the deployed code: azd's postdeploy hook sets it (CONNECT_TRIGGERS); with Terraform alone, set it true on the apply after the code is deployed."
   type        = bool
   default     = false
 }
@@ -90,10 +90,9 @@ variable "autopilot_mode" {
 }
 
 variable "notify_webhook_url" {
-  description = "NOTIFY_WEBHOOK_URL: optional JSON webhook receiving one message per outcome."
+  description = "Versionless Key Vault secret id holding NOTIFY_WEBHOOK_URL (the app setting becomes a Key Vault reference); empty: no webhook."
   type        = string
   default     = ""
-  sensitive   = true
 }
 
 variable "notify_eventgrid_endpoint" {
@@ -102,14 +101,20 @@ variable "notify_eventgrid_endpoint" {
   default     = ""
 }
 
-variable "notify_eventgrid_key_secret_id" {
+variable "notify_eventgrid_key" {
   description = "Versionless Key Vault secret id holding the topic's access key (becomes a Key Vault reference)."
   type        = string
   default     = ""
 }
 
-variable "notify_eventgrid_key_vault_id" {
-  description = "Resource id of the vault holding that secret."
+variable "notify_secrets_vault_id" {
+  description = "Resource id of the vault holding those two secrets (the identity may read secrets there)."
+  type        = string
+  default     = ""
+}
+
+variable "alert_email" {
+  description = "Optional e-mail address told when the autopilot itself fails (exceptions, poison messages, dead-lettered events)."
   type        = string
   default     = ""
 }

@@ -16,6 +16,9 @@ provider "azurerm" {
   # azurerm 4.x needs the subscription explicitly (or ARM_SUBSCRIPTION_ID in the environment).
   subscription_id = var.subscription_id
 
+  # The app's storage takes no account key: the provider reaches its data plane with Entra ID too.
+  storage_use_azuread = true
+
   features {
     key_vault {
       # The shared vault holds rotated credentials: never purge them as a side effect of destroy

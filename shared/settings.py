@@ -67,7 +67,15 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("NOTIFY_EVENTGRID_KEY", "", "Access key of that topic (prefer a Key Vault reference in Azure)."),
     Setting("ARM_TIMEOUT_SECONDS", "20", "Per-request timeout for Azure calls."),
     Setting("ARM_MAX_RETRIES", "3", "Retries of a transient Azure error (429 honouring Retry-After, 5xx, timeouts) before giving up."),
-    Setting("AzureWebJobsStorage", None, "Storage connection string of the Function App (ledger table, work queue, timer leases)."),
+    Setting("AZURE_TOKEN_CREDENTIALS", "", "`ManagedIdentityCredential` (Azure): every Azure call uses the managed identity only, never a developer sign-in; empty: azure-identity's default chain (an operator's `az login`)."),
+    Setting("AZURE_CLIENT_ID", "", "Client id of the user-assigned managed identity to use (empty: the system-assigned one)."),
+    Setting("AzureWebJobsStorage", "", "Storage connection string of the Function App (ledger table, work queue, timer leases): Azurite locally. When set, it decides; in Azure leave it out and set the identity settings below."),
+    Setting("AzureWebJobsStorage__accountName", "", "The app's storage account, reached with the managed identity (used when AzureWebJobsStorage is empty)."),
+    Setting("AzureWebJobsStorage__tableServiceUri", "", "Table endpoint of that account (empty: https://ACCOUNT.table.core.windows.net); the ledger's endpoint on the identity path."),
+    Setting("AzureWebJobsStorage__credential", "", "`managedidentity` on the identity path (the Functions host's own rule; nothing else is accepted)."),
+    Setting("AzureWebJobsStorage__clientId", "", "Client id of the user-assigned identity reaching the storage (empty: the system-assigned one)."),
+    Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", "", "Application Insights connection string: when set, each outcome is also sent as a custom event and a metric (OpenTelemetry)."),
+    Setting("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "", "`ClientId=<id>;Authorization=AAD` (or `Authorization=AAD`): telemetry is sent with that managed identity's Entra token, for an Application Insights without local authentication."),
 )
 
 _BY_NAME = {s.name: s for s in CATALOGUE}
@@ -135,6 +143,57 @@ def _pattern(env: Mapping[str, str], name: str) -> re.Pattern[str] | None:
         raise SettingsError(f"{name}: not a valid regular expression ({exc})") from None
 
 
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_STORAGE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+
+
+def _guid(env: Mapping[str, str], name: str) -> str:
+    raw = _raw(env, name)
+    if raw and not _GUID.match(raw):
+        raise SettingsError(f"{name}: expected a client id (a GUID), got {raw!r}")
+    return raw
+
+
+def _storage(env: Mapping[str, str], required: bool) -> tuple[str, str, str]:
+    """The app's storage: (connection string, "", "") or ("", table endpoint, identity client id).
+
+    The Functions host's rule: a non-empty ``AzureWebJobsStorage`` is a connection string and decides
+    (Azurite locally); otherwise the ``AzureWebJobsStorage__*`` settings name the account, reached
+    with the managed identity (Azure). The ledger follows the same rule as the host's queues.
+    """
+    connection = _raw(env, "AzureWebJobsStorage")
+    account = _raw(env, "AzureWebJobsStorage__accountName")
+    table = _url(env, "AzureWebJobsStorage__tableServiceUri")
+    if connection:
+        return connection, "", ""
+    if not account and not table:
+        if required:
+            raise SettingsError("AzureWebJobsStorage: required setting is missing (a storage connection string, or "
+                                "AzureWebJobsStorage__accountName with AzureWebJobsStorage__credential=managedidentity)")
+        return "", "", ""
+    if account and not _STORAGE_ACCOUNT.match(account):
+        raise SettingsError(f"AzureWebJobsStorage__accountName: expected 3 to 24 lower-case letters and digits, got {account!r}")
+    credential = _raw(env, "AzureWebJobsStorage__credential")
+    if credential.lower() != "managedidentity":
+        raise SettingsError(f"AzureWebJobsStorage__credential: expected managedidentity with AzureWebJobsStorage__accountName, got {credential!r}")
+    return "", table or f"https://{account}.table.core.windows.net", _guid(env, "AzureWebJobsStorage__clientId")
+
+
+def _telemetry_identity(env: Mapping[str, str]) -> str | None:
+    """APPLICATIONINSIGHTS_AUTHENTICATION_STRING: None (no Entra auth), "" (system identity) or a client id."""
+    raw = _raw(env, "APPLICATIONINSIGHTS_AUTHENTICATION_STRING")
+    if not raw:
+        return None
+    parts = dict(part.split("=", 1) for part in raw.split(";") if "=" in part)
+    parts = {k.strip().lower(): v.strip() for k, v in parts.items()}
+    if parts.get("authorization", "").lower() != "aad":
+        raise SettingsError(f"APPLICATIONINSIGHTS_AUTHENTICATION_STRING: expected Authorization=AAD (and ClientId=<id>), got {raw!r}")
+    client_id = parts.get("clientid", "")
+    if client_id and not _GUID.match(client_id):
+        raise SettingsError(f"APPLICATIONINSIGHTS_AUTHENTICATION_STRING: ClientId is not a GUID: {client_id!r}")
+    return client_id
+
+
 @dataclass(frozen=True)
 class Settings:
     """The validated settings. Build with ``Settings.from_env()``."""
@@ -172,14 +231,24 @@ class Settings:
     arm_timeout_seconds: int = 20
     arm_max_retries: int = 3
     storage_connection: str = field(default="", repr=False)
+    # The identity path to the app's storage (when storage_connection is empty).
+    storage_table_endpoint: str = ""
+    storage_client_id: str = ""
+    managed_identity_only: bool = False
+    client_id: str = ""
+    app_insights_connection: str = field(default="", repr=False)
+    app_insights_client_id: str | None = None  # None: no Entra authentication of the telemetry
+
+    @property
+    def storage_configured(self) -> bool:
+        """Whether the ledger can be reached: a connection string, or the identity settings."""
+        return bool(self.storage_connection or self.storage_table_endpoint)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require_storage: bool = True) -> Settings:
         """Read and validate every setting; raise SettingsError naming the first bad one."""
         env = os.environ if env is None else env
-        storage = (env.get("AzureWebJobsStorage") or "").strip()
-        if require_storage and not storage:
-            _raw(env, "AzureWebJobsStorage")  # raises, naming the setting
+        storage, table_endpoint, storage_client_id = _storage(env, require_storage)
         idle_shutdown = _int(env, "IDLE_SHUTDOWN_MINUTES", 0, 4320)
         if 0 < idle_shutdown < 15:
             raise SettingsError(f"IDLE_SHUTDOWN_MINUTES: AML accepts 15 to 4320 minutes (or 0 to disable), got {idle_shutdown}")
@@ -224,6 +293,13 @@ class Settings:
             arm_timeout_seconds=_int(env, "ARM_TIMEOUT_SECONDS", 1, 230),
             arm_max_retries=_int(env, "ARM_MAX_RETRIES", 0, 10),
             storage_connection=storage,
+            storage_table_endpoint=table_endpoint,
+            storage_client_id=storage_client_id,
+            # Other values (dev, prod, a credential's name) are azure-identity's own, read by its default chain.
+            managed_identity_only=_raw(env, "AZURE_TOKEN_CREDENTIALS").lower() == "managedidentitycredential",
+            client_id=_guid(env, "AZURE_CLIENT_ID"),
+            app_insights_connection=_raw(env, "APPLICATIONINSIGHTS_CONNECTION_STRING"),
+            app_insights_client_id=_telemetry_identity(env),
         )
 
     def workspace(self, resource_id: str) -> ResourceId:

@@ -31,8 +31,11 @@ BUILTIN_ROLES: dict[str, list[str]] = {
 
 # Role assignments that no request of the code needs, and why they exist anyway.
 NOT_FOR_THE_CODE: dict[str, str] = {
-    "notify_key_reader": "the platform resolves the NOTIFY_EVENTGRID_KEY Key Vault reference with the identity",
-    "func_storage": "the app's own storage, reached with its connection string; kept for identity-based storage",
+    "notify_key_reader": "the platform resolves the notification secrets' Key Vault references with the identity",
+    "func_storage": "the app's own storage (host blobs and queues, the ledger table, dead letters), reached with the "
+                    "identity; data-plane requests that go to Azurite in the tests, not to the emulator",
+    "telemetry_publisher": "Application Insights ingestion with an Entra token (the host and the OpenTelemetry "
+                           "exporter), not a request of the adapters",
 }
 
 # (for_each, scope) of an assignment → the kind of scope it grants at.

@@ -1,8 +1,9 @@
 # Event Grid: the workspaces' and vaults' system topics deliver to the on_event function.
 #
 # Azure allows one system topic per source resource; a source that already has one names it in
-# its system_topic attribute and gets a subscription on it. New topics live in the source's own
-# resource group and region, as the portal would create them.
+# its system_topic attribute and gets a subscription on it (that topic must carry the app's
+# user-assigned identity too, for dead-lettering: see infra/README.md). New topics live in the
+# source's own resource group and region, as the portal would create them.
 
 locals {
   workspace_topics_to_create = { for k, w in var.workspaces : k => w if w.system_topic == null }
@@ -28,6 +29,12 @@ resource "azurerm_eventgrid_system_topic" "workspace" {
   source_resource_id  = each.value.id
   topic_type          = "Microsoft.MachineLearningServices.Workspaces"
   tags                = var.tags
+
+  # Dead letters are written with the app's identity: its storage takes no account key.
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.app.id]
+  }
 }
 
 resource "azurerm_eventgrid_system_topic" "vault" {
@@ -38,6 +45,12 @@ resource "azurerm_eventgrid_system_topic" "vault" {
   source_resource_id  = each.value.id
   topic_type          = "Microsoft.KeyVault.vaults"
   tags                = var.tags
+
+  # Dead letters are written with the app's identity: its storage takes no account key.
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.app.id]
+  }
 }
 
 # Events Event Grid gave up on (attempts or time to live exhausted) land here for inspection.
@@ -45,6 +58,8 @@ resource "azurerm_storage_container" "dead_letter" {
   name                  = local.dead_letter_container
   storage_account_id    = azurerm_storage_account.func.id
   container_access_type = "private"
+
+  #checkov:skip=CKV2_AZURE_21:Blob writes are logged by the blob service's diagnostic setting (func_storage in observability.tf), which the dead-letter alert reads; not by the retired Log Analytics storage insights this check looks for
 }
 
 # A job that failed or was canceled may leave its cluster scaled up or its instance idle. The
@@ -80,7 +95,12 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "run_status" {
     storage_blob_container_name = azurerm_storage_container.dead_letter.name
   }
 
-  depends_on = [azurerm_role_assignment.workspace_operator]
+  dead_letter_identity {
+    type                   = "UserAssigned"
+    user_assigned_identity = azurerm_user_assigned_identity.app.id
+  }
+
+  depends_on = [azurerm_role_assignment.workspace_operator, azurerm_role_assignment.func_storage]
 }
 
 resource "azurerm_eventgrid_system_topic_event_subscription" "run_completed" {
@@ -106,7 +126,12 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "run_completed" {
     storage_blob_container_name = azurerm_storage_container.dead_letter.name
   }
 
-  depends_on = [azurerm_role_assignment.workspace_operator]
+  dead_letter_identity {
+    type                   = "UserAssigned"
+    user_assigned_identity = azurerm_user_assigned_identity.app.id
+  }
+
+  depends_on = [azurerm_role_assignment.workspace_operator, azurerm_role_assignment.func_storage]
 }
 
 resource "azurerm_eventgrid_system_topic_event_subscription" "secret_expiry" {
@@ -135,8 +160,14 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "secret_expiry" {
     storage_blob_container_name = azurerm_storage_container.dead_letter.name
   }
 
+  dead_letter_identity {
+    type                   = "UserAssigned"
+    user_assigned_identity = azurerm_user_assigned_identity.app.id
+  }
+
   depends_on = [
     azurerm_role_assignment.secret_rotator,
     azurerm_role_assignment.storage_key_operator,
+    azurerm_role_assignment.func_storage,
   ]
 }

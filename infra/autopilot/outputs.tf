@@ -1,5 +1,5 @@
 output "function_app_name" {
-  description = "Name of the Function App (target of `func azure functionapp publish`)."
+  description = "Name of the Function App (where azd deploy, or func azure functionapp publish, puts the code)."
   value       = azurerm_function_app_flex_consumption.this.name
 }
 
@@ -14,8 +14,18 @@ output "function_app_hostname" {
 }
 
 output "principal_id" {
-  description = "Object id of the Function App's system-assigned identity (the principal of every role assignment)."
-  value       = azurerm_function_app_flex_consumption.this.identity[0].principal_id
+  description = "Object id of the app's user-assigned identity (the principal of every role assignment)."
+  value       = azurerm_user_assigned_identity.app.principal_id
+}
+
+output "client_id" {
+  description = "Client id of the app's user-assigned identity (AZURE_CLIENT_ID, AzureWebJobsStorage__clientId)."
+  value       = azurerm_user_assigned_identity.app.client_id
+}
+
+output "workbook_id" {
+  description = "Resource id of the autopilot's Application Insights workbook."
+  value       = azurerm_application_insights_workbook.autopilot.id
 }
 
 output "storage_account_name" {

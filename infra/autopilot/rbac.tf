@@ -1,4 +1,4 @@
-# Least privilege for the Function App's system-assigned identity: exactly the actions its code uses.
+# Least privilege for the Function App's user-assigned identity: exactly the actions its code uses.
 #
 # shared/adapters/permissions.py maps every request the adapters send to its RBAC action and scope;
 # tests/unit/test_permissions.py holds these lists equal to that map, and
@@ -13,7 +13,7 @@
 # API; each vault for the Key Vault data actions.
 
 locals {
-  principal_id = azurerm_function_app_flex_consumption.this.identity[0].principal_id
+  principal_id = azurerm_user_assigned_identity.app.principal_id
 
   # "Azure permissions for AI + machine learning" (Microsoft.MachineLearningServices).
   workspace_actions = [
@@ -128,21 +128,22 @@ resource "azurerm_role_assignment" "secret_rotator" {
   description        = "aml-autopilot ${var.name}: read managed credentials and write their new versions"
 }
 
-# Not a request of the code: the platform resolves the NOTIFY_EVENTGRID_KEY Key Vault reference
-# with the app's identity.
+# Not a request of the code: the platform resolves the NOTIFY_WEBHOOK_URL and NOTIFY_EVENTGRID_KEY
+# Key Vault references with the app's identity (key_vault_reference_identity_id).
 resource "azurerm_role_assignment" "notify_key_reader" {
-  count                = var.notify_eventgrid_key_vault_id != "" ? 1 : 0
-  scope                = var.notify_eventgrid_key_vault_id
+  count                = var.notify_secrets_vault_id != "" ? 1 : 0
+  scope                = var.notify_secrets_vault_id
   role_definition_name = "Key Vault Secrets User"
   principal_id         = local.principal_id
   principal_type       = "ServicePrincipal"
-  description          = "aml-autopilot ${var.name}: resolve the NOTIFY_EVENTGRID_KEY reference"
+  description          = "aml-autopilot ${var.name}: resolve the notification secrets' Key Vault references"
 }
 
-# The Function App's own storage account, for identity-based access: the ledger table, the work
-# queue and the host's blobs (leases, keys). Today the app authenticates with the connection string
-# (see main.tf), so no request of the code uses these; they let it move to
-# AzureWebJobsStorage__accountName without a new deploy.
+# The Function App's own storage account, reached with the identity (no account key): the host's
+# blobs (leases, keys, the deployment package), its queues (the work queue and its poison queue)
+# and the ledger table (shared/adapters/ledger.py). Event Grid dead-letters into the same account
+# through the same identity (events.tf). The storage requests go to Azurite in the tests, not to
+# the emulator whose journal test_permissions reads, hence their place in NOT_FOR_THE_CODE there.
 resource "azurerm_role_assignment" "func_storage" {
   for_each = toset([
     "Storage Table Data Contributor",
@@ -154,4 +155,14 @@ resource "azurerm_role_assignment" "func_storage" {
   principal_id         = local.principal_id
   principal_type       = "ServicePrincipal"
   description          = "aml-autopilot ${var.name}: its own storage"
+}
+
+# Telemetry: Application Insights accepts Entra-authenticated ingestion only (local authentication
+# off in infra/shared); the host and the OpenTelemetry exporter send as this identity.
+resource "azurerm_role_assignment" "telemetry_publisher" {
+  scope                = var.app_insights_id
+  role_definition_name = "Monitoring Metrics Publisher"
+  principal_id         = local.principal_id
+  principal_type       = "ServicePrincipal"
+  description          = "aml-autopilot ${var.name}: send its telemetry to Application Insights"
 }

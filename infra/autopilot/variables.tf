@@ -54,14 +54,24 @@ variable "rotated_storage_account_ids" {
   default     = {}
 }
 
-variable "notify_eventgrid_key_secret_id" {
-  description = "Versionless Key Vault secret id holding NOTIFY_EVENTGRID_KEY. When set, the app setting is a Key Vault reference and notify_eventgrid_key is ignored."
+variable "notify_secrets_vault_id" {
+  description = "Resource id of the vault holding the notification secrets (notify_webhook_url, notify_eventgrid_key); the identity gets Key Vault Secrets User there to resolve their references."
   type        = string
   default     = ""
 }
 
-variable "notify_eventgrid_key_vault_id" {
-  description = "Resource id of the vault holding notify_eventgrid_key_secret_id; the identity gets Key Vault Secrets User there to resolve the reference."
+variable "app_insights_id" {
+  description = "Resource id of the Application Insights component (the identity publishes telemetry to it; the workbook and the exception alert read it)."
+  type        = string
+}
+
+variable "log_analytics_workspace_id" {
+  description = "Resource id of the Log Analytics workspace receiving the diagnostic settings (Function App, its storage)."
+  type        = string
+}
+
+variable "alert_email" {
+  description = "Optional e-mail address told when the autopilot itself fails (exceptions, poison messages, dead-lettered events)."
   type        = string
   default     = ""
 }
@@ -356,10 +366,14 @@ variable "work_queue" {
 }
 
 variable "notify_webhook_url" {
-  description = "NOTIFY_WEBHOOK_URL: optional JSON webhook (Teams or Slack workflow) receiving one message per outcome."
+  description = "NOTIFY_WEBHOOK_URL: versionless Key Vault secret id (https://<vault>.vault.azure.net/secrets/<name>) holding the JSON webhook URL (Teams or Slack workflow) that receives one message per outcome; the app setting becomes a Key Vault reference. Empty: no webhook."
   type        = string
   default     = ""
-  sensitive   = true
+
+  validation {
+    condition     = var.notify_webhook_url == "" || can(regex("^https://[^/]+/secrets/[^/]+/?$", var.notify_webhook_url))
+    error_message = "notify_webhook_url must be a versionless Key Vault secret id (https://<vault>.vault.azure.net/secrets/<name>), not the URL itself."
+  }
 }
 
 variable "notify_eventgrid_endpoint" {
@@ -369,10 +383,14 @@ variable "notify_eventgrid_endpoint" {
 }
 
 variable "notify_eventgrid_key" {
-  description = "NOTIFY_EVENTGRID_KEY: access key of that topic. Prefer notify_eventgrid_key_secret_id, which turns the setting into a Key Vault reference."
+  description = "NOTIFY_EVENTGRID_KEY: versionless Key Vault secret id holding the topic's access key; the app setting becomes a Key Vault reference. Empty: none."
   type        = string
   default     = ""
-  sensitive   = true
+
+  validation {
+    condition     = var.notify_eventgrid_key == "" || can(regex("^https://[^/]+/secrets/[^/]+/?$", var.notify_eventgrid_key))
+    error_message = "notify_eventgrid_key must be a versionless Key Vault secret id (https://<vault>.vault.azure.net/secrets/<name>), not the key itself."
+  }
 }
 
 variable "arm_timeout_seconds" {

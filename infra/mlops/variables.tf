@@ -23,6 +23,11 @@ variable "app_insights_id" {
   type        = string
 }
 
+variable "log_analytics_workspace_id" {
+  description = "Log Analytics workspace (infra/shared) receiving the workspace's resource logs."
+  type        = string
+}
+
 variable "container_registry_sku" {
   description = "SKU of the workspace's container registry. Basic keeps the sample cheap; Premium adds private endpoints, retention and geo-replication."
   type        = string

@@ -25,8 +25,23 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MODULE = INFRA / "autopilot"
 
-# The Function App resource writes AzureWebJobsStorage itself, from its storage arguments.
-WRITTEN_BY_RESOURCE = {"AzureWebJobsStorage"}
+# Settings of the catalogue that the app settings map leaves out, on purpose: the connection string is
+# for Azurite only (in Azure the identity settings decide), and the resource writes the Application
+# Insights connection string from site_config.
+NOT_IN_APP_SETTINGS = {"AzureWebJobsStorage", "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+WRITTEN_BY_RESOURCE = NOT_IN_APP_SETTINGS  # the name the tests below use
+# Settings Terraform derives from what it creates (the identity, the storage account): no variable,
+# this exact value.
+IDENTITY = "azurerm_user_assigned_identity.app"
+DERIVED = {
+    "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
+    "AZURE_CLIENT_ID": f"${{{IDENTITY}.client_id}}",
+    "AzureWebJobsStorage__accountName": "${azurerm_storage_account.func.name}",
+    "AzureWebJobsStorage__tableServiceUri": "${azurerm_storage_account.func.primary_table_endpoint}",
+    "AzureWebJobsStorage__credential": "managedidentity",
+    "AzureWebJobsStorage__clientId": f"${{{IDENTITY}.client_id}}",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": f"ClientId=${{{IDENTITY}.client_id}};Authorization=AAD",
+}
 FUNCTION_APP = "azurerm_function_app_flex_consumption"
 # Microsoft Learn, "Azure Functions Flex Consumption plan hosting", deprecated properties and
 # settings: Flex Consumption rejects these app settings (their job is done by functionAppConfig,
@@ -44,6 +59,7 @@ PROVIDER_PIN = ">= 4.42, < 5.0"
 # Settings built by joining the ids of a map variable (an empty map joins to "").
 FROM_MAPS = {"ALLOWED_WORKSPACES": "workspaces", "ALLOWED_VAULTS": "vaults"}
 DEPLOYED = [s for s in CATALOGUE if s.name not in WRITTEN_BY_RESOURCE]
+FROM_VARIABLES = [s for s in DEPLOYED if s.name not in DERIVED]
 
 
 def _variables(doc: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
@@ -98,7 +114,7 @@ def test_the_app_settings_keep_the_catalogue_order(app_settings):
 def test_each_setting_has_its_own_variable_and_reads_it(module, app_settings):
     variables, local_values = _variables(module), _locals(module)
     problems = []
-    for setting in DEPLOYED:
+    for setting in FROM_VARIABLES:
         variable = _variable_for(setting.name)
         if variable not in variables:
             problems.append(f"{setting.name}: no variable {variable!r}")
@@ -110,7 +126,7 @@ def test_each_setting_has_its_own_variable_and_reads_it(module, app_settings):
 def test_each_variable_default_is_the_catalogue_default(module):
     variables = _variables(module)
     problems = []
-    for setting in DEPLOYED:
+    for setting in FROM_VARIABLES:
         body = variables.get(_variable_for(setting.name))
         if body is None:
             continue  # reported by the wiring test
@@ -135,23 +151,43 @@ def test_each_variable_default_is_the_catalogue_default(module):
 def test_each_setting_variable_says_which_setting_it_is(module):
     variables = _variables(module)
     unnamed = [
-        _variable_for(s.name) for s in DEPLOYED
+        _variable_for(s.name) for s in FROM_VARIABLES
         if _variable_for(s.name) in variables and not _unquote(variables[_variable_for(s.name)].get("description", "")).startswith(f"{s.name}:")
     ]
     assert not unnamed, f"descriptions should start with the setting's name and a colon: {unnamed}"
 
 
-def test_azurewebjobsstorage_is_written_by_the_function_app_resource(module, app_settings):
+def test_the_identity_settings_are_derived_from_the_identity_and_the_storage(app_settings):
+    wrong = {name: app_settings.get(name) for name, value in DERIVED.items() if _unquote(app_settings.get(name)) != value}
+    assert not wrong, f"derived app settings differ from {DERIVED}: {wrong}"
+
+
+def test_the_app_reaches_its_storage_with_the_identity_and_no_account_key(module, app_settings):
     apps = _resources(module, FUNCTION_APP)
     assert list(apps) == ["this"], f"expected one {FUNCTION_APP}, got {list(apps)}"
     assert not _resources(module, "azurerm_linux_function_app"), "the app runs on Flex Consumption, not Linux Consumption"
     app = apps["this"]
-    assert "AzureWebJobsStorage" not in app_settings, "the resource sets AzureWebJobsStorage; listing it too conflicts"
-    # The Flex resource writes AzureWebJobsStorage as a connection string from storage_access_key:
-    # what the ledger (TableServiceClient.from_connection_string) reads.
-    assert _unquote(app["storage_authentication_type"]) == "StorageAccountConnectionString"
-    assert app["storage_access_key"] == "${azurerm_storage_account.func.primary_access_key}"
+    assert "AzureWebJobsStorage" not in app_settings, "a connection string would win over the identity settings"
+    assert _unquote(app["storage_authentication_type"]) == "UserAssignedIdentity"
+    assert app["storage_user_assigned_identity_id"] == f"${{{IDENTITY}.id}}"
+    assert "storage_access_key" not in app
+    assert app["key_vault_reference_identity_id"] == f"${{{IDENTITY}.id}}", "Key Vault references resolve with the identity"
     assert app.get("app_settings") == "${local.app_settings}"
+    storage = _resources(module, "azurerm_storage_account")["func"]
+    assert storage["shared_access_key_enabled"] is False and storage["default_to_oauth_authentication"] is True
+    assert "primary_access_key" not in str(module) and "primary_connection_string" not in str(module)
+    assert "application_insights_connection_string" in str(app["site_config"])
+
+
+def test_secrets_reach_the_app_only_as_key_vault_references(module, app_settings):
+    local_values, variables = _locals(module), _variables(module)
+    for setting, variable in (("NOTIFY_WEBHOOK_URL", "notify_webhook_url"), ("NOTIFY_EVENTGRID_KEY", "notify_eventgrid_key")):
+        value = app_settings[setting]
+        name = re.fullmatch(r"\$\{local\.(\w+)\}", value)
+        assert name, f"{setting} should be built by a local (a Key Vault reference), got {value!r}"
+        built = str(local_values[name.group(1)])
+        assert f"@Microsoft.KeyVault(SecretUri=${{var.{variable}}})" in built, f"{setting}: {built}"
+        assert "validation" in variables[variable], f"var.{variable} must refuse a plain secret"
 
 
 def test_the_function_app_runs_on_flex_consumption_python_3_11(module):
@@ -167,8 +203,9 @@ def test_the_function_app_runs_on_flex_consumption_python_3_11(module):
     assert variables["maximum_instance_count"]["default"] == 40
     assert app["https_only"] is True
     assert app["webdeploy_publish_basic_authentication_enabled"] is False
-    assert _unquote(app["identity"][0]["type"]) == "SystemAssigned", "rbac.tf grants the system-assigned identity"
-    assert _locals(module)["principal_id"] == "${azurerm_function_app_flex_consumption.this.identity[0].principal_id}"
+    assert _unquote(app["identity"][0]["type"]) == "UserAssigned", "one user-assigned identity, granted in rbac.tf"
+    assert app["identity"][0]["identity_ids"] == [f"${{{IDENTITY}.id}}"]
+    assert _locals(module)["principal_id"] == f"${{{IDENTITY}.principal_id}}"
 
 
 def test_the_package_lives_in_a_blob_container_of_the_apps_storage(module):
