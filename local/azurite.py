@@ -8,7 +8,11 @@ Rules:
 - `start` returns once all three services accept connections, and raises RuntimeError with
   Azurite's output when it exits or is not ready within `timeout`.
 - The handle's `connection_string` is the well-known development account (devstoreaccount1) with
-  explicit Blob/Queue/Table endpoints. `stop()` terminates the whole process group, so no node
+  explicit Blob/Queue/Table endpoints.
+- `tls=(cert, key)` serves HTTPS with that certificate and turns on `--oauth basic`: Azurite then
+  also takes Entra bearer tokens, checking issuer, audience and expiry (not the signature), which
+  is how the identity path to storage is tested against the emulator's managed-identity tokens.
+  `table_endpoint` is the table service's URL either way. `stop()` terminates the whole process group, so no node
   process is left behind.
 - `python -m local.azurite --workdir DIR` prints one JSON line `{"connection_string": ...}` when
   ready and runs until SIGTERM/SIGINT.
@@ -52,12 +56,17 @@ class AzuriteHandle:
     queue_port: int
     table_port: int
     output: list[str] = field(default_factory=list, repr=False)
+    scheme: str = "http"
+
+    @property
+    def table_endpoint(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.table_port}/{ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
-        base = f"http://{self.host}"
+        base = f"{self.scheme}://{self.host}"
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={base}:{self.blob_port}/{ACCOUNT};"
             f"QueueEndpoint={base}:{self.queue_port}/{ACCOUNT};"
             f"TableEndpoint={base}:{self.table_port}/{ACCOUNT};"
@@ -91,6 +100,7 @@ def start(
     ports: tuple[int, int, int] | None = None,
     *,
     timeout: float = 30.0,
+    tls: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
 ) -> AzuriteHandle:
     """Start Azurite with its data in `workdir` and wait until blob, queue and table accept connections."""
     if not AZURITE.exists():
@@ -119,6 +129,8 @@ def start(
         "--tablePort",
         str(table),
     ]
+    if tls:
+        command += ["--cert", str(tls[0]), "--key", str(tls[1]), "--oauth", "basic"]
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -126,7 +138,7 @@ def start(
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    handle = AzuriteHandle(process, host, blob, queue, table)
+    handle = AzuriteHandle(process, host, blob, queue, table, scheme="https" if tls else "http")
     found: dict[str, int] = {}
     ready = threading.Event()
 

@@ -39,6 +39,8 @@ DEMO_SCENARIO = REPO / "local" / "emulator" / "scenarios" / "demo.json"
 SUB = "00000000-0000-0000-0000-000000000001"
 DEMO_WORKSPACE = f"/subscriptions/{SUB}/resourceGroups/rg-ml-demo/providers/Microsoft.MachineLearningServices/workspaces/mlw-demo"
 DEMO_VAULT = f"/subscriptions/{SUB}/resourceGroups/rg-ml-demo/providers/Microsoft.KeyVault/vaults/kv-ml-demo"
+# Client id of the app's user-assigned identity in the local stack (any GUID: the emulator issues for it).
+LOCAL_CLIENT_ID = "5b1e0c2a-7d4f-4e8a-9c3b-2f6d8a1e4c70"
 
 
 def app_settings(emulator_url: str, ca: str, identity_header: str, storage: str, *, mode: str = "observe",
@@ -52,7 +54,10 @@ def app_settings(emulator_url: str, ca: str, identity_header: str, storage: str,
         "MONITOR_METRICS_ENDPOINT": emulator_url,
         "KEY_VAULT_URL_TEMPLATE": emulator_url + "/keyvault/{name}",
         "AzureWebJobsStorage": storage,
-        # DefaultAzureCredential → ManagedIdentityCredential (App Service protocol) → the emulator.
+        # As in Azure: the managed identity only (ManagedIdentityCredential, App Service protocol), the
+        # user-assigned one by its client id, served by the emulator.
+        "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
+        "AZURE_CLIENT_ID": LOCAL_CLIENT_ID,
         "IDENTITY_ENDPOINT": f"{emulator_url}/msi/token",
         "IDENTITY_HEADER": identity_header,
         "REQUESTS_CA_BUNDLE": ca,

@@ -125,11 +125,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from shared.runtime import Wiring
 
     marks, restores, ledger_notes, ledger = {}, {}, [], None
-    if settings.storage_connection:
+    if settings.storage_configured:
         try:
-            from shared.adapters.ledger import Ledger
+            from shared.adapters.ledger import open_ledger
 
-            ledger = Ledger(settings.storage_connection, settings.ledger_table)
+            ledger = open_ledger(settings)
             marks = ledger.marks()
             restores = {key: max_nodes for key, (max_nodes, _) in ledger.restores().items()}
         except Exception as exc:
@@ -215,8 +215,8 @@ def _read(path: str) -> bytes:
 
 def cmd_history(args: argparse.Namespace) -> int:
     settings = from_environment()
-    if not settings.storage_connection:
-        return _fail("AzureWebJobsStorage: required to read the ledger")
+    if not settings.storage_configured:
+        return _fail("AzureWebJobsStorage: required to read the ledger (or AzureWebJobsStorage__accountName for the identity)")
     since = datetime.now(UTC) - timedelta(hours=args.hours)
     ledger = _ledger(settings)
     try:
@@ -239,10 +239,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def _ledger(settings: Settings) -> Any:
     """The ledger, or one line naming the setting when the connection string cannot be used."""
-    from shared.adapters.ledger import Ledger
+    from shared.adapters.ledger import open_ledger
 
     try:
-        return Ledger(settings.storage_connection, settings.ledger_table)
+        return open_ledger(settings)
     except AzureError:
         raise
     except (ValueError, TypeError, KeyError) as exc:  # the storage SDK's reading of the connection string

@@ -38,9 +38,9 @@ class Wiring:
     @property
     def ledger(self) -> LedgerPort:
         if self._ledger is None:
-            from shared.adapters.ledger import Ledger
+            from shared.adapters.ledger import open_ledger
 
-            self._ledger = Ledger(self.settings.storage_connection, self.settings.ledger_table)
+            self._ledger = open_ledger(self.settings)
         return self._ledger
 
     def _one(self, kind: str, rid: ResourceId, build: Callable[[], Any]) -> Any:

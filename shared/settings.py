@@ -234,8 +234,6 @@ class Settings:
     # The identity path to the app's storage (when storage_connection is empty).
     storage_table_endpoint: str = ""
     storage_client_id: str = ""
-    managed_identity_only: bool = False
-    client_id: str = ""
     app_insights_connection: str = field(default="", repr=False)
     app_insights_client_id: str | None = None  # None: no Entra authentication of the telemetry
 
@@ -249,6 +247,7 @@ class Settings:
         """Read and validate every setting; raise SettingsError naming the first bad one."""
         env = os.environ if env is None else env
         storage, table_endpoint, storage_client_id = _storage(env, require_storage)
+        identity_choice(env)  # validated here too, so the start line names a bad one
         idle_shutdown = _int(env, "IDLE_SHUTDOWN_MINUTES", 0, 4320)
         if 0 < idle_shutdown < 15:
             raise SettingsError(f"IDLE_SHUTDOWN_MINUTES: AML accepts 15 to 4320 minutes (or 0 to disable), got {idle_shutdown}")
@@ -295,9 +294,6 @@ class Settings:
             storage_connection=storage,
             storage_table_endpoint=table_endpoint,
             storage_client_id=storage_client_id,
-            # Other values (dev, prod, a credential's name) are azure-identity's own, read by its default chain.
-            managed_identity_only=_raw(env, "AZURE_TOKEN_CREDENTIALS").lower() == "managedidentitycredential",
-            client_id=_guid(env, "AZURE_CLIENT_ID"),
             app_insights_connection=_raw(env, "APPLICATIONINSIGHTS_CONNECTION_STRING"),
             app_insights_client_id=_telemetry_identity(env),
         )
@@ -326,6 +322,19 @@ def from_environment(**defaults: str) -> Settings:
 def current() -> Settings:
     """The process's settings, read on first use (never at import: a bad value must not stop indexing)."""
     return Settings.from_env()
+
+
+def identity_choice(env: Mapping[str, str] | None = None) -> tuple[bool, str]:
+    """(managed identity only, its client id): what ``AZURE_TOKEN_CREDENTIALS`` and ``AZURE_CLIENT_ID`` say.
+
+    Other values of ``AZURE_TOKEN_CREDENTIALS`` (dev, prod, a credential's name) are azure-identity's
+    own: its default chain reads them.
+
+    Read apart from the other settings: the operator's command authenticates before (and without)
+    a complete set of settings.
+    """
+    env = os.environ if env is None else env
+    return _raw(env, "AZURE_TOKEN_CREDENTIALS").lower() == "managedidentitycredential", _guid(env, "AZURE_CLIENT_ID")
 
 
 def startup_line(env: Mapping[str, str] | None = None) -> tuple[bool, str]:

@@ -66,20 +66,39 @@ def client_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-@functools.cache
 def credential() -> Any:
-    """The process's credential: managed identity in Azure, `az login` on an operator's machine.
+    """The process's credential: the managed identity only in Azure, `az login` on an operator's machine.
 
+    ``AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential`` (what infra/ sets) means the managed identity
+    and nothing else, the user-assigned one named by ``AZURE_CLIENT_ID``: a developer credential
+    lying around an instance can never stand in for it. Otherwise azure-identity's default chain.
     One instance per process, so tokens are cached across invocations.
     """
-    import logging
+    from shared.settings import identity_choice
 
-    from azure.identity import DefaultAzureCredential
+    return _credential(*identity_choice())
+
+
+@functools.cache
+def _credential(managed_identity_only: bool, client_id: str) -> Any:
+    import logging
 
     # When no credential works, azure.identity logs every credential it tried (a dozen lines at WARNING);
     # `translate` turns the failure into one line that says how to fix it.
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    if managed_identity_only:
+        return managed_identity(client_id)
+    from azure.identity import DefaultAzureCredential
+
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+
+
+@functools.cache
+def managed_identity(client_id: str = "") -> Any:
+    """The managed identity with this client id (empty: the system-assigned one), one per process."""
+    from azure.identity import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
 
 
 def is_loopback(url: str) -> bool:

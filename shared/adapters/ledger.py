@@ -32,7 +32,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from shared.adapters.azure import translate
+from shared.adapters.azure import managed_identity, translate
 from shared.model import Mark, Mode, Outcome, Status
 from shared.payload import PayloadError, load_json
 from shared.ports import LEASE, Claim, Orphan
@@ -63,14 +63,31 @@ def _translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
+def open_ledger(settings: Any) -> Ledger:
+    """The ledger in the app's storage, reached the way the Functions host reaches it.
+
+    ``AzureWebJobsStorage`` set: that connection string (Azurite locally). Otherwise the table
+    endpoint of ``AzureWebJobsStorage__accountName`` (or ``__tableServiceUri``) with the managed
+    identity of ``AzureWebJobsStorage__clientId``: in Azure the account takes no key at all.
+    """
+    if settings.storage_connection:
+        return Ledger(settings.storage_connection, settings.ledger_table)
+    return Ledger("", settings.ledger_table, endpoint=settings.storage_table_endpoint,
+                  credential=managed_identity(settings.storage_client_id))
+
+
 class Ledger:
     """The autopilot's memory. Safe under concurrent callers; every method is one or two table calls."""
 
     _created: ClassVar[set[str]] = set()
     _lock = threading.Lock()
 
-    def __init__(self, connection_string: str, table: str) -> None:
-        service = TableServiceClient.from_connection_string(connection_string)
+    def __init__(self, connection_string: str, table: str, *, endpoint: str = "", credential: Any = None) -> None:
+        """The ledger in `table`: with a connection string, or at a table `endpoint` with a token `credential`."""
+        if connection_string:
+            service = TableServiceClient.from_connection_string(connection_string)
+        else:
+            service = TableServiceClient(endpoint, credential=credential)
         self.table = service.get_table_client(table)
         self._ensure(service, table)
 
