@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Protocol
 
+from shared import telemetry
 from shared.model import Outcome, Status
 
 log = logging.getLogger("autopilot.outcome")
@@ -23,9 +24,10 @@ class _Sends(Protocol):
 
 
 def log_outcome(outcome: Outcome) -> None:
-    """JSON after a fixed prefix, so log queries can parse it; failures at WARNING."""
+    """JSON after a fixed prefix, so log queries can parse it; failures at WARNING. Then the telemetry event."""
     level = logging.WARNING if outcome.status is Status.FAILED else logging.INFO
     log.log(level, "outcome %s", json.dumps(outcome.as_log(), default=str, sort_keys=True))
+    telemetry.record(outcome)
 
 
 def tell(outcome: Outcome, outcomes: list[Outcome], ledger: _Records, notifier: _Sends | None) -> None:

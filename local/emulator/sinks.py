@@ -15,11 +15,20 @@ Rules:
     eventType, eventTime; a missing topic is filled in); a topic created with
     an input schema refuses the other one; a malformed batch is 400 and nothing is stored;
   * a batch over 1 MB is 413; success is 200 with an empty body.
+- ``POST /_sinks/appinsights/v2.1/track`` (and ``v2/track``) is Application Insights' ingestion
+  endpoint, what azure-monitor-opentelemetry's exporter sends to when a connection string's
+  ``IngestionEndpoint`` is ``{emulator}/_sinks/appinsights/``. The component has local
+  authentication off, as infra/ deploys it: a request without an unexpired Entra token for
+  ``https://monitor.azure.com`` is 401. The body is a JSON array of envelopes (gzip when
+  ``Content-Encoding: gzip``); each needs ``name``, ``time``, ``iKey`` and ``data.baseType``, else
+  its index is reported in ``errors`` with 400 and the others are kept (206 when some are refused),
+  as the ingestion service answers ``{"itemsReceived", "itemsAccepted", "errors"}``.
 - ``state()`` lists what each receiver got, with the time received; keys are never echoed.
 """
 
 from __future__ import annotations
 
+import gzip
 import hmac
 import json
 import re
@@ -37,6 +46,9 @@ EVENTGRID_SCHEMA = "EventGridSchema"
 
 _WEBHOOK = re.compile(r"^/_sinks/webhook/(?P<name>[^/]+)/?$")
 _TOPIC = re.compile(r"^/_sinks/eventgrid/(?P<topic>[^/]+)/api/events/?$")
+_TRACK = re.compile(r"^/_sinks/appinsights/+v2(\.1)?/track/?$")
+_ENVELOPE_REQUIRED = ("name", "time", "iKey")
+MONITOR_AUDIENCE = "https://monitor.azure.com"
 _CLOUD_REQUIRED = ("id", "source", "type", "specversion")
 _EVENTGRID_REQUIRED = ("id", "subject", "eventType", "eventTime")
 
@@ -55,6 +67,7 @@ class SinksService:
         self._topics: dict[str, tuple[str, str | None]] = {}  # name -> (key, input schema or None)
         self._webhooks: dict[str, list[dict[str, Any]]] = {}
         self._events: dict[str, list[dict[str, Any]]] = {}
+        self._telemetry: list[dict[str, Any]] = []
 
     def seed(self, scenario: dict[str, Any], now: datetime) -> None:
         """Load ``scenario["sinks"]["eventgridTopics"]`` and forget everything received."""
@@ -69,12 +82,14 @@ class SinksService:
             self._topics = topics
             self._webhooks = {}
             self._events = {name: [] for name in topics}
+            self._telemetry = []
 
     def state(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "webhooks": {name: list(calls) for name, calls in self._webhooks.items()},
                 "eventgrid": {name: list(events) for name, events in self._events.items()},
+                "appinsights": list(self._telemetry),
             }
 
     def handle(self, req: Request) -> Response | None:
@@ -85,7 +100,44 @@ class SinksService:
         match = _TOPIC.match(path)
         if match:
             return self._eventgrid(req, match.group("topic"))
+        if _TRACK.match(path):
+            return self._track(req)
         return None
+
+    def _track(self, req: Request) -> Response:
+        if req.method != "POST":
+            return Response(405, {"itemsReceived": 0, "itemsAccepted": 0, "errors": [{"index": 0, "statusCode": 405,
+                                                                                        "message": "POST only"}]})
+        refused = wire.require_bearer(req, MONITOR_AUDIENCE)
+        if refused is not None:
+            # Local authentication is off: an instrumentation key alone is refused.
+            return Response(401, {"itemsReceived": 0, "itemsAccepted": 0, "errors": [{
+                "index": 0, "statusCode": 401,
+                "message": "Authentication with Microsoft Entra ID is required for this Application Insights resource."}]})
+        try:
+            body = gzip.decompress(req.body) if (req.header("content-encoding") or "").lower() == "gzip" else req.body
+            envelopes = json.loads(body.decode("utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return Response(400, {"itemsReceived": 0, "itemsAccepted": 0, "errors": [{"index": 0, "statusCode": 400,
+                                                                                        "message": "Invalid JSON"}]})
+        if isinstance(envelopes, dict):
+            envelopes = [envelopes]
+        if not isinstance(envelopes, list):
+            envelopes = []
+        errors, accepted = [], []
+        received = wire.iso(datetime.now(UTC))
+        for index, envelope in enumerate(envelopes):
+            missing = [k for k in _ENVELOPE_REQUIRED if not isinstance(envelope, dict) or not envelope.get(k)]
+            if not missing and not ((envelope.get("data") or {}).get("baseType")):
+                missing = ["data.baseType"]
+            if missing:
+                errors.append({"index": index, "statusCode": 400, "message": f"Field(s) {', '.join(missing)} required"})
+            else:
+                accepted.append({"receivedAt": received, "envelope": envelope})
+        with self._lock:
+            self._telemetry.extend(accepted)
+        status = 200 if not errors else (206 if accepted else 400)
+        return Response(status, {"itemsReceived": len(envelopes), "itemsAccepted": len(accepted), "errors": errors})
 
     def _webhook(self, req: Request, name: str) -> Response:
         if req.method != "POST":
