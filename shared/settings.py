@@ -72,7 +72,7 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("AzureWebJobsStorage", "", "Storage connection string of the Function App (ledger table, work queue, timer leases): Azurite locally. When set, it decides; in Azure leave it out and set the identity settings below."),
     Setting("AzureWebJobsStorage__accountName", "", "The app's storage account, reached with the managed identity (used when AzureWebJobsStorage is empty)."),
     Setting("AzureWebJobsStorage__tableServiceUri", "", "Table endpoint of that account (empty: https://ACCOUNT.table.core.windows.net); the ledger's endpoint on the identity path."),
-    Setting("AzureWebJobsStorage__credential", "", "`managedidentity` on the identity path (the Functions host's own rule; nothing else is accepted)."),
+    Setting("AzureWebJobsStorage__credential", "", "`managedidentity` (Azure): the managed identity reaches the storage; empty: the process's credential (an operator's `az login`)."),
     Setting("AzureWebJobsStorage__clientId", "", "Client id of the user-assigned identity reaching the storage (empty: the system-assigned one)."),
     Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", "", "Application Insights connection string: when set, each outcome is also sent as a custom event and a metric (OpenTelemetry)."),
     Setting("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "", "`ClientId=<id>;Authorization=AAD` (or `Authorization=AAD`): telemetry is sent with that managed identity's Entra token, for an Application Insights without local authentication."),
@@ -154,29 +154,32 @@ def _guid(env: Mapping[str, str], name: str) -> str:
     return raw
 
 
-def _storage(env: Mapping[str, str], required: bool) -> tuple[str, str, str]:
-    """The app's storage: (connection string, "", "") or ("", table endpoint, identity client id).
+def _storage(env: Mapping[str, str], required: bool) -> tuple[str, str, str | None]:
+    """The app's storage: (connection string, "", None) or ("", table endpoint, managed identity client id or None).
 
     The Functions host's rule: a non-empty ``AzureWebJobsStorage`` is a connection string and decides
     (Azurite locally); otherwise the ``AzureWebJobsStorage__*`` settings name the account, reached
-    with the managed identity (Azure). The ledger follows the same rule as the host's queues.
+    with the managed identity when ``__credential`` is ``managedidentity`` (Azure; ``__clientId``
+    picks a user-assigned one), else with the process's credential (an operator's `az login`). The
+    ledger follows the same rule as the host's queues.
     """
     connection = _raw(env, "AzureWebJobsStorage")
     account = _raw(env, "AzureWebJobsStorage__accountName")
     table = _url(env, "AzureWebJobsStorage__tableServiceUri")
     if connection:
-        return connection, "", ""
+        return connection, "", None
     if not account and not table:
         if required:
             raise SettingsError("AzureWebJobsStorage: required setting is missing (a storage connection string, or "
                                 "AzureWebJobsStorage__accountName with AzureWebJobsStorage__credential=managedidentity)")
-        return "", "", ""
+        return "", "", None
     if account and not _STORAGE_ACCOUNT.match(account):
         raise SettingsError(f"AzureWebJobsStorage__accountName: expected 3 to 24 lower-case letters and digits, got {account!r}")
     credential = _raw(env, "AzureWebJobsStorage__credential")
-    if credential.lower() != "managedidentity":
-        raise SettingsError(f"AzureWebJobsStorage__credential: expected managedidentity with AzureWebJobsStorage__accountName, got {credential!r}")
-    return "", table or f"https://{account}.table.core.windows.net", _guid(env, "AzureWebJobsStorage__clientId")
+    if credential and credential.lower() != "managedidentity":
+        raise SettingsError(f"AzureWebJobsStorage__credential: expected managedidentity or nothing, got {credential!r}")
+    client_id = _guid(env, "AzureWebJobsStorage__clientId")
+    return "", table or f"https://{account}.table.core.windows.net", client_id if credential else None
 
 
 def _telemetry_identity(env: Mapping[str, str]) -> str | None:
@@ -233,7 +236,7 @@ class Settings:
     storage_connection: str = field(default="", repr=False)
     # The identity path to the app's storage (when storage_connection is empty).
     storage_table_endpoint: str = ""
-    storage_client_id: str = ""
+    storage_client_id: str | None = None  # None: the process's credential; "" the system identity; else a client id
     app_insights_connection: str = field(default="", repr=False)
     app_insights_client_id: str | None = None  # None: no Entra authentication of the telemetry
 

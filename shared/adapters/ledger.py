@@ -32,7 +32,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from shared.adapters.azure import managed_identity, translate
+from shared.adapters.azure import credential, managed_identity, translate
 from shared.model import Mark, Mode, Outcome, Status
 from shared.payload import PayloadError, load_json
 from shared.ports import LEASE, Claim, Orphan
@@ -68,12 +68,13 @@ def open_ledger(settings: Any) -> Ledger:
 
     ``AzureWebJobsStorage`` set: that connection string (Azurite locally). Otherwise the table
     endpoint of ``AzureWebJobsStorage__accountName`` (or ``__tableServiceUri``) with the managed
-    identity of ``AzureWebJobsStorage__clientId``: in Azure the account takes no key at all.
+    identity of ``AzureWebJobsStorage__clientId`` (``__credential=managedidentity``, in Azure, where
+    the account takes no key at all) or with the process's credential (an operator's `az login`).
     """
     if settings.storage_connection:
         return Ledger(settings.storage_connection, settings.ledger_table)
-    return Ledger("", settings.ledger_table, endpoint=settings.storage_table_endpoint,
-                  credential=managed_identity(settings.storage_client_id))
+    token = credential() if settings.storage_client_id is None else managed_identity(settings.storage_client_id)
+    return Ledger("", settings.ledger_table, endpoint=settings.storage_table_endpoint, credential=token)
 
 
 class Ledger:

@@ -10,6 +10,7 @@ One setting decides: ``AzureWebJobsStorage`` (a connection string) when set, els
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,11 +44,11 @@ def _settings(**storage: str) -> Settings:
 
 
 def _round_trip(ledger: Ledger) -> None:
-    now = datetime.now(UTC)
-    claim = ledger.claim("identity-path/test", now, Action="stop_instance")
+    now, key = datetime.now(UTC), f"identity-path/{uuid.uuid4()}"
+    claim = ledger.claim(key, now, Action="stop_instance")
     assert not isinstance(claim, str), claim
     assert ledger.settle(claim, "done", "stopped")
-    assert isinstance(ledger.claim("identity-path/test", now), str), "the claim holds: a second taker is refused"
+    assert isinstance(ledger.claim(key, now), str), "the claim holds: a second taker is refused"
     assert ledger.history(now - timedelta(hours=1)) is not None
 
 
@@ -69,7 +70,7 @@ def test_the_connection_string_decides_when_it_is_set(storage, emulator):
     settings = _settings(AzureWebJobsStorage=storage.connection_string,
                          AzureWebJobsStorage__accountName="devstoreaccount1",
                          AzureWebJobsStorage__credential="managedidentity")
-    assert settings.storage_table_endpoint == ""
+    assert settings.storage_table_endpoint == "" and settings.storage_client_id is None
     emulator.reset({})
     ledger = open_ledger(settings)
     ledger.claim("connection-string/test", datetime.now(UTC))
@@ -87,6 +88,17 @@ class _TokenFor:
         return self.token
 
 
+def test_without_credential_managedidentity_the_ledger_uses_the_process_credential(storage, emulator, monkeypatch):
+    """An operator's `autopilot history` against the deployed, keyless storage: their own sign-in."""
+    monkeypatch.delenv("AZURE_TOKEN_CREDENTIALS", raising=False)
+    settings = _settings(AzureWebJobsStorage__tableServiceUri=storage.table_endpoint)
+    assert settings.storage_client_id is None
+    emulator.reset({})
+    _round_trip(open_ledger(settings))
+    tokens = [c for c in emulator.journal(service="identity") if c["query"].get("resource") == "https://storage.azure.com"]
+    assert tokens and all("client_id" not in c["query"] for c in tokens), "the default chain, not a named identity"
+
+
 def test_storage_refuses_a_token_for_another_audience(storage, emulator):
     from azure.identity import ManagedIdentityCredential
 
@@ -97,7 +109,8 @@ def test_storage_refuses_a_token_for_another_audience(storage, emulator):
 
 @pytest.mark.parametrize(("storage_settings", "named"), [
     ({}, "AzureWebJobsStorage: required"),
-    ({"AzureWebJobsStorage__accountName": "devstoreaccount1"}, "AzureWebJobsStorage__credential: expected managedidentity"),
+    ({"AzureWebJobsStorage__accountName": "devstoreaccount1", "AzureWebJobsStorage__credential": "connectionstring"},
+     "AzureWebJobsStorage__credential: expected managedidentity or nothing"),
     ({"AzureWebJobsStorage__accountName": "Not_An_Account", "AzureWebJobsStorage__credential": "managedidentity"},
      "AzureWebJobsStorage__accountName: expected 3 to 24"),
     ({"AzureWebJobsStorage__accountName": "st1", "AzureWebJobsStorage__credential": "managedidentity",
