@@ -123,6 +123,11 @@ def _configure() -> OutcomeTelemetry | None:
         settings = current()
     except SettingsError:
         return None  # said once by the start line; the triggers fail on it anyway
+    return telemetry_for(settings)
+
+
+def telemetry_for(settings: Any) -> OutcomeTelemetry | None:
+    """The process's telemetry for these settings: None without a connection string (nothing is configured)."""
     if not settings.app_insights_connection:
         return None
     try:

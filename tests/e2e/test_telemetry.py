@@ -61,11 +61,3 @@ def test_a_sweep_outcome_reaches_application_insights_as_an_event_and_a_metric(w
     assert not traces, "only the outcome events go through OpenTelemetry; the host already ships the log lines"
     tokens = [c for c in world.emulator.journal(service="identity") if c["query"].get("resource", "").startswith("https://monitor.azure.com")]
     assert tokens and {c["query"].get("client_id") for c in tokens} == {LOCAL_CLIENT_ID}, "sent as the user-assigned identity"
-
-
-def test_without_a_connection_string_no_telemetry_is_sent(world: World, app):
-    stack = app("enforce", **FAST_EXPORT)
-    assert drive.timer(stack, "cluster_sweep").status == 202
-    drive.wait_quiet(stack)
-    time.sleep(1.0)
-    assert world.emulator.state()["sinks"]["appinsights"] == []

@@ -94,3 +94,18 @@ def test_cores_freed_is_read_defensively(value, expected):
 
     base = _outcome(StopInstance())
     assert cores_freed(WithCores(**{f.name: getattr(base, f.name) for f in dataclasses.fields(Outcome)}, cores_freed=value)) == expected
+
+
+def test_without_a_connection_string_nothing_is_configured():
+    import json
+    import sys
+    from pathlib import Path
+
+    from shared.settings import Settings
+    from shared.telemetry import telemetry_for
+
+    env = json.loads((Path(__file__).resolve().parents[2] / "local.settings.sample.json").read_text())["Values"]
+    assert env["APPLICATIONINSIGHTS_CONNECTION_STRING"] == ""
+    loaded = "azure.monitor.opentelemetry" in sys.modules
+    assert telemetry_for(Settings.from_env(env)) is None
+    assert ("azure.monitor.opentelemetry" in sys.modules) == loaded, "nothing imported, nothing configured"
