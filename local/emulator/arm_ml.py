@@ -308,8 +308,10 @@ class MLService:
         for i in range(count):
             created = since + step * i
             running = every > 0 and i % every == 0
-            ws.bulk_jobs[f"{prefix}-{i:07d}"] = BulkJob(active if running else "Completed", computes[i % len(computes)],
-                                                         created, None if running else created + timedelta(minutes=30))
+            # The active ones take the computes in turn too, whatever `activeEvery` and their number.
+            compute = computes[(i // every if running else i) % len(computes)]
+            ws.bulk_jobs[f"{prefix}-{i:07d}"] = BulkJob(active if running else "Completed", compute, created,
+                                                         None if running else created + timedelta(minutes=30))
         ws.job_order = None
         return {"workspace": ws.id, "jobs": len(ws.jobs) + len(ws.bulk_jobs)}
 
