@@ -344,7 +344,7 @@ def intake_speed(events: list[tuple[str, Any]], s: Settings, repeats: int = 7) -
     def intake() -> float:
         start = time.perf_counter()
         for alert, raw in texts:
-            (accept_alert_body if alert else accept_event_text)(raw, s)
+            (accept_alert_body if alert else accept_event_text)(raw, s).queued  # noqa: B018 (the message the trigger sends)
         return time.perf_counter() - start
 
     with production_logging() as handler:

@@ -197,22 +197,22 @@ def _bounded(payload: Any, what: str) -> Rejected | None:
 
 def envelope_of(payload: Mapping[str, Any]) -> Envelope | Rejected:
     """Read the envelope of an Event Grid or CloudEvents 1.0 event."""
+    get = payload.get
     if "specversion" in payload:
-        if _text(payload.get("specversion")) != "1.0":
-            return Rejected(f"unsupported CloudEvents specversion {shown(_text(payload.get('specversion')))}")
-        fields = {"id": "id", "type": "type", "source": "source"}
-        schema, subject, time = "cloudevents", _text(payload.get("subject")), _text(payload.get("time"))
+        if _text(get("specversion")) != "1.0":
+            return Rejected(f"unsupported CloudEvents specversion {shown(_text(get('specversion')))}")
+        schema, wires, subject, time = "cloudevents", ("id", "type", "source"), _text(get("subject")), _text(get("time"))
     else:
-        fields = {"id": "id", "type": "eventType", "source": "topic"}
-        schema, subject, time = "eventgrid", _text(payload.get("subject")), _text(payload.get("eventTime"))
-    values = {name: _text(payload.get(wire)) for name, wire in fields.items()}
-    missing = [fields[name] for name, value in values.items() if not value]
-    if missing:
+        schema, wires, subject, time = "eventgrid", ("id", "eventType", "topic"), _text(get("subject")), _text(get("eventTime"))
+    eid, etype, source = (_text(get(wire)) for wire in wires)
+    if not (eid and etype and source):
+        missing = [wire for wire, value in zip(wires, (eid, etype, source), strict=True) if not value]
         return Rejected(f"{schema} event lacks {', '.join(missing)}")
-    long = [name for name, value in (*values.items(), ("subject", subject), ("time", time)) if len(value) > MAX_FIELD]
+    fields = (("id", eid), ("type", etype), ("source", source), ("subject", subject), ("time", time))
+    long = next((name for name, value in fields if len(value) > MAX_FIELD), None)
     if long:
-        return Rejected(f"{schema} event field {long[0]} is longer than {MAX_FIELD} characters")
-    return Envelope(schema, values["id"], values["type"], values["source"], subject, time)
+        return Rejected(f"{schema} event field {long} is longer than {MAX_FIELD} characters")
+    return Envelope(schema, eid, etype, source, subject, time)
 
 
 def _data(payload: Mapping[str, Any]) -> Mapping[str, Any] | Rejected:

@@ -18,6 +18,7 @@ log = logging.getLogger("autopilot.intake")
 class Intake:
     parsed: Parsed
     item: WorkItem | None
+    message: str | None = None  # the work item as its queue message, serialised (and size-checked) once
 
     @property
     def accepted(self) -> bool:
@@ -29,7 +30,7 @@ class Intake:
     @property
     def queued(self) -> str | None:
         """The work item as the queue message to send, or None."""
-        return self.item.to_json() if self.item else None
+        return self.message
 
 
 _ALLOWED: dict[int, tuple[Settings, Allowed]] = {}
@@ -61,11 +62,11 @@ def _triage(parsed: Parsed) -> Intake:
     assert isinstance(parsed, ACTIONABLE)
     item = from_event(parsed)
     try:
-        item.to_json()
+        message = item.to_json()
     except BadWorkItem as exc:
         return _triage(Rejected(str(exc), envelope=parsed.envelope))
     log.info("accepted %s", parsed.describe())
-    return Intake(parsed, item)
+    return Intake(parsed, item, message)
 
 
 def accept_event(payload: Any, settings: Settings) -> Intake:
