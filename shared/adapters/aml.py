@@ -233,9 +233,11 @@ class Workspace:
 
         With the ``horizon`` of this run's complete listing (the newest creation time it saw), only
         jobs created since can be new to it — a finished job never runs again, and a job active at
-        the listing is in ``known`` and read again by name. ARM lists newest first, so the pages are
-        read until a job created ``HORIZON_MARGIN`` before the horizon: usually one page. Should a
-        page not be newest first, the whole list is read: completeness first.
+        the listing is in ``known`` and read again by name. The list comes newest first (as the
+        studio and the emulator show it; the REST spec does not say), so the pages are read until a
+        job created ``HORIZON_MARGIN`` before the horizon: usually one page. The order is checked as
+        the jobs arrive, not assumed: should one come newer than the one before it, the whole list
+        is read — completeness first.
         """
         found: dict[str, Job] = {}
         seen: set[str] = set()
