@@ -101,6 +101,10 @@ def table(rows: Sequence[dict[str, Any]], page_size: int) -> Table:
                    "(idle / cluster / peak)")
     t.notes.append(f"a complete job listing is jobs / {page_size} pages: ARM's jobs list filters by neither status nor compute; "
                    f"at {LATENCY_MS} ms a page that is {LATENCY_MS} ms × pages before any CPU (README, \"Jobs at the cost of what is active\")")
+    left = sorted({(n, m) for n in (10, 1000) for m in (100, 10_000, 100_000)} - {(r["computes"], r["jobs"]) for r in rows})
+    if left:
+        t.notes.append("cells not run (their job listing costs what 10 × the same jobs shows; --scale-cells runs them): "
+                       + ", ".join(f"{n:,} × {m:,}" for n, m in left))
     t.notes.append(f"figures also in {RESULTS}")
     target = [r for r in rows if (r["computes"], r["jobs"]) == TARGET_CELL]
     if not target:
