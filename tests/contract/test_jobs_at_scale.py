@@ -145,3 +145,17 @@ def test_the_margin_covers_a_job_indexed_late(emulator: EmulatorClient) -> None:
     emulator.control("POST", "arm/jobs", {"workspace": DEMO_WORKSPACE_ID, "job": {
         "name": "late-indexed", "status": "Queued", "compute": "ci-alice", "createdAt": late.isoformat()}})
     assert [j.name for j in ws.active_jobs("ci-alice", listed.horizon, [])] == ["late-indexed"]
+
+
+def test_the_computes_list_is_paged_too_and_every_compute_is_read(emulator: EmulatorClient, demo_scenario: dict[str, Any]) -> None:
+    import copy
+
+    scenario = copy.deepcopy(demo_scenario)
+    ws = next(w for w in scenario["workspaces"] if w["name"] == "mlw-demo")
+    ws["computes"] += [{"name": f"cluster-{i:03d}", "type": "AmlCompute", "size": "Standard_DS3_v2", "minNodes": 0, "maxNodes": 2,
+                        "idleTimeBeforeScaleDown": "PT600S", "nodes": [], "createdAt": "now-1d"} for i in range(120)]
+    emulator.reset(scenario)
+    seq = _seq(emulator)
+    names = {c.name for c in _workspace(emulator).list_computes()}
+    assert len(names) == len(ws["computes"]) and "cluster-119" in names
+    assert len(emulator.journal(seq, path="/computes")) == 2
