@@ -100,7 +100,7 @@ def table(rows: Sequence[dict[str, Any]], page_size: int) -> Table:
                    "10 × 100 1.5 s / 1.0 s / 114 MB; 100 × 10,000 116 s / 122 s / 308 MB; 10 × 100,000 449 s / 302 s / 2.07 GB "
                    "(idle / cluster / peak)")
     t.notes.append(f"a complete job listing is jobs / {page_size} pages: ARM's jobs list filters by neither status nor compute; "
-                   f"at {LATENCY_MS} ms a page that is {LATENCY_MS} ms × pages before any CPU (README, \"Jobs at the cost of what is active\")")
+                   f"at {LATENCY_MS} ms per request that alone is {LATENCY_MS} ms × pages (README, \"Jobs at the cost of what is active\")")
     left = sorted({(n, m) for n in (10, 1000) for m in (100, 10_000, 100_000)} - {(r["computes"], r["jobs"]) for r in rows})
     if left:
         t.notes.append("cells not run (their job listing costs what 10 × the same jobs shows; --scale-cells runs them): "
