@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from bench.report import Table
 
-SECTIONS = ("imports", "events", "arm", "host")
+SECTIONS = ("imports", "events", "arm", "host", "scale")
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -31,12 +31,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--imports", type=int, default=10, metavar="N", help="cold-import samples per command (default 10)")
     parser.add_argument("--events", type=int, default=5000, metavar="N", help="events in the throughput batch (default 5000)")
     parser.add_argument("--deliveries", type=int, default=50, metavar="N", help="Event Grid deliveries through the dev host (default 50)")
+    parser.add_argument("--scale-cells", default="", metavar="NxM,...",
+                        help="computes x jobs cells of the scale section (default: " + ",".join(f"{n}x{m}" for n, m in _default_cells()) + ")")
     args = parser.parse_args(argv)
+    try:
+        args.scale_cells = [tuple(int(v) for v in c.lower().split("x")) for c in args.scale_cells.split(",") if c.strip()] or _default_cells()
+    except ValueError:
+        parser.error("--scale-cells takes cells such as 10x100,1000x10000")
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(args.only) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     return args
+
+
+def _default_cells() -> list[tuple[int, int]]:
+    from bench.scale import CELLS
+
+    return list(CELLS)
 
 
 def show(tables: Table | list[Table]) -> list[Table]:
@@ -76,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         section("imports", lambda: imports.run(args.imports))
         section("events", lambda: events.run(args.events))
-        if {"arm", "host"} & set(args.only):
+        if {"arm", "host", "scale"} & set(args.only):
             with contextlib.ExitStack() as stack:
                 from bench import arm, host, localstack
 
@@ -89,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                     section("arm", lambda: arm.run(azure))
                     env = arm.Runner(azure).env(AUTOPILOT_MODE="observe")
                     section("host", lambda: host.run(azure, stack, env, args.deliveries))
+                    from bench import scale
+
+                    section("scale", lambda: scale.run(azure, env, args.scale_cells))
     except KeyboardInterrupt as exc:
         print(f"\ninterrupted ({str(exc) or 'Ctrl-C'}): everything the bench started has been stopped", file=sys.stderr)
         return 130

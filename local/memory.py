@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.errors import AzureError, Gone
-from shared.model import CpuActivity, Job, Mark, Outcome, ResourceId, Status, Usage, name_key
+from shared.jobs import JobDigest, digest
+from shared.model import CpuActivity, Job, Mark, Outcome, ResourceId, Status, Usage, name_key, same_name
 from shared.ports import LEASE, Claim, Compute, Orphan
 
 _etags = itertools.count(1)
@@ -71,11 +72,15 @@ class MemoryWorkspace(_Faults):
         index = self._find(name)
         return None if index is None else self.computes[index]
 
-    def list_jobs(self) -> list[Job]:
+    def list_jobs(self) -> JobDigest:
         self._call("list_jobs")
-        return list(self.jobs)
+        return digest(self.jobs)
 
-    def active_jobs(self, compute: str) -> list[Job]:
+    def get_job(self, name: str) -> Job | None:
+        self._call("get_job", name)
+        return next((j for j in self.jobs if same_name(j.name, name)), None)
+
+    def active_jobs(self, compute: str, horizon: datetime | None = None, known: Sequence[Job] = ()) -> list[Job]:
         self._call("active_jobs", compute)
         return [j for j in self.jobs if j.active and j.runs_on(compute)]
 

@@ -188,6 +188,9 @@ class ScaleCluster(AzureWrite):
         if self.seen is not None and (fresh.min_nodes, fresh.max_nodes) != tuple(self.seen):
             return f"scale settings changed since the decision (now min {fresh.min_nodes} max {fresh.max_nodes}) (re-read)"
         if self.min_nodes < fresh.min_nodes or self.max_nodes < fresh.max_nodes:
+            if fresh.busy_nodes:
+                # Only a job puts a node to work, listed or not (a pipeline's step is not in the jobs list).
+                return f"{fresh.busy_nodes} node(s) running or preparing a job now (re-read)"
             return _busy(active_jobs)
         return None
 

@@ -36,7 +36,6 @@ from shared.model import (
     Status,
     Verdict,
     name_key,
-    same_name,
 )
 from shared.names import shown
 from shared.outcome_log import tell
@@ -101,7 +100,8 @@ class Gatherer:
             computes = tuple(ws.list_computes())
         if purpose is Purpose.QUOTA and not params.get("family"):
             return Snapshot(ws.id, computes)
-        jobs = tuple(ws.list_jobs()) if computes else ()
+        listed = ws.list_jobs() if computes else None
+        jobs, horizon = (listed.jobs, listed.horizon) if listed else ((), None)
         snap = Snapshot(ws.id, computes, jobs)
         cpu = self._cpu(ws, snap, now, notes) if need.cpu else {}
         marks = marks if marks is not None else (self.ledger.marks() if need.marks and self.ledger else {})
@@ -113,11 +113,10 @@ class Gatherer:
         if need.quota:
             location = ws.location()
             usages, sizes = tuple(ws.list_usages(location)), ws.vm_sizes(location)
-        return Snapshot(ws.id, computes, jobs, cpu, marks, restores, usages, sizes)
+        return Snapshot(ws.id, computes, jobs, cpu, marks, restores, usages, sizes, job_horizon=horizon)
 
     def _run_compute(self, ws: WorkspacePort, run: str, now: datetime, notes: list[str]) -> Snapshot:
-        jobs = tuple(ws.list_jobs())
-        job = next((j for j in jobs if same_name(j.name, run)), None)
+        job = ws.get_job(run) if run else None
         if job is None:
             return Snapshot(ws.id, found=f"run {run} not found in {ws.id.name}: skipped (already gone or archived)")
         if job.compute is None:
@@ -126,7 +125,8 @@ class Gatherer:
         if compute is None:
             return Snapshot(ws.id, found=f"run {run} ran on {job.compute}, which no longer exists: skipped, already gone")
         clusters = [compute] if isinstance(compute, Cluster) else []
-        return Snapshot(ws.id, (compute,), jobs, restores=self._restores(clusters, now, notes))
+        listed = ws.list_jobs()
+        return Snapshot(ws.id, (compute,), listed.jobs, restores=self._restores(clusters, now, notes), job_horizon=listed.horizon)
 
     def _cpu(self, ws: WorkspacePort, snap: Snapshot, now: datetime, notes: list[str]) -> dict[str, CpuActivity] | None:
         """CPU activity of the running instances by name key; None when the metrics cannot be read (never "idle")."""
@@ -213,6 +213,7 @@ class Engine:
         if self.settings.mode is Mode.ENFORCE:
             self._recover(ws, run, report.notes)
         snap = self.gatherer.gather(ws, purpose, item.params, now, report.notes)
+        run.job_horizon, run.listed_jobs = snap.job_horizon, snap.jobs
         decided = decide(purpose, item.params, snap, self.rules, now)
         report.verdicts += decided.verdicts
         report.notes += decided.notes

@@ -11,6 +11,7 @@ re-reads the live state before deciding.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ EVENT_GRID = "Microsoft.EventGrid."
 # Event Grid's own events reach a webhook only as part of a subscription's life: the Functions host
 # answers the validation handshake itself, and a deletion notice needs nothing.
 EVENT_GRID_LIFECYCLE = {EVENT_GRID + t for t in ("SubscriptionValidationEvent", "SubscriptionDeletedEvent")}
+_LIFECYCLE_KEYS = frozenset(t.lower() for t in EVENT_GRID_LIFECYCLE)
 ENDED_RUN_STATES = {"failed", "canceled"}
 MAX_FIELD = 2048  # envelope fields (id, type, source, subject, time) longer than this are not Azure's
 MAX_DIMENSION = 256  # a metric dimension's name or value (Azure Monitor caps them far below this)
@@ -52,11 +54,20 @@ class Allowed:
     workspaces: tuple[ResourceId, ...]
     vaults: tuple[ResourceId, ...] = ()
 
+    @functools.cached_property
+    def _workspaces(self) -> dict[str, ResourceId]:
+        # A fleet allows hundreds of workspaces: one look-up per event, not a comparison with each.
+        return {r.key: r for r in self.workspaces}
+
+    @functools.cached_property
+    def _vaults(self) -> dict[str, ResourceId]:
+        return {r.key: r for r in self.vaults}
+
     def workspace(self, source: str) -> ResourceId | None:
-        return next((ws for ws in self.workspaces if ws.same_as(source)), None)
+        return self._workspaces.get(source.strip().rstrip("/").lower())  # what ResourceId.same_as compares
 
     def vault(self, source: str) -> ResourceId | None:
-        return next((v for v in self.vaults if v.same_as(source)), None)
+        return self._vaults.get(source.strip().rstrip("/").lower())
 
 
 @dataclass(frozen=True)
@@ -151,11 +162,20 @@ ACTIONABLE = (RunEnded, AlertFired, SecretExpiring)
 
 def _ci(mapping: Mapping[str, Any], key: str) -> Any:
     """Look a key up case-insensitively and whitespace-insensitively (AML and Key Vault vary their casing)."""
-    wanted = key.strip().lower()
+    return _folded(mapping).get(key.strip().lower())
+
+
+def _folded(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """The mapping keyed by trimmed lower-case keys, the first spelling winning: fold once, look up many."""
+    out: dict[str, Any] = {}
     for k, v in mapping.items():
-        if str(k).strip().lower() == wanted:
-            return v
-    return None
+        out.setdefault(str(k).strip().lower(), v)
+    return out
+
+
+def _is_map(value: Any) -> bool:
+    # JSON gives dicts; the ABC check is for other mappings and costs ten times more.
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _text(value: Any) -> str:
@@ -177,22 +197,22 @@ def _bounded(payload: Any, what: str) -> Rejected | None:
 
 def envelope_of(payload: Mapping[str, Any]) -> Envelope | Rejected:
     """Read the envelope of an Event Grid or CloudEvents 1.0 event."""
+    get = payload.get
     if "specversion" in payload:
-        if _text(payload.get("specversion")) != "1.0":
-            return Rejected(f"unsupported CloudEvents specversion {shown(_text(payload.get('specversion')))}")
-        fields = {"id": "id", "type": "type", "source": "source"}
-        schema, subject, time = "cloudevents", _text(payload.get("subject")), _text(payload.get("time"))
+        if _text(get("specversion")) != "1.0":
+            return Rejected(f"unsupported CloudEvents specversion {shown(_text(get('specversion')))}")
+        schema, wires, subject, time = "cloudevents", ("id", "type", "source"), _text(get("subject")), _text(get("time"))
     else:
-        fields = {"id": "id", "type": "eventType", "source": "topic"}
-        schema, subject, time = "eventgrid", _text(payload.get("subject")), _text(payload.get("eventTime"))
-    values = {name: _text(payload.get(wire)) for name, wire in fields.items()}
-    missing = [fields[name] for name, value in values.items() if not value]
-    if missing:
+        schema, wires, subject, time = "eventgrid", ("id", "eventType", "topic"), _text(get("subject")), _text(get("eventTime"))
+    eid, etype, source = (_text(get(wire)) for wire in wires)
+    if not (eid and etype and source):
+        missing = [wire for wire, value in zip(wires, (eid, etype, source), strict=True) if not value]
         return Rejected(f"{schema} event lacks {', '.join(missing)}")
-    long = [name for name, value in (*values.items(), ("subject", subject), ("time", time)) if len(value) > MAX_FIELD]
+    fields = (("id", eid), ("type", etype), ("source", source), ("subject", subject), ("time", time))
+    long = next((name for name, value in fields if len(value) > MAX_FIELD), None)
     if long:
-        return Rejected(f"{schema} event field {long[0]} is longer than {MAX_FIELD} characters")
-    return Envelope(schema, values["id"], values["type"], values["source"], subject, time)
+        return Rejected(f"{schema} event field {long} is longer than {MAX_FIELD} characters")
+    return Envelope(schema, eid, etype, source, subject, time)
 
 
 def _data(payload: Mapping[str, Any]) -> Mapping[str, Any] | Rejected:
@@ -204,22 +224,25 @@ def _data(payload: Mapping[str, Any]) -> Mapping[str, Any] | Rejected:
             return Rejected(str(exc))
     if data is None:
         return {}
-    if not isinstance(data, Mapping):
+    if not _is_map(data):
         return Rejected(f"event data is {type(data).__name__}, expected an object")
     return data
 
 
-def parse_event(payload: Any, allowed: Allowed) -> Parsed:
-    """Turn one Event Grid or CloudEvents event (as a dict) into a domain event or a rejection."""
-    if not isinstance(payload, Mapping):
+def parse_event(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Parsed:
+    """Turn one Event Grid or CloudEvents event (as a dict) into a domain event or a rejection.
+
+    ``bounded``: the caller has already held the document to ``shape_problem``'s bounds (``load_json``).
+    """
+    if not _is_map(payload):
         return Rejected(f"event is {type(payload).__name__}, expected a JSON object")
-    bounded = _bounded(payload, "event")
+    bounded = None if bounded else _bounded(payload, "event")
     if bounded:
         return bounded
     env = envelope_of(payload)
     if isinstance(env, Rejected):
         return env
-    if env.type.lower() in {t.lower() for t in EVENT_GRID_LIFECYCLE}:
+    if env.type.lower() in _LIFECYCLE_KEYS:
         return Ignored(f"{env.type.split('.')[-1]}: Event Grid subscription housekeeping, answered by the Functions host", env)
     data = _data(payload)
     if isinstance(data, Rejected):
@@ -253,18 +276,19 @@ def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     if not isinstance(etype, str):
         return etype
     assert workspace is not None
-    run_id = _text(_ci(data, "runId")) or env.subject.rsplit("/", 1)[-1]
+    data = _folded(data)
+    run_id = _text(data.get("runid")) or env.subject.rsplit("/", 1)[-1]
     if not run_id:
         return Rejected(f"{etype} without runId or a runs/ subject", envelope=env)
     bad = names.JOB.check(run_id)
     if bad:
         return Rejected(bad, security=True, envelope=env)
-    status = _text(_ci(data, "runStatus"))[:64] or ("Completed" if etype == RUN_COMPLETED else "")
+    status = _text(data.get("runstatus"))[:64] or ("Completed" if etype == RUN_COMPLETED else "")
     if etype == RUN_STATUS_CHANGED and status.lower() not in ENDED_RUN_STATES:
         # Completed runs arrive as RunCompleted too; acting on both would double the work.
         state = shown(status) if status else "in an unknown state"
         return Ignored(f"run {run_id} is {state}: only Failed and Canceled act (Completed comes as RunCompleted)", env)
-    return RunEnded(env, workspace, run_id, status.capitalize(), _text(_ci(data, "experimentName")))
+    return RunEnded(env, workspace, run_id, status.capitalize(), _text(data.get("experimentname")))
 
 
 def _key_vault(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
@@ -273,17 +297,18 @@ def _key_vault(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Pars
     if not isinstance(etype, str):
         return etype
     assert vault is not None
-    name = _text(_ci(data, "ObjectName")) or env.subject
-    vault_name = _text(_ci(data, "VaultName"))
+    data = _folded(data)
+    name = _text(data.get("objectname")) or env.subject
+    vault_name = _text(data.get("vaultname"))
     if vault_name and not same_name(vault_name, vault.name):
         return Rejected(f"event names vault {shown(vault_name)} but comes from {vault.name!r}", security=True, envelope=env)
     if not name:
         return Rejected(f"{etype} without ObjectName or subject", envelope=env)
-    version = _text(_ci(data, "Version"))
+    version = _text(data.get("version"))
     bad = names.SECRET.check(name) or (names.SECRET_VERSION.check(version) if version else None)
     if bad:
         return Rejected(bad, security=True, envelope=env)
-    expires = _epoch(_ci(data, "EXP"))
+    expires = _epoch(data.get("exp"))
     if isinstance(expires, str):
         return Rejected(f"{etype} with {expires}", envelope=env)
     return SecretExpiring(env, vault, name, version, expires)
@@ -312,21 +337,21 @@ def _epoch(raw: Any) -> datetime | str | None:
         return f"an unreadable EXP {shown(str(raw))}"
 
 
-def parse_alert(payload: Any, allowed: Allowed) -> Parsed:
+def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Parsed:
     """Turn an Azure Monitor common-alert-schema payload into AlertFired, Ignored or Rejected.
 
     Fired metric alerts on 'Unusable Nodes' and 'Quota Utilization Percentage' act; Resolved is a no-op.
     """
-    if not isinstance(payload, Mapping):
+    if not _is_map(payload):
         return Rejected(f"alert is {type(payload).__name__}, expected a JSON object")
-    bounded = _bounded(payload, "alert")
+    bounded = None if bounded else _bounded(payload, "alert")
     if bounded:
         return bounded
     if _text(payload.get("schemaId")) != ALERT_SCHEMA:
         return Rejected(f"schemaId is {shown(_text(payload.get('schemaId')))}, expected {ALERT_SCHEMA!r}")
     data = payload.get("data")
-    essentials = data.get("essentials") if isinstance(data, Mapping) else None
-    if not isinstance(essentials, Mapping):
+    essentials = data.get("essentials") if _is_map(data) else None
+    if not _is_map(essentials):
         return Rejected("alert lacks data.essentials")
     targets = essentials.get("alertTargetIDs")
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
@@ -350,7 +375,7 @@ def parse_alert(payload: Any, allowed: Allowed) -> Parsed:
     signal = _text(essentials.get("signalType"))
     if signal.lower() not in ("metric", ""):
         return Ignored(f"{shown(signal)} alerts are not handled", env)
-    context = data.get("alertContext") if isinstance(data, Mapping) else None
+    context = data.get("alertContext") if _is_map(data) else None
     criteria = _criteria(context)
     if isinstance(criteria, Rejected):
         return Rejected(criteria.reason, envelope=env)
@@ -385,11 +410,11 @@ def _bad_dimension(dims: Mapping[str, str]) -> str | None:
 
 
 def _criteria(context: Any) -> list[Mapping[str, Any]] | Rejected:
-    if not isinstance(context, Mapping):
+    if not _is_map(context):
         return Rejected("alert lacks data.alertContext")
     condition = context.get("condition")
-    all_of = condition.get("allOf") if isinstance(condition, Mapping) else None
-    if not isinstance(all_of, list) or not all(isinstance(c, Mapping) for c in all_of):
+    all_of = condition.get("allOf") if _is_map(condition) else None
+    if not isinstance(all_of, list) or not all(_is_map(c) for c in all_of):
         return Rejected("alert lacks data.alertContext.condition.allOf")
     return list(all_of)
 
@@ -399,7 +424,7 @@ def _dimensions(raw: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(raw, list):
         for item in raw:
-            if isinstance(item, Mapping) and _text(item.get("name")):
+            if _is_map(item) and _text(item.get("name")):
                 out[_text(item["name"])[:MAX_DIMENSION]] = _text(item.get("value"))[:MAX_DIMENSION]
     return out
 
@@ -411,7 +436,7 @@ def dimension(alert: AlertFired, name: str) -> str | None:
 
 def parse_any(payload: Any, allowed: Allowed) -> list[Parsed]:
     """Classify any inbound document: an alert, one event, or a batch of events."""
-    if isinstance(payload, Mapping) and "schemaId" in payload:
+    if _is_map(payload) and "schemaId" in payload:
         return [parse_alert(payload, allowed)]
     if isinstance(payload, list):
         if not payload:

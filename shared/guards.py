@@ -24,7 +24,7 @@ from typing import Protocol
 
 from shared.actions import AzureWrite, Bookkeeping
 from shared.errors import AzureError, Conflict, Gone
-from shared.model import Action, Mode, Outcome, ResourceId, Status, human
+from shared.model import Action, Job, Mode, Outcome, ResourceId, Status, human
 from shared.outcome_log import tell
 from shared.policy.common import Exemptions, exemption_reason
 from shared.ports import Claim, Compute, LedgerPort, NotifierPort, WorkspacePort
@@ -52,6 +52,13 @@ class Run:
     writes: int = 0  # writes (or planned writes) so far, for MAX_ACTIONS_PER_RUN
     transient: int = 0  # attempts that failed transiently: the work item is retried
     outcomes: list[Outcome] = field(default_factory=list)
+    job_horizon: datetime | None = None  # the newest job creation time the run's complete listing saw
+    listed_jobs: tuple[Job, ...] = ()  # what that listing kept (shared.jobs): the active jobs among them
+
+    def active_jobs(self, compute: str) -> list[Job]:
+        """The non-terminal jobs on one compute now, read for that compute only (see WorkspacePort.active_jobs)."""
+        known = [job for job in self.listed_jobs if job.active and job.runs_on(compute)]
+        return self.workspace.active_jobs(compute, self.job_horizon, known)
 
 
 @dataclass
@@ -225,7 +232,7 @@ class ReRead(_Guard):
             exempt = exemption_reason(fresh.name, fresh.tags, self.exemptions)
             if exempt:
                 return Stop(Status.SKIPPED, f"{exempt} (re-read)")
-            skip = change.precheck(fresh, lambda: ws.active_jobs(action.target))
+            skip = change.precheck(fresh, lambda: attempt.run.active_jobs(action.target))
         except AzureError as exc:
             return _failed(exc, "")
         return Stop(Status.SKIPPED, skip) if skip else None

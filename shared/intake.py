@@ -18,6 +18,7 @@ log = logging.getLogger("autopilot.intake")
 class Intake:
     parsed: Parsed
     item: WorkItem | None
+    message: str | None = None  # the work item as its queue message, serialised (and size-checked) once
 
     @property
     def accepted(self) -> bool:
@@ -29,11 +30,23 @@ class Intake:
     @property
     def queued(self) -> str | None:
         """The work item as the queue message to send, or None."""
-        return self.item.to_json() if self.item else None
+        return self.message
+
+
+_ALLOWED: dict[int, tuple[Settings, Allowed]] = {}
 
 
 def allowed(settings: Settings) -> Allowed:
-    return Allowed(settings.workspaces, settings.vaults)
+    """The sources the settings allow, built once per settings object (a process has one, a test a few).
+
+    Kept by identity: hashing the settings would cost more than the whole triage of an event.
+    """
+    held = _ALLOWED.get(id(settings))
+    if held is None or held[0] is not settings:
+        if len(_ALLOWED) >= 16:
+            _ALLOWED.clear()
+        held = _ALLOWED[id(settings)] = (settings, Allowed(settings.workspaces, settings.vaults))
+    return held[1]
 
 
 def _triage(parsed: Parsed) -> Intake:
@@ -49,11 +62,11 @@ def _triage(parsed: Parsed) -> Intake:
     assert isinstance(parsed, ACTIONABLE)
     item = from_event(parsed)
     try:
-        item.to_json()
+        message = item.to_json()
     except BadWorkItem as exc:
         return _triage(Rejected(str(exc), envelope=parsed.envelope))
     log.info("accepted %s", parsed.describe())
-    return Intake(parsed, item)
+    return Intake(parsed, item, message)
 
 
 def accept_event(payload: Any, settings: Settings) -> Intake:
@@ -64,10 +77,10 @@ def accept_event(payload: Any, settings: Settings) -> Intake:
 def accept_event_text(text: str | bytes, settings: Settings) -> Intake:
     """One event as the Event Grid trigger receives it (its JSON text, any bytes) → work item, or a logged rejection."""
     try:
-        payload = load_json(text, MAX_EVENT_BYTES, "event", shaped=False)  # parse_event bounds it
+        payload = load_json(text, MAX_EVENT_BYTES, "event")  # bounded here, off the text: cheaper than a walk
     except PayloadError as exc:
         return _triage(Rejected(str(exc)))
-    return accept_event(payload, settings)
+    return _triage(parse_event(payload, allowed(settings), bounded=True))
 
 
 def accept_alert(payload: Any, settings: Settings) -> Intake:
@@ -78,7 +91,7 @@ def accept_alert(payload: Any, settings: Settings) -> Intake:
 def accept_alert_body(body: bytes, settings: Settings) -> Intake:
     """An action group's request body (any bytes) → work item, or a logged rejection."""
     try:
-        payload = load_json(body, MAX_EVENT_BYTES, "alert body", shaped=False)  # parse_alert bounds it
+        payload = load_json(body, MAX_EVENT_BYTES, "alert body")
     except PayloadError as exc:
         return _triage(Rejected(str(exc)))
-    return accept_alert(payload, settings)
+    return _triage(parse_alert(payload, allowed(settings), bounded=True))

@@ -163,6 +163,7 @@ class Cluster(_Compute):
     unusable_nodes: int
     created_at: datetime | None
     tags: dict[str, str] = field(default_factory=dict)
+    busy_nodes: int = 0  # nodes running or preparing a job (nodeStateCounts): a job is on them, listed or not
 
 
 
@@ -173,14 +174,21 @@ class Job:
     compute: str | None  # compute name (not id), None for serverless
     created_at: datetime | None
     modified_at: datetime | None  # for a terminal job, when it ended
+    also_on: tuple[str, ...] = ()  # a pipeline's steps may name other computes than its default one
 
     @property
     def active(self) -> bool:
         return self.status.lower() not in TERMINAL_JOB_STATES
 
     def runs_on(self, compute: str) -> bool:
-        """Whether this job was submitted to the compute of that name (ARM names are case-insensitive)."""
-        return same_name(self.compute, compute)
+        """Whether this job was submitted to the compute of that name, itself or through one of its
+        steps (ARM names are case-insensitive)."""
+        return same_name(self.compute, compute) or any(same_name(other, compute) for other in self.also_on)
+
+    @property
+    def computes(self) -> tuple[str, ...]:
+        """Every compute the job may run on, by name."""
+        return ((self.compute,) if self.compute else ()) + self.also_on
 
     @property
     def last_seen_at(self) -> datetime | None:

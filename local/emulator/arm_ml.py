@@ -21,7 +21,11 @@ api-version gets the same bodies. Routes, relative to
 - ``POST {ws}/computes/{name}/updateIdleShutdownSetting`` ``{"idleTimeBeforeShutdown": "PT30M"}``
   -> 200; 400 unless the compute is an instance and the duration is within PT15M..P3D.
 - ``POST {ws}/computes/{name}/listNodes`` -> ``{"nodes": [...], "nextLink": null}``.
-- ``GET {ws}/jobs`` (``listViewType`` ActiveOnly by default, ArchivedOnly, All), ``GET {ws}/jobs/{id}``.
+- ``GET {ws}/jobs`` (``listViewType`` ActiveOnly by default, ArchivedOnly, All), newest first, and
+  ``GET {ws}/computes`` are paged like ARM (``paging.py``: page size, absolute ``nextLink`` with a
+  ``$skipToken``); ``GET {ws}/jobs/{id}``. A pipeline job seeded with ``steps`` carries them in
+  ``jobs``, each with its ``computeId``. ``POST /_emulator/arm/jobs:bulk`` seeds thousands of jobs
+  in one call (kept compact, rendered when read).
 - ``GET {ws}/datastores``, ``GET|PUT {ws}/datastores/{name}``, ``POST {ws}/datastores/{name}/listSecrets``.
   Secrets are never returned by GET or list. A PUT carrying an account key is validated as AML
   does unless ``skipValidation=true``: when the account is emulated, the key must be one of its
@@ -45,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from local.emulator import arm_storage, lro, wire
+from local.emulator import arm_storage, lro, paging, wire
 from local.emulator.arm_storage import StorageService
 from local.httpwire import Request, Response
 
@@ -138,6 +142,9 @@ class Workspace:
     computes: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower name -> ARM body
     nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # lower cluster name -> nodes
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> ARM body
+    # Jobs seeded in bulk, kept compact and rendered only when listed or read: name -> BulkJob.
+    bulk_jobs: dict[str, BulkJob] = field(default_factory=dict)
+    job_order: dict[tuple[bool, ...], list[str]] | None = None  # names newest first, per archive view; None once stale
     datastores: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower name -> ARM body
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower datastore name -> secrets
     keys_synced_at: datetime | None = None
@@ -153,6 +160,34 @@ class Workspace:
     def compute_id(self, name: str) -> str:
         return f"{self.id}/computes/{name}"
 
+    def ordered_jobs(self, archived: frozenset[bool]) -> list[str]:
+        """The names of the jobs whose archive flag is in `archived`, newest first: the order ARM lists
+        jobs in (bulk-seeded jobs are never archived). Kept until a job is added."""
+        if self.job_order is None:
+            self.job_order = {}
+        view = tuple(sorted(archived))
+        if view not in self.job_order:
+            order = [(_created(body), name) for name, body in self.jobs.items() if body["properties"]["isArchived"] in archived]
+            if False in archived:
+                order += [(job.created, name) for name, job in self.bulk_jobs.items()]
+            order.sort(reverse=True)
+            self.job_order[view] = [name for _, name in order]
+        return self.job_order[view]
+
+
+@dataclass(frozen=True)
+class BulkJob:
+    """A job seeded in bulk: what its ARM body varies in (the rest is rendered as for any job)."""
+
+    status: str
+    compute: str | None
+    created: datetime
+    ended: datetime | None
+
+
+def _created(body: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(body["systemData"]["createdAt"]).replace("Z", "+00:00"))
+
 
 class MLService:
     """The AML resource provider of one emulated subscription."""
@@ -167,11 +202,13 @@ class MLService:
         self.subscription = DEFAULT_SUBSCRIPTION
         self.quotas: dict[str, dict[str, int]] = {}
         self._workspaces: dict[tuple[str, str], Workspace] = {}  # (rg, name), lower-cased
+        self.page_size = paging.DEFAULT_PAGE_SIZE
 
     # --- protocol -------------------------------------------------------------------------
 
     def seed(self, scenario: dict[str, Any], now: datetime) -> None:
         self._workspaces.clear()
+        self.page_size = int((scenario.get("paging") or {}).get("pageSize", paging.DEFAULT_PAGE_SIZE))
         self.subscription = str(scenario.get("subscriptionId") or DEFAULT_SUBSCRIPTION)
         self.tenant_id = str(scenario.get("tenantId") or wire.TENANT_ID)
         self.quotas = {loc.lower(): dict(q) for loc, q in (scenario.get("quotas") or {}).items()}
@@ -250,6 +287,33 @@ class MLService:
     def upsert_job(self, workspace_id: str, spec: dict[str, Any]) -> dict[str, Any]:
         ws = self._require_workspace(workspace_id)
         return copy.deepcopy(self._upsert_job_spec(ws, spec, self.clock()))
+
+    def seed_jobs(self, workspace_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Seed ``count`` jobs at once (no control call per job): ``prefix``-000001…, spread evenly
+        from ``since`` (default now-365d) to now over ``computes`` in turn; every ``activeEvery``-th
+        one is ``activeStatus`` (default Running), the others Completed half an hour after they began."""
+        ws = self._require_workspace(workspace_id)
+        now = self.clock()
+        count = int(spec.get("count") or 0)
+        if not 0 < count <= 1_000_000:
+            raise ValueError("count must be 1..1000000")
+        computes = [str(c) for c in spec.get("computes") or []] or [None]
+        every = int(spec.get("activeEvery") or 0)
+        active = _JOB_STATUSES.get(str(spec.get("activeStatus") or "Running").lower())
+        if active is None or active.lower() in _TERMINAL_JOB:
+            raise ValueError(f"activeStatus must be a non-terminal job status, not {spec.get('activeStatus')!r}")
+        since = wire.resolve_time(str(spec.get("since") or "now-365d"), now) or now
+        step = (now - since) / count
+        prefix = str(spec.get("prefix") or "job")
+        for i in range(count):
+            created = since + step * i
+            running = every > 0 and i % every == 0
+            # The active ones take the computes in turn too, whatever `activeEvery` and their number.
+            compute = computes[(i // every if running else i) % len(computes)]
+            ws.bulk_jobs[f"{prefix}-{i:07d}"] = BulkJob(active if running else "Completed", compute, created,
+                                                         None if running else created + timedelta(minutes=30))
+        ws.job_order = None
+        return {"workspace": ws.id, "jobs": len(ws.jobs) + len(ws.bulk_jobs)}
 
     def delete_compute(self, compute_id: str) -> bool:
         workspace_id, sep, name = compute_id.rstrip("/").rpartition("/computes/")
@@ -380,7 +444,19 @@ class MLService:
         ended = wire.resolve_time(spec.get("endedAt"), now)
         if status.lower() in _TERMINAL_JOB and ended is None:
             ended = now
-        compute = spec.get("compute")
+        body = self._job_body(ws, name, status, spec.get("compute"), created, ended, spec)
+        ws.jobs[name] = body
+        ws.bulk_jobs.pop(name, None)
+        ws.job_order = None
+        return body
+
+    def _render_bulk(self, ws: Workspace, name: str) -> dict[str, Any]:
+        job = ws.bulk_jobs[name]
+        return self._job_body(ws, name, job.status, job.compute, job.created, job.ended, {})
+
+    def _job_body(self, ws: Workspace, name: str, status: str, compute: Any, created: datetime, ended: datetime | None,
+                  spec: dict[str, Any]) -> dict[str, Any]:
+        """A job's ARM body (JobBaseResource, CommandJob unless the spec says otherwise)."""
         compute_id = (compute if str(compute).startswith("/") else ws.compute_id(str(compute))) if compute else None
         user = str(spec.get("createdBy") or "alice@contoso.com")
         body = {
@@ -416,7 +492,10 @@ class MLService:
                 },
             },
         }
-        ws.jobs[name] = body
+        if isinstance(spec.get("steps"), dict):
+            # A pipeline's steps, each with the compute it names (PipelineJob ``jobs``).
+            body["properties"]["jobs"] = {step: {"type": "command", "computeId": ws.compute_id(str(c)) if c else None}
+                                          for step, c in spec["steps"].items()}
         return body
 
     def _upsert_datastore_spec(self, ws: Workspace, spec: dict[str, Any], now: datetime) -> None:
@@ -588,6 +667,7 @@ class MLService:
                 {"name": j["name"], "status": j["properties"]["status"], "compute": _rid_tail(j["properties"]["computeId"] or "") or None}
                 for j in ws.jobs.values()
             ],
+            "bulkJobs": len(ws.bulk_jobs),
             "datastores": datastores,
         }
 
@@ -636,7 +716,7 @@ class MLService:
 
     def _h_computes(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now
-        return Response(200, {"value": [self._render_compute(ws, b) for b in ws.computes.values()], "nextLink": None})
+        return paging.page(req, list(ws.computes.values()), self.page_size, lambda body: self._render_compute(ws, body))
 
     def _h_compute(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         name = args["name"]
@@ -814,14 +894,17 @@ class MLService:
         wanted = {"activeonly": {False}, "archivedonly": {True}, "all": {False, True}}.get(view)
         if wanted is None:
             return wire.arm_error(400, "BadRequest", f"listViewType {req.arg('listViewType')!r} is not ActiveOnly, ArchivedOnly or All.")
-        listed = [copy.deepcopy(j) for j in ws.jobs.values() if j["properties"]["isArchived"] in wanted]
-        listed.sort(key=lambda j: j["systemData"]["createdAt"], reverse=True)
-        return Response(200, {"value": listed, "nextLink": None})
+        return paging.page(req, ws.ordered_jobs(frozenset(wanted)), self.page_size, lambda name: self._job(ws, name))
+
+    def _job(self, ws: Workspace, name: str) -> dict[str, Any]:
+        return copy.deepcopy(ws.jobs[name]) if name in ws.jobs else self._render_bulk(ws, name)
 
     def _h_job(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now
-        job = ws.jobs.get(args["name"])
-        return Response(200, copy.deepcopy(job)) if job else wire.not_found(f"{PROVIDER}/workspaces/jobs", args["name"])
+        name = args["name"]
+        if name in ws.jobs or name in ws.bulk_jobs:
+            return Response(200, self._job(ws, name))
+        return wire.not_found(f"{PROVIDER}/workspaces/jobs", name)
 
     def _h_datastores(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now

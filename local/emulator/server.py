@@ -36,6 +36,11 @@ Control API:
   POST   lro-fail                    {"path": regex, "times": N}
   POST   arm/computes                {"workspace": "<workspace id>", "compute": {scenario form}}
   POST   arm/jobs                    {"workspace": "<workspace id>", "job": {scenario form}}
+  POST   arm/jobs:bulk               {"workspace": "<workspace id>", "count": N, "computes": [names],
+                                      "activeEvery": K, "activeStatus": "Running", "since": "now-365d",
+                                      "prefix": "job"}: N jobs in one call (MLService.seed_jobs)
+  POST   paging                      {"pageSize": N}: ARM lists' page size (0: one page; a reset
+                                     restores the scenario's "paging", default 100)
   DELETE arm/computes?id=<compute id>
   POST   permissions                 {"deny": ["<action>", ...]}: the caller loses those actions at every
                                      scope of ARM's permissions API (see authorization.py); a reset
@@ -60,7 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.emulator import arm_ml, arm_storage, authorization, certs, identity, lro, wire
+from local.emulator import arm_ml, arm_storage, authorization, certs, identity, lro, paging, wire
 from local.emulator.identity import TOKEN_PATH
 from local.httpwire import Request, Response, WireServer
 
@@ -310,6 +315,13 @@ class Emulator:
         if (method, route) == ("POST", "arm/jobs"):
             with self.lock:
                 return Response(200, self.ml.upsert_job(str(body["workspace"]), dict(body["job"])))
+        if (method, route) == ("POST", "arm/jobs:bulk"):
+            with self.lock:
+                return Response(200, self.ml.seed_jobs(str(body["workspace"]), dict(body)))
+        if (method, route) == ("POST", "paging"):
+            with self.lock:
+                self.ml.page_size = max(0, int((body or {}).get("pageSize", paging.DEFAULT_PAGE_SIZE)))
+                return Response(200, {"pageSize": self.ml.page_size})
         if (method, route) == ("DELETE", "arm/computes"):
             with self.lock:
                 deleted = self.ml.delete_compute(str(req.arg("id") or ""))

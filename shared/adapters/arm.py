@@ -10,7 +10,7 @@ ARM's long-running-operation polling.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from azure.core import PipelineClient
@@ -55,18 +55,20 @@ class ArmClient:
         self._client = PipelineClient(settings.arm_endpoint, policies=policies, transport=transport)
         self._lro_timeout = settings.arm_timeout_seconds * 6
 
-    def _request(self, method: str, path: str, api_version: str, body: Any) -> HttpRequest:
+    def _request(self, method: str, path: str, api_version: str, body: Any, query: Mapping[str, str] | None = None) -> HttpRequest:
         url = self._client.format_url(path)
+        params = {"api-version": api_version, **(query or {})}
         if body is None:
-            return HttpRequest(method, url, params={"api-version": api_version})
-        return HttpRequest(method, url, params={"api-version": api_version}, json=body)
+            return HttpRequest(method, url, params=params)
+        return HttpRequest(method, url, params=params, json=body)
 
     def send(self, method: str, path: str, body: Any = None, api_version: str = ML_API, what: str = "") -> Any:
         """One synchronous request (for writes ARM answers at once, such as a datastore PUT)."""
         return self._send(method, path, api_version, body, what)
 
-    def _send(self, method: str, path: str, api_version: str, body: Any = None, what: str = "") -> Any:
-        request = self._request(method, path, api_version, body)
+    def _send(self, method: str, path: str, api_version: str, body: Any = None, what: str = "",
+              query: Mapping[str, str] | None = None) -> Any:
+        request = self._request(method, path, api_version, body, query)
         try:
             response = self._client.send_request(request)
             response.raise_for_status()
@@ -77,9 +79,11 @@ class ArmClient:
     def get(self, path: str, api_version: str = ML_API, what: str = "") -> Any:
         return self._send("GET", path, api_version, what=what)
 
-    def list(self, path: str, api_version: str = ML_API, what: str = "") -> Iterator[dict[str, Any]]:
-        """Every item of a paged ARM list, following nextLink."""
-        page = self._send("GET", path, api_version, what=what)
+    def list(self, path: str, api_version: str = ML_API, what: str = "",
+             query: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a paged ARM list, following nextLink: one page in memory at a time, and a
+        caller that stops early reads no further page."""
+        page = self._send("GET", path, api_version, what=what, query=query)
         while True:
             yield from page.get("value", [])
             next_link = page.get("nextLink")

@@ -96,6 +96,7 @@ class Snapshot:
     usages: tuple[Usage, ...] = ()
     sizes: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     found: str = ""  # what gathering could not find, said once (a vanished run or compute)
+    job_horizon: datetime | None = None  # the newest job creation time the listing saw (for the re-read)
 
     @property
     def instances(self) -> list[ComputeInstance]:

@@ -23,9 +23,9 @@ def instance(name: str = "ci", state: str = "Running", op: str | None = "Start",
 
 def cluster(name: str = "cpu", min_nodes: int = 2, max_nodes: int = 4, idle_s: int | None = 1800, current: int = 2,
             unusable: int = 0, created_ago: float | None = 10000, tags: dict[str, str] | None = None,
-            size: str = "Standard_DS3_v2") -> Cluster:
+            size: str = "Standard_DS3_v2", busy: int = 0) -> Cluster:
     return Cluster(WS, name, size, min_nodes, max_nodes, idle_s, current, unusable,
-                   None if created_ago is None else ago(created_ago), tags or {})
+                   None if created_ago is None else ago(created_ago), tags or {}, busy_nodes=busy)
 
 
 def job(name: str = "j1", status: str = "Running", compute: str | None = "ci", created_ago: float = 60,

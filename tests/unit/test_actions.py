@@ -40,6 +40,8 @@ def running_job() -> list:
      "native idle shutdown is already 30m (re-read)"),
     ("a shrink under a job is held", ScaleCluster(0, 4, 1800), cluster(min_nodes=2), lambda: [job("etl", "Queued", "cpu")],
      "job etl is Queued on it now (re-read)"),
+    ("nodes at work hold a shrink though no job is listed (a pipeline's step)", ScaleCluster(0, 0, 1800, restore_max=4),
+     cluster(min_nodes=0, busy=2), no_jobs, "2 node(s) running or preparing a job now (re-read)"),
     ("a grow ignores jobs", ScaleCluster(0, 6, 1800, restore=True), cluster(min_nodes=0, max_nodes=0), running_job, None),
     ("an unchanged scale is not written", ScaleCluster(2, 4, 1800), cluster(), no_jobs, "already at the wanted scale settings (re-read)"),
     ("an instance is never scaled", ScaleCluster(0, 4, 1800), instance(), no_jobs, "not a cluster (re-read)"),

@@ -128,3 +128,26 @@ def test_dev_host_deliveries_are_distinct_accepted_events_and_their_table_is_wel
     well_formed(table)
     assert table.verdict.startswith("PASS")
     assert host.table(40.0, [5.0], [202, 500]).verdict.startswith("FAIL")
+
+
+def test_the_intake_is_timed_beside_json_loads_with_logging_on_and_judged_against_its_target():
+    batch = events.batch(60)
+    seconds = events.intake_speed(batch, events.settings(), repeats=1)
+    assert seconds["lines_per_event"] == 1.0  # every event logs its one line, as in production
+    table = events.intake_table(len(batch), seconds)
+    well_formed(table)
+    assert table.verdict.startswith(("PASS", "ABOVE TARGET"))
+    assert not any(isinstance(h, events._Formatting) for h in logging.getLogger().handlers)  # the bench's handler is gone
+
+
+def test_the_scale_cells_hold_instances_and_clusters_and_their_table_judges_the_target_cell():
+    from bench import scale
+
+    made = scale.computes(10)
+    assert [c["type"] for c in made].count("ComputeInstance") == 5 and sum(c.get("minNodes", 0) > 0 for c in made) == 1
+    row = {"computes": 10, "jobs": 100_000, "sweep": "idle-sweep", "wall_s": 12.0, "arm_requests": 1002, "jobs_list_pages": 1000,
+           "peak_rss_mb": 60.0, "outcomes": {}}
+    well_formed(passing := scale.table([row, {**row, "sweep": "cluster-sweep", "outcomes": {"planned": 1}}], 100))
+    assert passing.verdict.startswith("PASS")
+    assert scale.table([{**row, "wall_s": 93.0}], 100).verdict == \
+        "ABOVE TARGET: 10 × 100,000: idle-sweep 93.0 s (target < 30 s, < 300 MB)"

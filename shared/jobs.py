@@ -1,0 +1,61 @@
+"""What a run keeps of a workspace's jobs: every job that can still change a decision, nothing more.
+
+Policy asks two things of the jobs on a compute: is any of them in a non-terminal state (it keeps
+the compute), and when did the last one touch it (where idleness starts). So the digest keeps
+every active job and, per compute, only the finished job that touched it last. Whatever the number
+of finished jobs, it holds (active jobs + computes) entries, and it is fed one job at a time as the
+pages of the jobs list arrive: the list itself is never held.
+
+It also remembers the newest creation time it saw (``horizon``): a job the listing did not see can
+only have been created after it, which is what lets the re-read before a write look at the newest
+jobs only (see ``shared.adapters.aml``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.model import Job, name_key
+
+
+@dataclass
+class JobDigest:
+    """The jobs that matter, out of a complete listing (see the module docstring)."""
+
+    active: dict[str, Job] = field(default_factory=dict)  # job name key → job
+    last_finished: dict[str, Job] = field(default_factory=dict)  # compute name key → its latest finished job
+    horizon: datetime | None = None  # the newest creation time seen
+    seen: int = 0  # jobs seen in the listing
+
+    def add(self, job: Job) -> None:
+        self.seen += 1
+        if job.created_at is not None and (self.horizon is None or job.created_at > self.horizon):
+            self.horizon = job.created_at
+        if job.active:
+            self.active[name_key(job.name)] = job
+            return
+        when = job.last_seen_at
+        for compute in job.computes:
+            kept = self.last_finished.get(name_key(compute))
+            if kept is None or (when is not None and (kept.last_seen_at is None or when > kept.last_seen_at)):
+                self.last_finished[name_key(compute)] = job
+
+    @property
+    def jobs(self) -> tuple[Job, ...]:
+        """The active jobs, then each compute's latest finished one (a pipeline's counted once)."""
+        out = dict(self.active)
+        for job in self.last_finished.values():
+            out.setdefault(name_key(job.name), job)
+        return tuple(out.values())
+
+    def active_on(self, compute: str) -> list[Job]:
+        return [job for job in self.active.values() if job.runs_on(compute)]
+
+
+def digest(jobs: Iterable[Job]) -> JobDigest:
+    out = JobDigest()
+    for job in jobs:
+        out.add(job)
+    return out
