@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import names
 from shared.actions import AzureWrite, change_from
 from shared.errors import AzureError, TransientFailure
 from shared.guards import Pipeline, Run, claim_fields, pipeline
@@ -249,14 +248,14 @@ class Engine:
             workspace = ResourceId.parse(str(record.get("workspace")))
         except (ValueError, TypeError):
             return
-        if not isinstance(change, AzureWrite) or not workspace.same_as(ws.id) or names.COMPUTE.check(target):
+        if not isinstance(change, AzureWrite) or not workspace.same_as(ws.id) or change.target_problem(target):
             return
         action = Action(change, ws.id, target, str(record.get("reason") or ""), owner=record.get("owner") or None)
         # Taken over with the row's own fields: if this run dies too, the next one still finds it.
         claim = self.ledger.claim(orphan.key, run.now, **claim_fields(action, Mode.ENFORCE, orphan.trigger))
         if isinstance(claim, str):
             return  # another run is settling it
-        problem = change.verify(ws.get_compute(target))
+        problem = change.verify(change.read(target, ws))
         if problem is None:
             status, detail = Status.DONE, f"{change.describe(target)}: done by a run that stopped before recording it (verified now)"
         else:

@@ -320,6 +320,56 @@ variable "cluster_sweep_schedule" {
   default     = "0 5-59/15 * * * *"
 }
 
+variable "deployment_sweep_schedule" {
+  description = "DEPLOYMENT_SWEEP_SCHEDULE: NCRONTAB schedule of the sweep for failed online deployments."
+  type        = string
+  default     = "0 10-59/15 * * * *"
+}
+
+variable "failed_deployment_grace_minutes" {
+  description = "FAILED_DEPLOYMENT_GRACE_MINUTES: time between telling the owner of a failed deployment with no traffic and deleting it."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.failed_deployment_grace_minutes >= 0 && var.failed_deployment_grace_minutes <= 43200
+    error_message = "FAILED_DEPLOYMENT_GRACE_MINUTES must be 0 to 43200."
+  }
+}
+
+variable "deployment_log_tail_lines" {
+  description = "DEPLOYMENT_LOG_TAIL_LINES: lines of a failed deployment's inference-server log read to say why it failed."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.deployment_log_tail_lines >= 1 && var.deployment_log_tail_lines <= 1000
+    error_message = "DEPLOYMENT_LOG_TAIL_LINES must be 1 to 1000."
+  }
+}
+
+variable "move_traffic_from_failed" {
+  description = "MOVE_TRAFFIC_FROM_FAILED: opt-in to move traffic off a failed deployment; not implemented, so only false is accepted."
+  type        = string
+  default     = "false"
+
+  validation {
+    condition     = var.move_traffic_from_failed == "false"
+    error_message = "MOVE_TRAFFIC_FROM_FAILED: moving traffic is not implemented; a failed deployment with traffic is reported, never changed."
+  }
+}
+
+variable "not_responding_cancel_minutes" {
+  description = "NOT_RESPONDING_CANCEL_MINUTES: opt-in, cancel a job not responding for longer than this (0: never cancel, only tell)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.not_responding_cancel_minutes >= 0 && var.not_responding_cancel_minutes <= 43200
+    error_message = "NOT_RESPONDING_CANCEL_MINUTES must be 0 to 43200."
+  }
+}
+
 variable "rotation_schedule" {
   description = "ROTATION_SCHEDULE: NCRONTAB schedule of the credential rotation sweep."
   type        = string

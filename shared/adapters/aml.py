@@ -18,12 +18,22 @@ import isodate
 from shared.adapters.arm import ArmClient
 from shared.adapters.azure import client_options, credential, translate
 from shared.errors import Gone
-from shared.model import Cluster, ComputeInstance, Job, ResourceId, Usage, same_name
+from shared.model import (
+    Cluster,
+    ComputeInstance,
+    Job,
+    OnlineDeployment,
+    OnlineEndpoint,
+    OtherCompute,
+    ResourceId,
+    Usage,
+    same_name,
+)
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.aml")
 
-Compute = ComputeInstance | Cluster
+Compute = ComputeInstance | Cluster | OtherCompute
 
 
 def _time(value: Any) -> datetime | None:
@@ -56,8 +66,38 @@ def _pick(mapping: Any, *names: str) -> Any:
     return None
 
 
-def compute_from_arm(workspace: ResourceId, body: dict[str, Any]) -> Compute | None:
-    """A compute resource's ARM JSON as a domain value; None for compute types the autopilot does not manage."""
+def _count(value: Any) -> int | None:
+    try:
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def other_compute(workspace: ResourceId, body: dict[str, Any], kind: str) -> OtherCompute:
+    """A compute the autopilot lists and leaves alone, with what its type tells of size and nodes
+    (fields as azure-rest-api-specs names them: AKS ``agentVmSize``/``agentCount``, VirtualMachine
+    ``virtualMachineSize``, SynapseSpark ``nodeSize``/``nodeCount``, Kubernetes ``defaultInstanceType``)."""
+    outer = body.get("properties") or {}
+    inner = outer.get("properties") if isinstance(outer.get("properties"), dict) else {}
+    size = _pick(inner, "agentVmSize", "virtualMachineSize", "vmSize", "nodeSize", "defaultInstanceType") or ""
+    nodes = _count(_pick(inner, "agentCount", "nodeCount"))
+    return OtherCompute(
+        workspace=workspace,
+        name=str(body.get("name") or ""),
+        compute_type=kind or "Unknown",
+        state=str(outer.get("provisioningState") or "Unknown"),
+        size=str(size),
+        nodes=nodes,
+        owner=(body.get("systemData") or {}).get("createdBy"),
+        attached=bool(outer.get("isAttachedCompute")),
+        created_at=_time(outer.get("createdOn")) or _time((body.get("systemData") or {}).get("createdAt")),
+        tags={str(k): str(v) for k, v in (body.get("tags") or {}).items()},
+    )
+
+
+def compute_from_arm(workspace: ResourceId, body: dict[str, Any]) -> Compute:
+    """A compute resource's ARM JSON as a domain value: an instance, a cluster, or a compute of any other
+    type (listed and left alone — never dropped, whatever type ARM adds later)."""
     outer = body.get("properties") or {}
     inner = outer.get("properties") or {}
     kind = str(outer.get("computeType", ""))
@@ -96,7 +136,7 @@ def compute_from_arm(workspace: ResourceId, body: dict[str, Any]) -> Compute | N
             created_at=created,
             tags=tags,
         )
-    return None
+    return other_compute(workspace, body, kind)
 
 
 def job_from_sdk(job: Any) -> Job:
@@ -106,12 +146,70 @@ def job_from_sdk(job: Any) -> Job:
         compute = str(compute).rstrip("/").rsplit("/", 1)[-1]
     context = getattr(job, "creation_context", None)
     status = getattr(job, "status", None) or "Unknown"
+    resources = getattr(job, "resources", None)
     return Job(
         name=str(job.name),
         status=str(getattr(status, "value", status)),  # azure-ai-ml may hand back a JobStatus enum
         compute=compute or None,
         created_at=_time(getattr(context, "created_at", None)),
         modified_at=_time(getattr(context, "last_modified_at", None)),
+        owner=getattr(context, "created_by", None) or None,
+        instance_type=getattr(resources, "instance_type", None) or None,
+        instance_count=_count(getattr(resources, "instance_count", None)) or 1,
+        tags={str(k): str(v) for k, v in (getattr(job, "tags", None) or {}).items()},
+    )
+
+
+def job_from_arm(body: dict[str, Any]) -> Job:
+    """A job's ARM JSON (``GET .../jobs/{id}``) as a domain Job."""
+    props = body.get("properties") or {}
+    system = body.get("systemData") or {}
+    compute = str(props.get("computeId") or "").rstrip("/").rsplit("/", 1)[-1] or None
+    resources = props.get("resources") or {}
+    return Job(
+        name=str(body.get("name") or ""),
+        status=str(props.get("status") or "Unknown"),
+        compute=compute,
+        created_at=_time(system.get("createdAt")),
+        modified_at=_time(system.get("lastModifiedAt")),
+        owner=system.get("createdBy"),
+        instance_type=resources.get("instanceType") or None,
+        instance_count=_count(resources.get("instanceCount")) or 1,
+        tags={str(k): str(v) for k, v in (props.get("tags") or {}).items()},
+    )
+
+
+def endpoint_from_arm(body: dict[str, Any]) -> OnlineEndpoint:
+    props = body.get("properties") or {}
+
+    def split(value: Any) -> dict[str, int]:
+        return {str(k): _count(v) or 0 for k, v in value.items()} if isinstance(value, dict) else {}
+
+    return OnlineEndpoint(
+        name=str(body.get("name") or ""),
+        compute_type=str(props.get("endpointComputeType") or "Managed"),
+        state=str(props.get("provisioningState") or "Unknown"),
+        traffic=split(props.get("traffic")),
+        mirror_traffic=split(props.get("mirrorTraffic")),
+    )
+
+
+def deployment_from_arm(workspace: ResourceId, endpoint: str, body: dict[str, Any]) -> OnlineDeployment:
+    props = body.get("properties") or {}
+    sku = body.get("sku") or {}
+    scale = props.get("scaleSettings") or {}
+    # The instance count is the SKU's capacity (the REST examples); a target-utilization scale reports its minimum.
+    count = _count(sku.get("capacity")) or _count(scale.get("minInstances")) or 1
+    return OnlineDeployment(
+        workspace=workspace,
+        endpoint=endpoint,
+        name=str(body.get("name") or ""),
+        compute_type=str(props.get("endpointComputeType") or "Managed"),
+        state=str(props.get("provisioningState") or "Unknown"),
+        instance_type=str(props.get("instanceType") or ""),
+        instance_count=count,
+        owner=(body.get("systemData") or {}).get("createdBy"),
+        tags={str(k): str(v) for k, v in (body.get("tags") or {}).items()},
     )
 
 
@@ -162,6 +260,49 @@ class Workspace:
         except Gone:
             return None
         return compute_from_arm(self.id, body)
+
+    # --- jobs and online endpoints (raw ARM) -------------------------------------------------------
+
+    def get_job(self, name: str) -> Job | None:
+        """The job as it is now, or None when it no longer exists."""
+        try:
+            return job_from_arm(self.arm.get(self.id.path("jobs", name), what=f"get job {name}"))
+        except Gone:
+            return None
+
+    def cancel_job(self, name: str) -> None:
+        """Cancel a job (a long-running operation: 202 with Location, polled until it ends)."""
+        self.arm.begin("POST", self.id.path("jobs", name, "cancel"), what=f"cancel job {name}")
+
+    def list_endpoints(self) -> list[OnlineEndpoint]:
+        return [endpoint_from_arm(b) for b in self.arm.list(self.id.path("onlineEndpoints"), what=f"list online endpoints of {self.id.name}")]
+
+    def get_endpoint(self, name: str) -> OnlineEndpoint | None:
+        try:
+            return endpoint_from_arm(self.arm.get(self.id.path("onlineEndpoints", name), what=f"get endpoint {name}"))
+        except Gone:
+            return None
+
+    def list_deployments(self, endpoint: str) -> list[OnlineDeployment]:
+        path = self.id.path("onlineEndpoints", endpoint, "deployments")
+        return [deployment_from_arm(self.id, endpoint, b) for b in self.arm.list(path, what=f"list deployments of {endpoint}")]
+
+    def get_deployment(self, endpoint: str, name: str) -> OnlineDeployment | None:
+        try:
+            body = self.arm.get(self.id.path("onlineEndpoints", endpoint, "deployments", name), what=f"get deployment {endpoint}/{name}")
+        except Gone:
+            return None
+        return deployment_from_arm(self.id, endpoint, body)
+
+    def deployment_logs(self, endpoint: str, name: str, tail: int) -> str:
+        """The last `tail` lines of the deployment's inference server container (getLogs)."""
+        body = self.arm.post(self.id.path("onlineEndpoints", endpoint, "deployments", name, "getLogs"),
+                             {"containerType": "InferenceServer", "tail": tail}, what=f"get the logs of {endpoint}/{name}")
+        return str((body or {}).get("content") or "") if isinstance(body, dict) else ""
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        """Delete a deployment: a long-running operation (202 with Azure-AsyncOperation and Location), polled to its end."""
+        self.arm.begin("DELETE", self.id.path("onlineEndpoints", endpoint, "deployments", name), what=f"delete deployment {endpoint}/{name}")
 
     def location(self) -> str:
         """The workspace's own region (regional endpoints such as metrics follow it), read once per adapter."""
