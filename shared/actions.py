@@ -297,6 +297,9 @@ class DeleteDeployment(AzureWrite):
         state = fresh.deployment.state if isinstance(fresh, DeploymentState) else "present"
         return f"verification: the deployment is still there ({state}) after the delete"
 
+    def forget(self, key: str, ledger: LedgerPort) -> None:
+        ledger.clear_mark(key)  # gone: its failure mark has nothing left to count down
+
 
 @dataclass(frozen=True)
 class CancelJob(AzureWrite):

@@ -8,9 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from shared.events import AlertFired, Allowed, Ignored, Rejected, RunEnded, SecretExpiring, parse_alert, parse_any, parse_event
+from shared.events import (
+    AlertFired,
+    Allowed,
+    Ignored,
+    Rejected,
+    RunEnded,
+    RunNotResponding,
+    SecretExpiring,
+    parse_alert,
+    parse_any,
+    parse_event,
+)
 from shared.model import ResourceId
-from shared.work import Kind, from_event
+from shared.work import Kind, WorkItem, from_event
 
 PAYLOADS = Path(__file__).parent.parent / "payloads"
 WS = ResourceId.parse("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml-demo/providers/"
@@ -40,11 +51,20 @@ def test_a_canceled_run_as_a_cloudevent_is_accepted_with_keys_in_any_case():
     assert isinstance(parsed, RunEnded) and parsed.status == "Canceled" and parsed.envelope.schema == "cloudevents"
 
 
-@pytest.mark.parametrize("status", ["Running", "Queued", "Preparing", "Paused", "NotResponding", "Completed", ""])
-def test_run_status_changes_other_than_failed_or_canceled_are_ignored(status):
+@pytest.mark.parametrize("status", ["Running", "Queued", "Preparing", "Paused", "Completed", ""])
+def test_run_status_changes_other_than_failed_canceled_or_not_responding_are_ignored(status):
     payload = event("run-failed.eventgrid.json")
     payload["data"]["runStatus"] = status
     assert isinstance(parse_event(payload, ALLOWED), Ignored)
+
+
+@pytest.mark.parametrize("status", ["NotResponding", "notresponding", " NOTRESPONDING "])
+def test_a_run_that_stopped_responding_is_accepted_in_any_spelling(status):
+    payload = event("run-failed.eventgrid.json")
+    payload["data"]["runStatus"] = status
+    parsed = parse_event(payload, ALLOWED)
+    assert isinstance(parsed, RunNotResponding) and parsed.run_id == "train-cpu-failed"
+    assert from_event(parsed) == WorkItem(Kind.NOT_RESPONDING, parsed.workspace.id, parsed.envelope.key, {"run": "train-cpu-failed"})
 
 
 def test_run_completed_is_accepted():
