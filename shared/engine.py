@@ -125,7 +125,7 @@ class Gatherer:
 
     def _deployments(self, ws: WorkspacePort, need: Needs, marks: Mapping[str, Mark], snap: Snapshot) -> Snapshot:
         """Online endpoints and their deployments; for a failed one not yet marked, its log tail (why it failed);
-        and when a failed managed deployment may be deleted, the VM sizes (the cores its delete frees)."""
+        and when a managed one failed, the VM sizes (the cores of quota it holds, which its delete frees)."""
         endpoints = tuple(ws.list_endpoints())
         deployments = tuple(d for e in endpoints for d in ws.list_deployments(e.name))
         failed = [d for d in deployments if d.failed]
@@ -135,7 +135,7 @@ class Gatherer:
                 if d.key not in marks:
                     logs[d.key] = ws.deployment_logs(d.endpoint, d.name, self.settings.deployment_log_tail_lines)
         sizes = snap.sizes
-        if not sizes and any(d.managed and d.key in marks for d in failed):
+        if not sizes and any(d.managed for d in failed):
             sizes = ws.vm_sizes(ws.location())
         return replace(snap, marks=marks, endpoints=endpoints, deployments=deployments, logs=logs, sizes=sizes)
 
