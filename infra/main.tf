@@ -53,4 +53,8 @@ module "autopilot" {
   notify_eventgrid_key_secret_id = var.notify_eventgrid_key_secret_id
   notify_eventgrid_key_vault_id  = var.notify_eventgrid_key_vault_id
   quota_alert_threshold_percent  = var.quota_alert_threshold_percent
+
+  model_deploy_failed_alert_threshold = var.model_deploy_failed_alert_threshold
+  not_responding_runs_alert_threshold = var.not_responding_runs_alert_threshold
+  failed_runs_alert_threshold         = var.failed_runs_alert_threshold
 }

@@ -47,8 +47,8 @@ resource "azurerm_storage_container" "dead_letter" {
   container_access_type = "private"
 }
 
-# A job that failed or was canceled may leave its cluster scaled up or its instance idle. The
-# runStatus filter applies to RunStatusChanged only (RunCompleted carries no runStatus), hence two
+# A job that failed or was canceled may leave its cluster scaled up or its instance idle; one that
+# stopped responding holds its compute and its owner is told. The runStatus filter applies to RunStatusChanged only (RunCompleted carries no runStatus), hence two
 # subscriptions. Event Grid compares strings case-insensitively.
 resource "azurerm_eventgrid_system_topic_event_subscription" "run_status" {
   for_each              = var.connect_triggers ? local.workspace_topics : {}
@@ -66,7 +66,7 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "run_status" {
   advanced_filter {
     string_in {
       key    = "data.runStatus"
-      values = ["Failed", "Canceled"]
+      values = ["Failed", "Canceled", "NotResponding"]
     }
   }
 
