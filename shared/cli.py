@@ -40,6 +40,7 @@ from shared.intake import allowed
 from shared.model import ResourceId, Verdict
 from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json
 from shared.settings import Settings, SettingsError, from_environment
+from shared.work import Kind, from_event
 
 OUTPUTS = ("table", "json", "csv")
 PLAN_COLUMNS = ["workspace", "rule", "target", "decision", "actions", "reason"]
@@ -198,6 +199,18 @@ def _print_plans(plans: list[dict[str, Any]], output: str, everywhere: bool, inv
 
 # --- explain ----------------------------------------------------------------------------------------
 
+# What the worker does with each kind of work an accepted payload becomes.
+WORK_SAID = {
+    Kind.RUN_ENDED: "check the compute the run held",
+    Kind.UNUSABLE_NODES: "inspect and recycle the cluster's unusable nodes",
+    Kind.QUOTA: "free idle cores of the VM family",
+    Kind.CLUSTER_SWEEP: "check every cluster of the workspace",
+    Kind.DEPLOYMENT_SWEEP: "find failed online deployments, say why, release the quota of those with no traffic",
+    Kind.NOT_RESPONDING: "read the not-responding job(s) and tell their owners (cancel only when opted in)",
+    Kind.ROTATE: "rotate the credential if it is managed",
+    Kind.IDLE_SWEEP: "judge every instance's idleness",
+}
+
 
 def cmd_explain(args: argparse.Namespace) -> int:
     raw = sys.stdin.buffer.read(MAX_EVENT_BYTES + 1) if args.file == "-" else _read(args.file)
@@ -215,7 +228,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         elif isinstance(result, Ignored):
             print(result.describe())
         else:
-            print(f"accepted: {result.describe()}")
+            item = from_event(result)
+            print(f"accepted: {result.describe()} → {item.kind.value}: {WORK_SAID[item.kind]}")
     return worst
 
 
