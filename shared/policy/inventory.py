@@ -61,7 +61,9 @@ def _times(count: int | None, vcpus: int | None) -> int | None:
 
 
 def _verdicts_on(name: str, verdicts: Iterable[Verdict]) -> str:
-    said = [f"{v.rule}: {v.decision.value} ({v.reason})" for v in verdicts if name_key(v.target) == name_key(name)]
+    """Each rule's decision on the compute and the actions it leads to (the reasons are the plan's own rows)."""
+    said = [f"{v.rule}: {v.decision.value}" + (f" → {', '.join(a.kind.value for a in v.actions)}" if v.actions else "")
+            for v in verdicts if name_key(v.target) == name_key(name)]
     return "; ".join(said) or "no rule applies"
 
 

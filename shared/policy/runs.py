@@ -32,7 +32,8 @@ def judge_not_responding(workspace: ResourceId, job: Job, cancel_after: timedelt
     how_long = f"for {human(silent)} (since {since:%H:%M}Z)" if silent is not None and since else "for an unknown time"
     where = f"on {job.compute}" if job.compute else "on serverless compute"
     owner = f"owner {job.owner}" if job.owner else "no owner on record"
-    said = f"job {job.name} ({owner}) {where} has not responded {how_long}; it holds its compute: {studio_link(workspace, job.name)}"
+    holds = f"it holds {job.compute}" if job.compute else "it holds its serverless nodes"
+    said = f"job {job.name} ({owner}) {where} has not responded {how_long}; {holds}: {studio_link(workspace, job.name)}"
     changes: list[Change] = [Notify(of="jobs")]
     if cancel_after is None:
         said += "; not cancelled (NOT_RESPONDING_CANCEL_MINUTES=0: cancelling is opt-in)"

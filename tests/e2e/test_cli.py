@@ -94,7 +94,7 @@ def test_every_compute_type_appears_in_the_plan(world: World):
     assert rows["k8s-arc"]["state"] == "Succeeded (attached)" and rows["k8s-arc"]["cores"] is None
     assert (rows["sweep-serverless-0031"]["cores"], rows["sweep-serverless-0031"]["owner"]) == (8, "alice@contoso.com")
     assert "holds 8 cores of standardDSv2Family (family at " in rows["sweep-serverless-0031"]["verdict"]
-    assert rows["ci-alice"]["verdict"].startswith("idle-instance: wait") and rows["ci-alice"]["owner"] == "alice@contoso.com"
+    assert rows["ci-alice"]["verdict"] == "idle-instance: wait → mark-idle; native-idle-shutdown: act → set-idle-shutdown" and rows["ci-alice"]["owner"] == "alice@contoso.com"
     as_csv = autopilot(world, "plan", "--workspace", WS.id, "--output", "csv", "--inventory")
     reader = csv.DictReader(io.StringIO(as_csv.stdout))
     assert reader.fieldnames == INVENTORY_COLUMNS

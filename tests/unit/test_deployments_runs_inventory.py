@@ -169,7 +169,7 @@ def test_every_compute_type_appears_in_the_plan():
     serverless = rows["sls-1"]
     assert (serverless.type, serverless.nodes, serverless.cores) == ("Serverless", 2, 8)
     assert "holds 8 cores of standardDSv2Family (family at 20/24)" in serverless.verdict
-    assert rows["api/deployments/canary"].verdict.startswith("failed-deployment: act")
+    assert rows["api/deployments/canary"].verdict == "failed-deployment: act → mark-failed-deployment"
 
 
 def test_the_inventory_drops_nothing_whatever_the_mix():
