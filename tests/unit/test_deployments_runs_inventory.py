@@ -267,3 +267,12 @@ def test_the_new_kinds_are_registered_typed_and_frozen():
         assert REGISTRY[kind].kind is kind
     with pytest.raises(AttributeError):
         CancelJob().seen_since = "x"  # type: ignore[misc]
+
+
+def test_a_not_responding_job_keeps_protecting_its_cluster_from_a_scale_down():
+    from shared.policy.clusters import judge_cluster
+
+    rules = Rules.from_settings(settings())
+    verdict = judge_cluster(cluster("cpu", min_nodes=2, current=2), (job("stuck", "NotResponding", compute="CPU", created_ago=600),),
+                            rules.clusters, NOW, None)
+    assert verdict.decision is not Decision.ACT and not verdict.actions and "NotResponding" in verdict.reason
