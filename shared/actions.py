@@ -351,6 +351,23 @@ def _state(fresh: Compute | None) -> str:
 # --- bookkeeping --------------------------------------------------------------------------------
 
 
+def _mark_and_tell(action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime, mode: Mode, *, state: str,
+                   message: str, told: str, noun: str) -> tuple[Status, str]:
+    """Place a mark once a channel has taken its message (`told`: how the owner was reached, `noun`: what
+    was sent). With no channel configured the mark is placed and says plainly that nobody was told."""
+    mark = Mark(action.key, now, action.reason, mode)
+    if not notifier.channels:
+        ledger.put_mark(mark)
+        who = f"owner {action.owner} not {told}" if action.owner else f"nobody {told}"
+        return Status.DONE, f"marked {state}; {who}: no notification channel is configured"
+    sent = notifier.send(Outcome(action, Status.DONE, message, now))
+    if not sent:
+        return Status.FAILED, f"the {noun} reached no channel ({', '.join(notifier.channels)}): not marked; tried again at the next sweep"
+    ledger.put_mark(mark)
+    who = f"owner {action.owner} {told}" if action.owner else f"{told} (no owner on record)"
+    return Status.DONE, f"marked {state}; {who} via {', '.join(sent)}"
+
+
 @dataclass(frozen=True)
 class MarkIdle(Bookkeeping):
     """Mark an instance idle and warn: the grace period before a stop starts when the warning is out.
@@ -369,48 +386,36 @@ class MarkIdle(Bookkeeping):
     def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
               mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
         owner = f"owner {action.owner}" if action.owner else "no owner on record;"
-        mark = Mark(action.key, now, action.reason, mode)
-        if not notifier.channels:
-            ledger.put_mark(mark)
-            who = f"owner {action.owner} not warned" if action.owner else "nobody warned"
-            return Status.DONE, f"marked idle; {who}: no notification channel is configured"
         then = ("stops after the grace period unless used" if mode is Mode.ENFORCE
                 else "would be stopped after the grace period (observe mode: nothing is stopped)")
-        sent = notifier.send(Outcome(action, Status.DONE, f"idle: {owner} {then}", now))
-        if not sent:
-            return Status.FAILED, f"the warning reached no channel ({', '.join(notifier.channels)}): not marked; tried again at the next sweep"
-        ledger.put_mark(mark)
-        who = f"owner {action.owner} warned" if action.owner else "warned (no owner on record)"
-        return Status.DONE, f"marked idle; {who} via {', '.join(sent)}"
+        return _mark_and_tell(action, ledger, notifier, now, mode, state="idle", message=f"idle: {owner} {then}",
+                              told="warned", noun="warning")
 
 
 @dataclass(frozen=True)
 class MarkFailedDeployment(Bookkeeping):
-    """Mark a failed deployment that receives no traffic and tell its owner why it failed: the grace period
-    before its delete starts when a channel has taken the message (as for idle instances)."""
+    """Mark a failed deployment and tell its owner why it failed (the reason): for one that receives no traffic
+    (``deletable``) the grace period before its delete starts when a channel has taken the message, as for
+    idle instances; one that receives traffic, or runs on Kubernetes, is marked only so it is told once."""
 
     kind = ActionKind.MARK_FAILED_DEPLOYMENT
     collection = "onlineEndpoints"
     announced = False  # the message is sent by `apply` itself
+    deletable: bool = True
 
     def describe(self, target: str) -> str:
         return f"mark failed deployment {target}"
 
     def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
               mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
-        mark = Mark(action.key, now, action.reason, mode)
-        if not notifier.channels:
-            ledger.put_mark(mark)
-            who = f"owner {action.owner} not told" if action.owner else "nobody told"
-            return Status.DONE, f"marked failed; {who}: no notification channel is configured"
-        then = ("deleted after the grace period if still failed with no traffic" if mode is Mode.ENFORCE
-                else "would be deleted after the grace period (observe mode: nothing is deleted)")
-        sent = notifier.send(Outcome(action, Status.DONE, f"failed deployment: {then}", now))
-        if not sent:
-            return Status.FAILED, f"the message reached no channel ({', '.join(notifier.channels)}): not marked; tried again at the next sweep"
-        ledger.put_mark(mark)
-        who = f"owner {action.owner} told" if action.owner else "told (no owner on record)"
-        return Status.DONE, f"marked failed; {who} via {', '.join(sent)}"
+        if not self.deletable:
+            then = "reported only: it is never deleted"
+        elif mode is Mode.ENFORCE:
+            then = "deleted after the grace period if still failed with no traffic"
+        else:
+            then = "would be deleted after the grace period (observe mode: nothing is deleted)"
+        return _mark_and_tell(action, ledger, notifier, now, mode, state="failed", message=f"failed deployment: {then}",
+                              told="told", noun="message")
 
 
 @dataclass(frozen=True)

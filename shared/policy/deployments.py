@@ -122,7 +122,7 @@ def judge_deployment(deployment: OnlineDeployment, endpoint: OnlineEndpoint | No
         why = ""
     if mark is None:
         said = why or f"failed with 0 % traffic and 0 % mirror traffic, holding {held}: deleted after the grace period unless it recovers"
-        return verdict(Decision.ACT, f"{said}; {diagnosis(status_code, logs)}", MarkFailedDeployment())
+        return verdict(Decision.ACT, f"{said}; {diagnosis(status_code, logs)}", MarkFailedDeployment(deletable=not why))
     if why:
         return verdict(Decision.KEEP, why)
     waited = now - mark.marked_at

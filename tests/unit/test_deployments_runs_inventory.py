@@ -276,3 +276,28 @@ def test_a_not_responding_job_keeps_protecting_its_cluster_from_a_scale_down():
     verdict = judge_cluster(cluster("cpu", min_nodes=2, current=2), (job("stuck", "NotResponding", compute="CPU", created_ago=600),),
                             rules.clusters, NOW, None)
     assert verdict.decision is not Decision.ACT and not verdict.actions and "NotResponding" in verdict.reason
+
+
+@pytest.mark.parametrize(("deletable", "mode", "channels", "said", "detail"), [
+    (True, Mode.ENFORCE, ("webhook",), "failed deployment: deleted after the grace period if still failed with no traffic",
+     "marked failed; owner dave@contoso.com told via webhook"),
+    (True, Mode.OBSERVE, ("webhook",), "failed deployment: would be deleted after the grace period (observe mode: nothing is deleted)",
+     "marked failed; owner dave@contoso.com told via webhook"),
+    (False, Mode.ENFORCE, ("webhook",), "failed deployment: reported only: it is never deleted",
+     "marked failed; owner dave@contoso.com told via webhook"),
+    (True, Mode.ENFORCE, (), None, "marked failed; owner dave@contoso.com not told: no notification channel is configured"),
+])
+def test_a_failed_deployment_is_marked_only_once_its_owner_is_told_and_never_promised_a_delete_it_will_not_get(
+        deletable, mode, channels, said, detail):
+    from shared.actions import MarkFailedDeployment
+    from shared.model import Action
+
+    d = deployment()
+    action = Action(MarkFailedDeployment(deletable=deletable), WS, d.target, "why", owner=d.owner)
+    ledger, notifier = MemoryLedger(), MemoryNotifier(channels=channels)
+    status, text = action.change.apply(action, ledger, notifier, NOW, mode)  # type: ignore[attr-defined]
+    assert (status, text) == (Status.DONE, detail)
+    assert [o.detail for o in notifier.sent] == ([said] if said else [])
+    assert d.key in ledger.marks()
+    down = MemoryNotifier(channels=("webhook",), down=("webhook",))
+    assert action.change.apply(action, MemoryLedger(), down, NOW, mode)[0] is Status.FAILED  # type: ignore[attr-defined]
