@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.actions import AzureWrite, change_from
-from shared.errors import AzureError, TransientFailure
+from shared.errors import AzureError, Gone, TransientFailure
 from shared.guards import Pipeline, Run, claim_fields, pipeline
 from shared.model import (
     Action,
@@ -30,6 +30,7 @@ from shared.model import (
     CpuActivity,
     Mark,
     Mode,
+    OnlineDeployment,
     Outcome,
     ResourceId,
     Status,
@@ -116,7 +117,13 @@ class Gatherer:
             location = ws.location()
             usages, sizes = tuple(ws.list_usages(location)), ws.vm_sizes(location)
         snap = Snapshot(ws.id, computes, jobs, cpu, marks, restores, usages, sizes)
-        return self._deployments(ws, need, marks, snap) if need.deployments else snap
+        if not need.deployments:
+            return snap
+        try:
+            return self._deployments(ws, need, marks, snap)
+        except AzureError as exc:  # the plan still shows every compute when endpoints cannot be read
+            notes.append(f"online deployments could not be read ({exc})")
+            return snap
 
     def _marks(self, need: Needs, given: Mapping[str, Mark] | None) -> dict[str, Mark]:
         marks = given if given is not None else (self.ledger.marks() if need.marks and self.ledger else {})
@@ -127,17 +134,33 @@ class Gatherer:
         """Online endpoints and their deployments; for a failed one not yet marked, its log tail (why it failed);
         and when a managed one failed, the VM sizes (the cores of quota it holds, which its delete frees)."""
         endpoints = tuple(ws.list_endpoints())
-        deployments = tuple(d for e in endpoints for d in ws.list_deployments(e.name))
+        listed: list[OnlineDeployment] = []
+        for endpoint in endpoints:
+            try:
+                listed += ws.list_deployments(endpoint.name)
+            except Gone:
+                continue  # the endpoint went away since it was listed: nothing of it to judge
+        deployments = tuple(listed)
         failed = [d for d in deployments if d.failed]
         logs = {}
         if need.logs:
             for d in failed:
                 if d.key not in marks:
-                    logs[d.key] = ws.deployment_logs(d.endpoint, d.name, self.settings.deployment_log_tail_lines)
+                    logs[d.key] = self._log_tail(ws, d)
         sizes = snap.sizes
         if not sizes and any(d.managed for d in failed):
             sizes = ws.vm_sizes(ws.location())
         return replace(snap, marks=marks, endpoints=endpoints, deployments=deployments, logs=logs, sizes=sizes)
+
+    def _log_tail(self, ws: WorkspacePort, d: OnlineDeployment) -> str:
+        """The deployment's log tail; a deployment that failed before its container started may have none, and
+        a log that cannot be read is said in its place (a transient error still retries the work)."""
+        try:
+            return ws.deployment_logs(d.endpoint, d.name, self.settings.deployment_log_tail_lines)
+        except AzureError as exc:
+            if exc.transient:
+                raise
+            return f"(the inference server log could not be read: {exc})"
 
     def _silent_jobs(self, ws: WorkspacePort, run: str) -> Snapshot:
         """The job an event names (one read), or every job of the workspace (an alert names none)."""

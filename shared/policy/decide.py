@@ -110,7 +110,7 @@ class Snapshot:
     computes: tuple[ComputeInstance | Cluster | OtherCompute, ...] = ()
     jobs: tuple[Job, ...] = ()
     cpu: Mapping[str, CpuActivity] | None = field(default_factory=dict)  # name key → activity
-    marks: Mapping[str, Mark] = field(default_factory=dict)  # compute key → mark
+    marks: Mapping[str, Mark] = field(default_factory=dict)  # compute or deployment key → mark
     restores: Mapping[str, int] = field(default_factory=dict)  # cluster key → max nodes to give back
     usages: tuple[Usage, ...] = ()
     sizes: Mapping[str, tuple[str, int]] = field(default_factory=dict)

@@ -301,3 +301,20 @@ def test_a_failed_deployment_is_marked_only_once_its_owner_is_told_and_never_pro
     assert d.key in ledger.marks()
     down = MemoryNotifier(channels=("webhook",), down=("webhook",))
     assert action.change.apply(action, MemoryLedger(), down, NOW, mode)[0] is Status.FAILED  # type: ignore[attr-defined]
+
+
+def test_a_failed_deployment_whose_log_cannot_be_read_is_still_told_and_a_vanished_endpoint_is_skipped():
+    from shared.errors import AzureError, Gone
+
+    d = deployment()
+    gone = endpoint(name="gone-api")
+    ws = MemoryWorkspace(WS, endpoints=[endpoint(), gone], deployments=[d], sizes=SIZES,
+                         fail={"deployment_logs": AzureError("400 no container started", transient=False),
+                               "list_deployments:gone-api": Gone("gone-api: not found")})
+    report = run_sweep(ws, MemoryLedger())
+    (told,) = report.outcomes
+    assert told.status is Status.DONE and "(the inference server log could not be read: 400 no container started)" in told.action.reason
+    ws.fail["deployment_logs"] = AzureError("503", transient=True)
+    with pytest.raises(AzureError) as raised:  # a transient error still makes the platform retry the work
+        run_sweep(ws, MemoryLedger())
+    assert raised.value.transient
