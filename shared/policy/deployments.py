@@ -28,12 +28,13 @@ from shared.policy.common import Exemptions, exemption_reason
 RULE = "failed-deployment"
 LOG_LINES_SHOWN = 5
 LOG_CHARS_SHOWN = 600
+LOG_READ_CHARS = 4 * LOG_CHARS_SHOWN  # of a log's end, read to find its last lines
 
 # What looks like a secret in a container log: key=value pairs of secret-ish names, bearer tokens, JWTs,
 # storage connection strings and SAS signatures, and long base64 or hex runs (keys, tokens).
 _SECRET_PAIR = re.compile(
-    r"(?i)\b([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|"
-    r"connection[_-]?string|credential|sig|signature|sas)[\w.-]*)(\s*[=:]\s*|\"\s*:\s*\")([^\s\"';,&]+)")
+    r"(?i)\b([\w.-]{0,64}?(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|"
+    r"connection[_-]?string|credential|sig|signature|sas)[\w.-]{0,64})(\s*[=:]\s*|\"\s*:\s*\")([^\s\"';,&]+)")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _LONG_OPAQUE = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{32,}={0,2}(?![A-Za-z0-9+/])")
@@ -49,8 +50,15 @@ def redact(text: str) -> str:
 
 
 def log_tail(logs: str) -> str:
-    """The last lines of a log, redacted, on one line, bounded."""
-    lines = [line.strip() for line in logs.splitlines() if line.strip()][-LOG_LINES_SHOWN:]
+    """The last lines of a log, redacted, on one line, bounded.
+
+    Only the end is read (a log line can be of any length); a piece cut from the middle of a word is
+    dropped before redacting, so no fragment of a secret whose name was cut off can pass unredacted.
+    """
+    piece = logs[-LOG_READ_CHARS:]
+    if len(logs) > LOG_READ_CHARS:  # the first line read is a cut one: dropped (or its first word, if it is the only one)
+        piece = piece.split("\n", 1)[1] if "\n" in piece else [*piece.split(None, 1), ""][1]
+    lines = [line.strip() for line in piece.splitlines() if line.strip()][-LOG_LINES_SHOWN:]
     text = redact(" | ".join(lines))
     return text if len(text) <= LOG_CHARS_SHOWN else "…" + text[-LOG_CHARS_SHOWN:]
 

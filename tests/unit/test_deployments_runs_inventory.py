@@ -318,3 +318,15 @@ def test_a_failed_deployment_whose_log_cannot_be_read_is_still_told_and_a_vanish
     with pytest.raises(AzureError) as raised:  # a transient error still makes the platform retry the work
         run_sweep(ws, MemoryLedger())
     assert raised.value.transient
+
+
+def test_a_huge_log_is_read_from_its_end_in_bounded_time_and_a_cut_secret_leaves_no_fragment():
+    import time
+
+    from shared.policy.deployments import log_tail
+
+    started = time.perf_counter()
+    tail = log_tail("x" * 2_000_000 + "\nERROR the end")
+    assert time.perf_counter() - started < 1.0 and tail == "ERROR the end"
+    cut = "password=" + "s3cr" * 1000 + " and then\nERROR boom"  # the secret's name falls outside the part read
+    assert "s3cr" not in log_tail(cut) and log_tail(cut).endswith("ERROR boom")
