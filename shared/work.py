@@ -7,6 +7,7 @@ the worker does the ARM calls. A work item is small JSON with a stable idempoten
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,8 +71,12 @@ def _short_text(v: Any) -> str | None:
     return None if isinstance(v, str) and len(v) <= 64 else "is not a short text"
 
 
+# A dimension value told back to people (Model Deploy Failed's Scenario and StatusCode): short, one line, plain.
+_LABEL = re.compile(r"[\w .:/()-]{1,64}", re.ASCII)
+
+
 def _optional_text(v: Any) -> str | None:
-    return None if v is None or (isinstance(v, str) and len(v) <= 64) else "is not a short text"
+    return None if v is None or (isinstance(v, str) and _LABEL.fullmatch(v)) else "is not a short plain label"
 
 
 def _flag(v: Any) -> str | None:
@@ -174,5 +179,6 @@ def from_event(event: RunEnded | RunNotResponding | AlertFired | SecretExpiring)
 
 
 def _dimension_text(event: AlertFired, name: str) -> str | None:
-    value = dimension(event, name)
-    return value[:64] if value else None
+    """A dimension's value as a label fit for an outcome line: anything but plain characters shown as '?'."""
+    value = re.sub(r"[^\w .:/()-]", "?", dimension(event, name) or "", flags=re.ASCII)[:64]
+    return value or None

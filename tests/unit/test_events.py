@@ -222,7 +222,16 @@ def test_a_model_deploy_failed_alert_with_an_overlong_dimension_is_cut_to_what_t
     assert item.params["status_code"] == "5" * 64 and WorkItem.from_json(item.to_json(), ALLOWED) == item
 
 
-@pytest.mark.parametrize("params", [{"status_code": "x" * 65}, {"scenario": ["a"]}, {"run": "../../other"}, {"extra": 1}])
+def test_a_dimension_with_line_breaks_or_markup_is_told_as_a_plain_label():
+    payload = event("alert-model-deploy-failed.json")
+    payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"][1]["value"] = "500\n<b>forged log line</b>"
+    item = from_event(parse_alert(payload, ALLOWED))
+    assert item.params["status_code"] == "500??b?forged log line?/b?"
+    assert WorkItem.from_json(item.to_json(), ALLOWED) == item
+
+
+@pytest.mark.parametrize("params", [{"status_code": "x" * 65}, {"scenario": ["a"]}, {"run": "../../other"}, {"extra": 1},
+                                    {"status_code": "500\nforged"}, {"scenario": ""}])
 def test_a_queued_deployment_or_not_responding_item_with_bad_parameters_is_refused(params):
     kind = Kind.NOT_RESPONDING if "run" in params else Kind.DEPLOYMENT_SWEEP
     raw = json.dumps({"kind": kind.value, "target": ALLOWED.workspaces[0].id, "trigger": "t", "params": params})
