@@ -72,7 +72,7 @@ def _short_text(v: Any) -> str | None:
 
 
 # A dimension value told back to people (Model Deploy Failed's Scenario and StatusCode): short, one line, plain.
-_LABEL = re.compile(r"[\w .:/()-]{1,64}", re.ASCII)
+_LABEL = re.compile(r"[\w .:/()?-]{1,64}", re.ASCII)
 
 
 def _optional_text(v: Any) -> str | None:
