@@ -352,10 +352,11 @@ def _state(fresh: Compute | None) -> str:
 
 
 def _mark_and_tell(action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime, mode: Mode, *, state: str,
-                   message: str, told: str, noun: str) -> tuple[Status, str]:
+                   message: str, told: str, noun: str, recorded: str = "") -> tuple[Status, str]:
     """Place a mark once a channel has taken its message (`told`: how the owner was reached, `noun`: what
-    was sent). With no channel configured the mark is placed and says plainly that nobody was told."""
-    mark = Mark(action.key, now, action.reason, mode)
+    was sent; `recorded`: a prefix of the mark's reason). With no channel configured the mark is placed
+    and says plainly that nobody was told."""
+    mark = Mark(action.key, now, recorded + action.reason, mode)
     if not notifier.channels:
         ledger.put_mark(mark)
         who = f"owner {action.owner} not {told}" if action.owner else f"nobody {told}"
@@ -392,6 +393,11 @@ class MarkIdle(Bookkeeping):
                               told="warned", noun="warning")
 
 
+# How the mark of a failed deployment that was told it is not deleted begins: should its traffic drop to
+# 0 %, it is marked afresh (told it will be deleted, and a new grace period starts) before any delete.
+REPORTED_ONLY = "reported only: "
+
+
 @dataclass(frozen=True)
 class MarkFailedDeployment(Bookkeeping):
     """Mark a failed deployment and tell its owner why it failed (the reason): for one that receives no traffic
@@ -409,13 +415,13 @@ class MarkFailedDeployment(Bookkeeping):
     def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
               mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
         if not self.deletable:
-            then = "reported only: it is never deleted"
+            then = "reported only: it is never deleted while it receives traffic or runs on Kubernetes"
         elif mode is Mode.ENFORCE:
             then = "deleted after the grace period if still failed with no traffic"
         else:
             then = "would be deleted after the grace period (observe mode: nothing is deleted)"
         return _mark_and_tell(action, ledger, notifier, now, mode, state="failed", message=f"failed deployment: {then}",
-                              told="told", noun="message")
+                              told="told", noun="message", recorded="" if self.deletable else REPORTED_ONLY)
 
 
 @dataclass(frozen=True)

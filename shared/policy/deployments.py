@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.actions import Change, ClearMark, DeleteDeployment, MarkFailedDeployment
+from shared.actions import REPORTED_ONLY, Change, ClearMark, DeleteDeployment, MarkFailedDeployment
 from shared.model import Action, Decision, Mark, OnlineDeployment, OnlineEndpoint, Verdict, human, name_key
 from shared.policy.common import Exemptions, exemption_reason
 
@@ -128,11 +128,13 @@ def judge_deployment(deployment: OnlineDeployment, endpoint: OnlineEndpoint | No
                f"{_healthy_others(deployment, siblings)}; traffic is not moved (MOVE_TRAFFIC_FROM_FAILED)")
     else:
         why = ""
-    if mark is None:
-        said = why or f"failed with 0 % traffic and 0 % mirror traffic, holding {held}: deleted after the grace period unless it recovers"
-        return verdict(Decision.ACT, f"{said}; {diagnosis(status_code, logs)}", MarkFailedDeployment(deletable=not why))
-    if why:
+    if mark is not None and why:
         return verdict(Decision.KEEP, why)
+    if mark is None or mark.reason.startswith(REPORTED_ONLY):
+        # First seen — or told before that it would not be deleted, and now it could be: told afresh, a new grace period.
+        said = why or (f"failed with 0 % traffic and 0 % mirror traffic, holding {held}: deleted after the grace period unless it recovers"
+                       + ("; it no longer receives traffic" if mark is not None else ""))
+        return verdict(Decision.ACT, f"{said}; {diagnosis(status_code, logs)}", MarkFailedDeployment(deletable=not why))
     waited = now - mark.marked_at
     if waited < rules.grace:
         return verdict(Decision.WAIT, f"failed, no traffic, holding {held}; marked {human(waited)} ago, "

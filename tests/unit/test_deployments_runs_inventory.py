@@ -283,7 +283,7 @@ def test_a_not_responding_job_keeps_protecting_its_cluster_from_a_scale_down():
      "marked failed; owner dave@contoso.com told via webhook"),
     (True, Mode.OBSERVE, ("webhook",), "failed deployment: would be deleted after the grace period (observe mode: nothing is deleted)",
      "marked failed; owner dave@contoso.com told via webhook"),
-    (False, Mode.ENFORCE, ("webhook",), "failed deployment: reported only: it is never deleted",
+    (False, Mode.ENFORCE, ("webhook",), "failed deployment: reported only: it is never deleted while it receives traffic or runs on Kubernetes",
      "marked failed; owner dave@contoso.com told via webhook"),
     (True, Mode.ENFORCE, (), None, "marked failed; owner dave@contoso.com not told: no notification channel is configured"),
 ])
@@ -330,3 +330,20 @@ def test_a_huge_log_is_read_from_its_end_in_bounded_time_and_a_cut_secret_leaves
     assert time.perf_counter() - started < 1.0 and tail == "ERROR the end"
     cut = "password=" + "s3cr" * 1000 + " and then\nERROR boom"  # the secret's name falls outside the part read
     assert "s3cr" not in log_tail(cut) and log_tail(cut).endswith("ERROR boom")
+
+
+def test_a_deployment_told_it_is_not_deleted_is_told_afresh_before_any_delete_once_its_traffic_drops_to_zero():
+    from shared.actions import REPORTED_ONLY
+
+    d = deployment()
+    reported = Mark(d.key, ago(600), REPORTED_ONLY + "failed while endpoint api sends it 10 % of traffic", Mode.ENFORCE)
+    verdict = judge_deployment(d, endpoint(), (d,), reported, None, None, SIZES, RULES, NOW)  # traffic now 0 %, 10h later
+    (again,) = verdict.actions
+    assert again.kind is ActionKind.MARK_FAILED_DEPLOYMENT and again.change.params() == {}  # deletable: told it will be deleted
+    assert "it no longer receives traffic" in verdict.reason
+    ledger = MemoryLedger()
+    again.change.apply(again, ledger, MemoryNotifier(), NOW, Mode.ENFORCE)  # type: ignore[attr-defined]
+    fresh = ledger.marks()[d.key]
+    assert fresh.marked_at == NOW and not fresh.reason.startswith(REPORTED_ONLY)  # a new grace period starts now
+    later = judge_deployment(d, endpoint(), (d,), fresh, None, None, SIZES, RULES, NOW + timedelta(minutes=61))
+    assert [a.kind for a in later.actions] == [ActionKind.DELETE_DEPLOYMENT]
