@@ -22,7 +22,7 @@ from bench.localstack import LocalAzure
 from bench.report import Table
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-READ_ACTIONS = ("/listkeys", "/listsecrets", "/listnodes")  # ARM models these reads as POST actions
+READ_ACTIONS = ("/listkeys", "/listsecrets", "/listnodes", "/getlogs")  # ARM models these reads as POST actions
 CATEGORIES = ("read", "write", "poll", "token", "notify")
 
 
@@ -256,6 +256,27 @@ def run(azure: LocalAzure) -> Table:
                        lambda: runner.engine(EXEMPT_NAME_PATTERN="^ci-(erin|frank)$"),
                        lambda e, _l, now: e.run(sweep(Kind.IDLE_SWEEP, ws, now), now), "ci-alice"),
     ]
+    endpoints = [e for w in azure.scenario.get("workspaces", []) for e in w.get("onlineEndpoints", [])]
+    failed = [f"{ws}/onlineEndpoints/{e['name']}/deployments/{d['name']}".lower() for e in endpoints for d in e["deployments"]
+              if d.get("state") == "Failed"]
+
+    def delete(engine: Any, ledger: Any, now: datetime) -> Any:
+        # Every failed deployment was told at an earlier sweep (grace 0 minutes passed): this sweep deletes the one
+        # with no traffic (scoring-api/canary) and keeps those receiving traffic or mirror traffic.
+        for key in failed:
+            ledger.put_mark(Mark(key, now - timedelta(minutes=1), "failed"))
+        return engine.run(sweep(Kind.DEPLOYMENT_SWEEP, ws, now), now)
+
+    runs.append(runner.measure(
+        "delete failed deployment", Minimum(1 + len(endpoints) + 1, 2, 1, True,
+                                            f"gather: list endpoints, list deployments per endpoint (E={len(endpoints)}), VM sizes (the cores "
+                                            "freed); act: re-read the deployment and its endpoint's traffic + DELETE + polling"),
+        lambda: runner.engine(FAILED_DEPLOYMENT_GRACE_MINUTES="0"), delete, "scoring-api/deployments/canary"))
+    runs.append(runner.measure(
+        "cancel not-responding job", Minimum(1, 1, 1, True, "gather: the event's job; act: re-read the job + POST cancel + polling"),
+        lambda: runner.engine(NOT_RESPONDING_CANCEL_MINUTES="30"),
+        lambda e, _l, now: e.run(WorkItem(Kind.NOT_RESPONDING, ws, f"bench-{uuid.uuid4().hex[:8]}", {"run": "score-serverless-0107"}), now),
+        "score-serverless-0107"))
     datastores = sum(1 for w in azure.scenario.get("workspaces", []) for d in w.get("datastores", [])
                      if d.get("credential") == "AccountKey" and d.get("account") == "stmldemo")
     runs.append(runner.measure(

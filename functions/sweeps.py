@@ -44,3 +44,9 @@ def cluster_sweep(timer: func.TimerRequest, work: func.Out[Messages]) -> None:
 @bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
 def rotation_sweep(timer: func.TimerRequest, work: func.Out[Messages]) -> None:
     _fan_out(Kind.ROTATE, work)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%DEPLOYMENT_SWEEP_SCHEDULE%", run_on_startup=False)
+@bp.queue_output(arg_name="work", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
+def deployment_sweep(timer: func.TimerRequest, work: func.Out[Messages]) -> None:
+    _fan_out(Kind.DEPLOYMENT_SWEEP, work)

@@ -57,4 +57,8 @@ module "autopilot" {
   notify_secrets_vault_id       = var.notify_secrets_vault_id
   quota_alert_threshold_percent = var.quota_alert_threshold_percent
   alert_email                   = var.alert_email
+
+  model_deploy_failed_alert_threshold = var.model_deploy_failed_alert_threshold
+  not_responding_runs_alert_threshold = var.not_responding_runs_alert_threshold
+  failed_runs_alert_threshold         = var.failed_runs_alert_threshold
 }

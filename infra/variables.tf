@@ -124,3 +124,21 @@ variable "quota_alert_threshold_percent" {
   type        = number
   default     = 85
 }
+
+variable "model_deploy_failed_alert_threshold" {
+  description = "Model Deploy Failed count (total over 5 minutes) above which the alert fires."
+  type        = number
+  default     = 0
+}
+
+variable "not_responding_runs_alert_threshold" {
+  description = "Not Responding Runs count (total over 5 minutes) above which the alert fires."
+  type        = number
+  default     = 0
+}
+
+variable "failed_runs_alert_threshold" {
+  description = "Failed Runs count (total over 5 minutes) above which the alert fires."
+  type        = number
+  default     = 0
+}

@@ -33,7 +33,7 @@ def _arm_writes(stack: stack_mod.Stack, since: int) -> list[str]:
     return [f"{e['method']} {e['path'].rsplit('/', 2)[-2]}/{e['path'].rsplit('/', 1)[-1]} → {e['status']}"
             for e in stack.emulator.journal(since)
             if e["method"] in WRITES and e["service"] in ("arm", "keyvault") and not e["path"].endswith("/listKeys")
-            and not e["path"].endswith("/listSecrets") and not e["path"].endswith("/listNodes")]
+            and not e["path"].endswith(("/listSecrets", "/listNodes", "/getLogs"))]
 
 
 def _journal_end(stack: stack_mod.Stack) -> int:
@@ -74,8 +74,8 @@ def _step(stack: stack_mod.Stack, title: str, action, seen: set[str]) -> None:  
     new = [o for o in reversed(_outcomes(stack)) if f"{o['At']}{o['Target']}{o['Action']}{o['Status']}" not in seen]
     for o in new:
         seen.add(f"{o['At']}{o['Target']}{o['Action']}{o['Status']}")
-        print(f"   {o['Status']!s:8} {o['Action']!s:17} {o['Target']!s:12} {o['Detail']}")
-        print(f"   {'':8} {'':17} {'':12} why: {o['Reason']}")
+        print(f"   {o['Status']!s:8} {o['Action']!s:22} {o['Target']!s:12} {o['Detail']}")
+        print(f"   {'':8} {'':22} {'':12} why: {o['Reason']}")
     if not new:
         print("   (no outcome: nothing to do, or rejected before any work)")
 
@@ -83,7 +83,8 @@ def _step(stack: stack_mod.Stack, title: str, action, seen: set[str]) -> None:  
 def main() -> int:
     started = time.monotonic()
     print("aml-autopilot demo — starting Azurite, the Azure emulator and the Functions dev host …", flush=True)
-    overrides = {"IDLE_GRACE_MINUTES": "0"}  # the demo shows warn-then-stop in two sweeps
+    # The demo shows warn-then-stop and tell-then-delete in two sweeps each.
+    overrides = {"IDLE_GRACE_MINUTES": "0", "FAILED_DEPLOYMENT_GRACE_MINUTES": "0"}
     stack = stack_mod.start(mode="enforce", extra=overrides)
     seen: set[str] = set()
     try:
@@ -106,6 +107,17 @@ def main() -> int:
               lambda: drive.alert(stack, _payload("alert-unusable-nodes.json")), seen)
         _step(stack, "timer cluster_sweep: the recycled cluster has drained → max nodes restored",
               lambda: drive.timer(stack, "cluster_sweep"), seen)
+        _step(stack, "Azure Monitor alert: Failed Runs → every cluster of the workspace is checked, as for a failed-run event",
+              lambda: drive.alert(stack, _payload("alert-failed-runs.json")), seen)
+        _step(stack, "Azure Monitor alert: Model Deploy Failed → each failed deployment told why (log tail, secrets redacted), "
+                     "the share of traffic at risk and who could take it; a Kubernetes one only reported",
+              lambda: drive.alert(stack, _payload("alert-model-deploy-failed.json")), seen)
+        _step(stack, "timer deployment_sweep: scoring-api/canary still failed with 0 % traffic and 0 % mirror traffic after the "
+                     "grace → deleted, its quota released; deployments receiving traffic or mirror traffic are never deleted",
+              lambda: drive.timer(stack, "deployment_sweep"), seen)
+        _step(stack, "Event Grid: RunStatusChanged NotResponding → its owner and the operator told, with the job's studio link "
+                     "(cancelling is opt-in: NOT_RESPONDING_CANCEL_MINUTES=0)",
+              lambda: drive.event_grid(stack, _payload("run-not-responding.eventgrid.json")), seen)
         _step(stack, "a forged event (another subscription's workspace) → rejected, zero actions",
               lambda: drive.event_grid(stack, _payload("run-forged.eventgrid.json")), seen)
         _step(stack, "an alert whose ClusterName tries to reach another workspace (../../mlw-prod/…) → refused, nothing read",
@@ -123,7 +135,12 @@ def main() -> int:
         _say("the workspace afterwards")
         for ws in state.get("workspaces", []):
             for c in ws.get("computes", []):
-                print(f"   {c.get('name'):12} {c.get('type', ''):16} {_brief(c)}")
+                print(f"   {c.get('name'):14} {c.get('type', ''):18} {_brief(c)}")
+        for endpoints in stack.emulator.state()["endpoints"].values():
+            for name, endpoint in endpoints.items():
+                deployments = ", ".join(f"{d} {state}" for d, state in endpoint["deployments"].items())
+                print(f"   {name:14} {'online endpoint':18} traffic={endpoint['traffic']} mirror={endpoint['mirrorTraffic']} "
+                      f"deployments: {deployments}")
         writes = _arm_writes(stack, 0)
         print(f"\n{len(writes)} Azure writes in all; demo took {time.monotonic() - started:.1f}s")
     finally:

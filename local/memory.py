@@ -20,7 +20,19 @@ from typing import Any
 
 from shared.errors import AzureError, Gone
 from shared.jobs import JobDigest, digest
-from shared.model import CpuActivity, Job, Mark, Outcome, ResourceId, Status, Usage, name_key, same_name
+from shared.model import (
+    CpuActivity,
+    Job,
+    Mark,
+    OnlineDeployment,
+    OnlineEndpoint,
+    Outcome,
+    ResourceId,
+    Status,
+    Usage,
+    name_key,
+    same_name,
+)
 from shared.ports import LEASE, Claim, Compute, Orphan
 
 _etags = itertools.count(1)
@@ -47,6 +59,9 @@ class MemoryWorkspace(_Faults):
     region: str = "westeurope"
     usages: list[Usage] = field(default_factory=list)
     sizes: dict[str, tuple[str, int]] = field(default_factory=dict)
+    endpoints: list[OnlineEndpoint] = field(default_factory=list)
+    deployments: list[OnlineDeployment] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)  # "endpoint/deployment" → log text
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
@@ -61,7 +76,7 @@ class MemoryWorkspace(_Faults):
 
     @property
     def writes(self) -> list[tuple[str, tuple[Any, ...]]]:
-        return [c for c in self.calls if c[0] in ("stop_instance", "set_scale", "set_idle_shutdown")]
+        return [c for c in self.calls if c[0] in ("stop_instance", "set_scale", "set_idle_shutdown", "delete_deployment", "cancel_job")]
 
     def list_computes(self) -> list[Compute]:
         self._call("list_computes")
@@ -107,6 +122,45 @@ class MemoryWorkspace(_Faults):
     def set_idle_shutdown(self, name: str, minutes: int) -> None:
         self._call("set_idle_shutdown", name, minutes)
         self._replace(name, idle_shutdown_minutes=minutes)
+
+    def cancel_job(self, name: str) -> None:
+        self._call("cancel_job", name)
+        index = next((i for i, j in enumerate(self.jobs) if name_key(j.name) == name_key(name)), None)
+        if index is None:
+            raise Gone(f"job {name}: not found")
+        self.jobs[index] = replace(self.jobs[index], status="CancelRequested")
+
+    def list_endpoints(self) -> list[OnlineEndpoint]:
+        self._call("list_endpoints")
+        return list(self.endpoints)
+
+    def get_endpoint(self, name: str) -> OnlineEndpoint | None:
+        self._call("get_endpoint", name)
+        return next((e for e in self.endpoints if name_key(e.name) == name_key(name)), None)
+
+    def _deployment(self, endpoint: str, name: str) -> int | None:
+        return next((i for i, d in enumerate(self.deployments)
+                     if name_key(d.endpoint) == name_key(endpoint) and name_key(d.name) == name_key(name)), None)
+
+    def list_deployments(self, endpoint: str) -> list[OnlineDeployment]:
+        self._call("list_deployments", endpoint)
+        return [d for d in self.deployments if name_key(d.endpoint) == name_key(endpoint)]
+
+    def get_deployment(self, endpoint: str, name: str) -> OnlineDeployment | None:
+        self._call("get_deployment", f"{endpoint}/{name}")
+        index = self._deployment(endpoint, name)
+        return None if index is None else self.deployments[index]
+
+    def deployment_logs(self, endpoint: str, name: str, tail: int) -> str:
+        self._call("deployment_logs", f"{endpoint}/{name}")
+        return "\n".join(self.logs.get(f"{endpoint}/{name}", "").splitlines()[-tail:])
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        self._call("delete_deployment", f"{endpoint}/{name}")
+        index = self._deployment(endpoint, name)
+        if index is None:
+            raise Gone(f"deployment {endpoint}/{name}: not found")
+        del self.deployments[index]
 
 
 @dataclass

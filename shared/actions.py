@@ -21,7 +21,20 @@ from dataclasses import MISSING, dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from shared.model import Action, ActionKind, Cluster, ComputeInstance, Job, Mark, Mode, Outcome, Status
+from shared import names
+from shared.model import (
+    Action,
+    ActionKind,
+    Cluster,
+    ComputeInstance,
+    DeploymentState,
+    Job,
+    Mark,
+    Mode,
+    Outcome,
+    Status,
+    split_deployment_target,
+)
 from shared.ports import Compute, LedgerPort, NotifierPort, WorkspacePort
 
 ActiveJobs = Callable[[], list[Job]]  # re-reads the jobs on the target, only when a kind needs them
@@ -34,6 +47,7 @@ class Change(ABC):
     kind: ClassVar[ActionKind]
     writes_to_azure: ClassVar[bool] = False
     announced: ClassVar[bool] = True  # sent to the notification channels (bookkeeping may say otherwise)
+    collection: ClassVar[str] = "computes"  # the workspace's child collection the target is in
 
     @abstractmethod
     def describe(self, target: str) -> str: ...
@@ -58,15 +72,23 @@ class AzureWrite(Change):
         """Whether the write may follow another within the cooldown (giving back what was taken)."""
         return False
 
+    def target_problem(self, target: str) -> str | None:
+        """Why a target (from a ledger record) cannot be one of this kind's, or None."""
+        return names.COMPUTE.check(target)
+
+    def read(self, target: str, ws: WorkspacePort) -> Any:
+        """The target as it is now (the re-read before the write and after it), or None when it is gone."""
+        return ws.get_compute(target)
+
     @abstractmethod
-    def precheck(self, fresh: Compute, active_jobs: ActiveJobs) -> str | None:
+    def precheck(self, fresh: Any, active_jobs: ActiveJobs) -> str | None:
         """Judged on the state re-read just before the write: a reason not to write, or None."""
 
     @abstractmethod
     def execute(self, target: str, ws: WorkspacePort) -> None: ...
 
     @abstractmethod
-    def verify(self, fresh: Compute | None) -> str | None:
+    def verify(self, fresh: Any) -> str | None:
         """Judged on the state re-read after the write: None when it took, else what is wrong."""
 
     def remember(self, key: str, ledger: LedgerPort, now: datetime) -> None:
@@ -215,6 +237,113 @@ class ScaleCluster(AzureWrite):
             ledger.clear_restore(key)
 
 
+@dataclass(frozen=True)
+class DeleteDeployment(AzureWrite):
+    """Delete a failed online deployment that receives no traffic and no mirror traffic: its reserved VMs'
+    quota is released. Managed deployments only (a Kubernetes deployment is reported, never changed).
+
+    Re-read just before the delete: the deployment must still be Failed, and its endpoint must still send
+    it 0 % of traffic and 0 % of mirror traffic. The delete is a long-running operation; it is verified by
+    reading the deployment back and finding it gone.
+    """
+
+    kind = ActionKind.DELETE_DEPLOYMENT
+    collection = "onlineEndpoints"
+    instance_type: str = ""
+    instance_count: int = 0
+    vcpus: int = 0  # of one instance, when its size is known
+
+    @property
+    def cores_freed(self) -> int:
+        """The cores of quota the delete releases: instance type's vCPUs × instance count (0 when unknown)."""
+        return self.vcpus * self.instance_count
+
+    def describe(self, target: str) -> str:
+        freed = f", freeing {self.cores_freed} cores" if self.cores_freed else ""
+        return f"delete failed deployment {target} ({self.instance_count} × {self.instance_type or 'unknown size'}{freed})"
+
+    def target_problem(self, target: str) -> str | None:
+        try:
+            endpoint, deployment = split_deployment_target(target)
+        except ValueError as exc:
+            return str(exc)
+        return names.ENDPOINT.check(endpoint) or names.DEPLOYMENT.check(deployment)
+
+    def read(self, target: str, ws: WorkspacePort) -> DeploymentState | None:
+        endpoint, name = split_deployment_target(target)
+        deployment = ws.get_deployment(endpoint, name)
+        if deployment is None:
+            return None
+        return DeploymentState(deployment, ws.get_endpoint(endpoint))
+
+    def precheck(self, fresh: Any, active_jobs: ActiveJobs) -> str | None:
+        if not isinstance(fresh, DeploymentState):
+            return "not an online deployment (re-read)"
+        deployment, endpoint = fresh.deployment, fresh.endpoint
+        if not deployment.managed:
+            return f"a {deployment.compute_type} deployment: reported, never changed (re-read)"
+        if not deployment.failed:
+            return f"state is now {deployment.state}: it recovered (re-read)"
+        if endpoint is None:
+            return "its endpoint could not be read: traffic unknown, not deleting (re-read)"
+        traffic, mirror = endpoint.share(deployment.name)
+        if traffic or mirror:
+            return f"it now receives {traffic} % of traffic and {mirror} % of mirror traffic (re-read)"
+        return None
+
+    def execute(self, target: str, ws: WorkspacePort) -> None:
+        ws.delete_deployment(*split_deployment_target(target))
+
+    def verify(self, fresh: Any) -> str | None:
+        if fresh is None:
+            return None
+        state = fresh.deployment.state if isinstance(fresh, DeploymentState) else "present"
+        return f"verification: the deployment is still there ({state}) after the delete"
+
+    def forget(self, key: str, ledger: LedgerPort) -> None:
+        ledger.clear_mark(key)  # gone: its failure mark has nothing left to count down
+
+
+@dataclass(frozen=True)
+class CancelJob(AzureWrite):
+    """Cancel a job that has not responded for longer than NOT_RESPONDING_CANCEL_MINUTES (opt-in).
+
+    Re-read just before the cancel: still NotResponding, and still since the time it was judged on
+    (``seen_since``) — a job that reported again meanwhile is left alone.
+    """
+
+    kind = ActionKind.CANCEL_JOB
+    collection = "jobs"
+    seen_since: str | None = field(default=None, metadata=EVIDENCE)
+
+    def describe(self, target: str) -> str:
+        return f"cancel not-responding job {target}"
+
+    def target_problem(self, target: str) -> str | None:
+        return names.JOB.check(target)
+
+    def read(self, target: str, ws: WorkspacePort) -> Job | None:
+        return ws.get_job(target)
+
+    def precheck(self, fresh: Any, active_jobs: ActiveJobs) -> str | None:
+        if not isinstance(fresh, Job):
+            return "not a job (re-read)"
+        if fresh.status.lower() != "notresponding":
+            return f"status is now {fresh.status} (re-read)"
+        since = fresh.modified_at.isoformat() if fresh.modified_at else ""
+        if self.seen_since is not None and since != self.seen_since:
+            return "its status changed since it was judged (re-read)"
+        return None
+
+    def execute(self, target: str, ws: WorkspacePort) -> None:
+        ws.cancel_job(target)
+
+    def verify(self, fresh: Any) -> str | None:
+        if fresh is None or (isinstance(fresh, Job) and fresh.status.lower() in ("cancelrequested", "canceled")):
+            return None
+        return f"verification: status is {fresh.status if isinstance(fresh, Job) else '?'} after the cancel"
+
+
 def _state(fresh: Compute | None) -> str:
     if fresh is None:
         return "gone"
@@ -223,6 +352,24 @@ def _state(fresh: Compute | None) -> str:
 
 
 # --- bookkeeping --------------------------------------------------------------------------------
+
+
+def _mark_and_tell(action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime, mode: Mode, *, state: str,
+                   message: str, told: str, noun: str, recorded: str = "") -> tuple[Status, str]:
+    """Place a mark once a channel has taken its message (`told`: how the owner was reached, `noun`: what
+    was sent; `recorded`: a prefix of the mark's reason). With no channel configured the mark is placed
+    and says plainly that nobody was told."""
+    mark = Mark(action.key, now, recorded + action.reason, mode)
+    if not notifier.channels:
+        ledger.put_mark(mark)
+        who = f"owner {action.owner} not {told}" if action.owner else f"nobody {told}"
+        return Status.DONE, f"marked {state}; {who}: no notification channel is configured"
+    sent = notifier.send(Outcome(action, Status.DONE, message, now))
+    if not sent:
+        return Status.FAILED, f"the {noun} reached no channel ({', '.join(notifier.channels)}): not marked; tried again at the next sweep"
+    ledger.put_mark(mark)
+    who = f"owner {action.owner} {told}" if action.owner else f"{told} (no owner on record)"
+    return Status.DONE, f"marked {state}; {who} via {', '.join(sent)}"
 
 
 @dataclass(frozen=True)
@@ -243,28 +390,55 @@ class MarkIdle(Bookkeeping):
     def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
               mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
         owner = f"owner {action.owner}" if action.owner else "no owner on record;"
-        mark = Mark(action.key, now, action.reason, mode)
-        if not notifier.channels:
-            ledger.put_mark(mark)
-            who = f"owner {action.owner} not warned" if action.owner else "nobody warned"
-            return Status.DONE, f"marked idle; {who}: no notification channel is configured"
         then = ("stops after the grace period unless used" if mode is Mode.ENFORCE
                 else "would be stopped after the grace period (observe mode: nothing is stopped)")
-        sent = notifier.send(Outcome(action, Status.DONE, f"idle: {owner} {then}", now))
-        if not sent:
-            return Status.FAILED, f"the warning reached no channel ({', '.join(notifier.channels)}): not marked; tried again at the next sweep"
-        ledger.put_mark(mark)
-        who = f"owner {action.owner} warned" if action.owner else "warned (no owner on record)"
-        return Status.DONE, f"marked idle; {who} via {', '.join(sent)}"
+        return _mark_and_tell(action, ledger, notifier, now, mode, state="idle", message=f"idle: {owner} {then}",
+                              told="warned", noun="warning")
+
+
+# How the mark of a failed deployment that was told it is not deleted begins: should its traffic drop to
+# 0 %, it is marked afresh (told it will be deleted, and a new grace period starts) before any delete.
+REPORTED_ONLY = "reported only: "
+
+
+@dataclass(frozen=True)
+class MarkFailedDeployment(Bookkeeping):
+    """Mark a failed deployment and tell its owner why it failed (the reason): for one that receives no traffic
+    (``deletable``) the grace period before its delete starts when a channel has taken the message, as for
+    idle instances; one that receives traffic, or runs on Kubernetes, is marked only so it is told once."""
+
+    kind = ActionKind.MARK_FAILED_DEPLOYMENT
+    collection = "onlineEndpoints"
+    announced = False  # the message is sent by `apply` itself
+    deletable: bool = True
+
+    def describe(self, target: str) -> str:
+        return f"mark failed deployment {target}"
+
+    def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
+              mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
+        if not self.deletable:
+            then = "reported only: it is never deleted while it receives traffic or runs on Kubernetes"
+        elif mode is Mode.ENFORCE:
+            then = "deleted after the grace period if still failed with no traffic"
+        else:
+            then = "would be deleted after the grace period (observe mode: nothing is deleted)"
+        return _mark_and_tell(action, ledger, notifier, now, mode, state="failed", message=f"failed deployment: {then}",
+                              told="told", noun="message", recorded="" if self.deletable else REPORTED_ONLY)
 
 
 @dataclass(frozen=True)
 class ClearMark(Bookkeeping):
     kind = ActionKind.CLEAR_MARK
     announced = False  # housekeeping: recorded, not announced
+    of: str = "computes"  # the collection of the marked target (a compute, or an online deployment)
+
+    @property
+    def collection(self) -> str:  # type: ignore[override]
+        return self.of
 
     def describe(self, target: str) -> str:
-        return f"clear the idle mark of {target}"
+        return f"clear the {'idle' if self.of == 'computes' else 'failure'} mark of {target}"
 
     def apply(self, action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime,
               mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
@@ -274,9 +448,14 @@ class ClearMark(Bookkeeping):
 
 @dataclass(frozen=True)
 class Notify(Bookkeeping):
-    """Tell the operator something the autopilot will not change on its own."""
+    """Tell the operator something the autopilot will not change on its own (``of``: the target's collection)."""
 
     kind = ActionKind.NOTIFY
+    of: str = "computes"
+
+    @property
+    def collection(self) -> str:  # type: ignore[override]
+        return self.of
 
     def describe(self, target: str) -> str:
         return f"notify about {target}"
@@ -291,13 +470,15 @@ class RotateCredential(Change):
     """A credential rotation's outcome (the rotation itself is the state machine of shared/rotation.py)."""
 
     kind = ActionKind.ROTATE_CREDENTIAL
+    collection = "secrets"
 
     def describe(self, target: str) -> str:
         return f"rotate {target}"
 
 
 REGISTRY: Mapping[ActionKind, type[Change]] = {
-    cls.kind: cls for cls in (StopInstance, SetIdleShutdown, ScaleCluster, MarkIdle, ClearMark, Notify, RotateCredential)
+    cls.kind: cls for cls in (StopInstance, SetIdleShutdown, ScaleCluster, MarkIdle, ClearMark, Notify, RotateCredential,
+                              MarkFailedDeployment, DeleteDeployment, CancelJob)
 }
 
 

@@ -1,12 +1,15 @@
 """`autopilot`: the operator's command (plan, explain, history, doctor).
 
-    autopilot plan --workspace RESOURCE_ID|all [--output table|json|csv]   what the autopilot would do now (read-only)
+    autopilot plan --workspace RESOURCE_ID|all [--output table|json|csv] [--inventory]
+                                                                           what the autopilot would do now, and every compute (read-only)
     autopilot explain FILE|-                                               classify an inbound payload; nothing is sent to Azure
     autopilot history [--hours N] [--limit N] [--output table|json|csv]    outcomes recorded in the ledger
     autopilot doctor                                                       would enforce mode work here? one line per check, ✓ or ✗ and the fix
     autopilot --version
 
-`--json` is short for `--output json`. `--workspace all` plans every workspace in ALLOWED_WORKSPACES,
+`--json` is short for `--output json`. The plan's table shows the rules' verdicts and then the inventory
+(every compute of any type, serverless jobs, online deployments); json carries both (``verdicts``,
+``inventory``); csv carries the verdicts, or the inventory with ``--inventory``. `--workspace all` plans every workspace in ALLOWED_WORKSPACES,
 with progress on stderr. Long reasons and details wrap onto continuation lines in a table; csv
 and json carry them whole.
 
@@ -37,9 +40,11 @@ from shared.intake import allowed
 from shared.model import ResourceId, Verdict
 from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json
 from shared.settings import Settings, SettingsError, from_environment
+from shared.work import Kind, from_event
 
 OUTPUTS = ("table", "json", "csv")
 PLAN_COLUMNS = ["workspace", "rule", "target", "decision", "actions", "reason"]
+INVENTORY_COLUMNS = ["workspace", "name", "type", "state", "size", "nodes", "cores", "owner", "verdict"]
 HISTORY_COLUMNS = ["at", "status", "action", "workspace", "target", "reason", "detail", "owner", "trigger"]
 MAX_HOURS = 24 * 366 * 10  # ten years: further back than any ledger row
 WIDTH_WHEN_PIPED = 160  # the table's width when the output is not a terminal (COLUMNS overrides it)
@@ -121,7 +126,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         settings = from_environment(ALLOWED_WORKSPACES=workspace.id)
         targets = [workspace]
 
-    from shared.engine import plan
+    from shared.engine import survey
     from shared.runtime import Wiring
 
     marks, restores, ledger_notes, ledger = {}, {}, [], None
@@ -143,7 +148,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         now = datetime.now(UTC)
         try:
             # Planning reads Azure only: it writes no ledger row (marks and restores are passed in) and sends nothing.
-            verdicts, notes = plan(settings, wiring.workspace(workspace), wiring.metrics, now, marks, restores)
+            verdicts, notes, inventory = survey(settings, wiring.workspace(workspace), wiring.metrics, now, marks, restores)
         except AzureError as exc:
             failed += 1
             _fail(f"{workspace.name}: {exc}" if everywhere else exc, 1)
@@ -151,19 +156,29 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 break  # no credential, or a refused identity: every other workspace would say the same
             continue
         plans.append({"workspace": workspace, "mode": settings.mode.value, "at": now, "notes": ledger_notes + notes,
-                      "verdicts": verdicts})
-    _print_plans(plans, args.output, everywhere)
+                      "verdicts": verdicts, "inventory": inventory})
+    _print_plans(plans, args.output, everywhere, args.inventory)
     return 1 if failed else 0
 
 
-def _print_plans(plans: list[dict[str, Any]], output: str, everywhere: bool) -> None:
+def _inventory_rows(rows: list[Any]) -> list[list[str]]:
+    def known(value: int | None) -> str:
+        return "?" if value is None else str(value)
+    return [[r.name, r.type, r.state, r.size or "-", known(r.nodes), known(r.cores), r.owner or "-", r.verdict] for r in rows]
+
+
+def _print_plans(plans: list[dict[str, Any]], output: str, everywhere: bool, inventory: bool = False) -> None:
     if output == "json":
         docs = [{"workspace": p["workspace"].id, "mode": p["mode"], "at": p["at"].isoformat(), "notes": p["notes"],
-                 "verdicts": [_verdict_json(v) for v in p["verdicts"]]} for p in plans]
+                 "verdicts": [_verdict_json(v) for v in p["verdicts"]],
+                 "inventory": [r.as_dict() for r in p["inventory"]]} for p in plans]
         if everywhere:
             _json(docs)
         elif docs:
             _json(docs[0])
+    elif output == "csv" and inventory:
+        _csv([[p["workspace"].id, r.name, r.type, r.state, r.size, "" if r.nodes is None else r.nodes,
+               "" if r.cores is None else r.cores, r.owner, r.verdict] for p in plans for r in p["inventory"]], INVENTORY_COLUMNS)
     elif output == "csv":
         _csv([[p["workspace"].id, *row] for p in plans for row in _verdict_rows(p["verdicts"])], PLAN_COLUMNS)
         for p in plans:  # csv has no place for them; stderr keeps them in sight
@@ -175,11 +190,26 @@ def _print_plans(plans: list[dict[str, Any]], output: str, everywhere: bool) -> 
                 print()
             print(f"workspace {p['workspace'].name} — mode {p['mode']} — {p['at']:%Y-%m-%d %H:%M}Z")
             print(_table(_verdict_rows(p["verdicts"]), ["RULE", "TARGET", "DECISION", "ACTIONS", "REASON"]))
+            print()
+            print(f"inventory of {p['workspace'].name}: every compute, serverless job and online deployment")
+            print(_table(_inventory_rows(p["inventory"]), ["NAME", "TYPE", "STATE", "SIZE", "NODES", "CORES", "OWNER", "VERDICT"]))
             for note in p["notes"]:
                 print(f"note: {note}")
 
 
 # --- explain ----------------------------------------------------------------------------------------
+
+# What the worker does with each kind of work an accepted payload becomes.
+WORK_SAID = {
+    Kind.RUN_ENDED: "check the compute the run held",
+    Kind.UNUSABLE_NODES: "inspect and recycle the cluster's unusable nodes",
+    Kind.QUOTA: "free idle cores of the VM family",
+    Kind.CLUSTER_SWEEP: "check every cluster of the workspace",
+    Kind.DEPLOYMENT_SWEEP: "find failed online deployments, say why, release the quota of those with no traffic",
+    Kind.NOT_RESPONDING: "read the not-responding job(s) and tell their owners (cancel only when opted in)",
+    Kind.ROTATE: "rotate the credential if it is managed",
+    Kind.IDLE_SWEEP: "judge every instance's idleness",
+}
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -198,7 +228,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         elif isinstance(result, Ignored):
             print(result.describe())
         else:
-            print(f"accepted: {result.describe()}")
+            item = from_event(result)
+            print(f"accepted: {result.describe()} → {item.kind.value}: {WORK_SAID[item.kind]}")
     return worst
 
 
@@ -322,6 +353,7 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="what the autopilot would do now on a workspace (read-only)")
     plan.add_argument("--workspace", required=True, help="workspace resource id, or all (every workspace in ALLOWED_WORKSPACES)")
+    plan.add_argument("--inventory", action="store_true", help="with --output csv: the inventory (every compute) instead of the verdicts")
     _output_options(plan)
     plan.set_defaults(run=cmd_plan)
     explain = sub.add_parser("explain", help="classify an inbound payload (Event Grid, CloudEvents, alert)")

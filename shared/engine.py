@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import names
 from shared.actions import AzureWrite, change_from
-from shared.errors import AzureError, TransientFailure
+from shared.errors import AzureError, Gone, TransientFailure
 from shared.guards import Pipeline, Run, claim_fields, pipeline
 from shared.model import (
     Action,
@@ -31,6 +30,7 @@ from shared.model import (
     CpuActivity,
     Mark,
     Mode,
+    OnlineDeployment,
     Outcome,
     ResourceId,
     Status,
@@ -40,8 +40,9 @@ from shared.model import (
 from shared.names import shown
 from shared.outcome_log import tell
 from shared.policy.common import Exemptions
-from shared.policy.decide import NEEDS, Purpose, Rules, Snapshot, decide
+from shared.policy.decide import NEEDS, Needs, Purpose, Rules, Snapshot, decide
 from shared.policy.idle import threshold_for
+from shared.policy.inventory import Row
 from shared.ports import LEASE, Compute, LedgerPort, MetricsPort, NotifierPort, Orphan, WorkspacePort
 from shared.settings import Settings
 from shared.work import WorkItem
@@ -90,6 +91,10 @@ class Gatherer:
         need = NEEDS[purpose]
         if purpose is Purpose.RUN_ENDED:
             return self._run_compute(ws, str(params.get("run", "")), now, notes)
+        if purpose is Purpose.NOT_RESPONDING:
+            return self._silent_jobs(ws, str(params.get("run") or ""))
+        if purpose is Purpose.DEPLOYMENT_SWEEP:
+            return self._deployments(ws, need, self._marks(need, marks), Snapshot(ws.id))
         named = str(params.get("cluster") or "") if purpose is Purpose.UNUSABLE_NODES else ""
         if named:
             compute = ws.get_compute(named)
@@ -104,16 +109,65 @@ class Gatherer:
         jobs, horizon = (listed.jobs, listed.horizon) if listed else ((), None)
         snap = Snapshot(ws.id, computes, jobs)
         cpu = self._cpu(ws, snap, now, notes) if need.cpu else {}
-        marks = marks if marks is not None else (self.ledger.marks() if need.marks and self.ledger else {})
-        # Only marks of the running mode count: an observe-mode mark never shortens an enforce-mode grace period.
-        marks = {key: mark for key, mark in marks.items() if mark.mode is self.settings.mode}
+        marks = self._marks(need, marks)
         if restores is None:
             restores = self._restores(snap.clusters, now, notes) if need.restores else {}
         usages, sizes = ((), {})
         if need.quota:
             location = ws.location()
             usages, sizes = tuple(ws.list_usages(location)), ws.vm_sizes(location)
-        return Snapshot(ws.id, computes, jobs, cpu, marks, restores, usages, sizes, job_horizon=horizon)
+        snap = Snapshot(ws.id, computes, jobs, cpu, marks, restores, usages, sizes, job_horizon=horizon)
+        if not need.deployments:
+            return snap
+        try:
+            return self._deployments(ws, need, marks, snap)
+        except AzureError as exc:  # the plan still shows every compute when endpoints cannot be read
+            notes.append(f"online deployments could not be read ({exc})")
+            return snap
+
+    def _marks(self, need: Needs, given: Mapping[str, Mark] | None) -> dict[str, Mark]:
+        marks = given if given is not None else (self.ledger.marks() if need.marks and self.ledger else {})
+        # Only marks of the running mode count: an observe-mode mark never shortens an enforce-mode grace period.
+        return {key: mark for key, mark in marks.items() if mark.mode is self.settings.mode}
+
+    def _deployments(self, ws: WorkspacePort, need: Needs, marks: Mapping[str, Mark], snap: Snapshot) -> Snapshot:
+        """Online endpoints and their deployments; for a failed one not yet marked, its log tail (why it failed);
+        and when a managed one failed, the VM sizes (the cores of quota it holds, which its delete frees)."""
+        endpoints = tuple(ws.list_endpoints())
+        listed: list[OnlineDeployment] = []
+        for endpoint in endpoints:
+            try:
+                listed += ws.list_deployments(endpoint.name)
+            except Gone:
+                continue  # the endpoint went away since it was listed: nothing of it to judge
+        deployments = tuple(listed)
+        failed = [d for d in deployments if d.failed]
+        logs = {}
+        if need.logs:
+            for d in failed:
+                if d.key not in marks:
+                    logs[d.key] = self._log_tail(ws, d)
+        sizes = snap.sizes
+        if not sizes and any(d.managed for d in failed):
+            sizes = ws.vm_sizes(ws.location())
+        return replace(snap, marks=marks, endpoints=endpoints, deployments=deployments, logs=logs, sizes=sizes)
+
+    def _log_tail(self, ws: WorkspacePort, d: OnlineDeployment) -> str:
+        """The deployment's log tail; a deployment that failed before its container started may have none, and
+        a log that cannot be read is said in its place (a transient error still retries the work)."""
+        try:
+            return ws.deployment_logs(d.endpoint, d.name, self.settings.deployment_log_tail_lines)
+        except AzureError as exc:
+            if exc.transient:
+                raise
+            return f"(the inference server log could not be read: {exc})"
+
+    def _silent_jobs(self, ws: WorkspacePort, run: str) -> Snapshot:
+        """The job an event names (one read), or every job of the workspace (an alert names none)."""
+        if run:
+            job = ws.get_job(run)
+            return Snapshot(ws.id, jobs=(job,) if job else (), found="" if job else f"run {run} not found in {ws.id.name}: skipped (already gone or archived)")
+        return Snapshot(ws.id, jobs=ws.list_jobs().jobs)
 
     def _run_compute(self, ws: WorkspacePort, run: str, now: datetime, notes: list[str]) -> Snapshot:
         job = ws.get_job(run) if run else None
@@ -165,14 +219,21 @@ class Gatherer:
 
 
 
-def plan(settings: Settings, ws: WorkspacePort, metrics: MetricsPort, now: datetime, marks: Mapping[str, Mark],
-         restores: Mapping[str, int]) -> tuple[list[Verdict], list[str]]:
-    """Every rule's verdict on a workspace, read-only: what the sweeps would decide now (`autopilot plan`)."""
+def survey(settings: Settings, ws: WorkspacePort, metrics: MetricsPort, now: datetime, marks: Mapping[str, Mark],
+           restores: Mapping[str, int]) -> tuple[list[Verdict], list[str], list[Row]]:
+    """Every rule's verdict on a workspace and its whole inventory, read-only (`autopilot plan`)."""
     rules = Rules.from_settings(settings)
     notes: list[str] = []
     snap = Gatherer(settings, rules, metrics, None).gather(ws, Purpose.PLAN, {}, now, notes, marks=marks, restores=restores)
     decided = decide(Purpose.PLAN, {}, snap, rules, now)
-    return decided.verdicts, notes + decided.notes
+    return decided.verdicts, notes + decided.notes, decided.inventory
+
+
+def plan(settings: Settings, ws: WorkspacePort, metrics: MetricsPort, now: datetime, marks: Mapping[str, Mark],
+         restores: Mapping[str, int]) -> tuple[list[Verdict], list[str]]:
+    """Every rule's verdict on a workspace, read-only: what the sweeps would decide now."""
+    verdicts, notes, _ = survey(settings, ws, metrics, now, marks, restores)
+    return verdicts, notes
 
 
 class Engine:
@@ -250,14 +311,14 @@ class Engine:
             workspace = ResourceId.parse(str(record.get("workspace")))
         except (ValueError, TypeError):
             return
-        if not isinstance(change, AzureWrite) or not workspace.same_as(ws.id) or names.COMPUTE.check(target):
+        if not isinstance(change, AzureWrite) or not workspace.same_as(ws.id) or change.target_problem(target):
             return
         action = Action(change, ws.id, target, str(record.get("reason") or ""), owner=record.get("owner") or None)
         # Taken over with the row's own fields: if this run dies too, the next one still finds it.
         claim = self.ledger.claim(orphan.key, run.now, **claim_fields(action, Mode.ENFORCE, orphan.trigger))
         if isinstance(claim, str):
             return  # another run is settling it
-        problem = change.verify(ws.get_compute(target))
+        problem = change.verify(change.read(target, ws))
         if problem is None:
             status, detail = Status.DONE, f"{change.describe(target)}: done by a run that stopped before recording it (verified now)"
         else:

@@ -40,11 +40,18 @@ EVENT_GRID = "Microsoft.EventGrid."
 EVENT_GRID_LIFECYCLE = {EVENT_GRID + t for t in ("SubscriptionValidationEvent", "SubscriptionDeletedEvent")}
 _LIFECYCLE_KEYS = frozenset(t.lower() for t in EVENT_GRID_LIFECYCLE)
 ENDED_RUN_STATES = {"failed", "canceled"}
+NOT_RESPONDING_STATE = "notresponding"
 MAX_FIELD = 2048  # envelope fields (id, type, source, subject, time) longer than this are not Azure's
 MAX_DIMENSION = 256  # a metric dimension's name or value (Azure Monitor caps them far below this)
 ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
 UNUSABLE_NODES = "unusable nodes"
 QUOTA_UTILIZATION = "quota utilization percentage"
+MODEL_DEPLOY_FAILED = "model deploy failed"
+NOT_RESPONDING_RUNS = "not responding runs"
+FAILED_RUNS = "failed runs"
+# Azure Monitor's baseline metric alerts for a workspace that the autopilot acts on (metric names as in
+# "Supported metrics for Microsoft.MachineLearningServices/workspaces", compared case-insensitively).
+ALERT_METRICS = (UNUSABLE_NODES, QUOTA_UTILIZATION, MODEL_DEPLOY_FAILED, NOT_RESPONDING_RUNS, FAILED_RUNS)
 
 
 @dataclass(frozen=True)
@@ -103,13 +110,26 @@ class RunEnded:
 
 
 @dataclass(frozen=True)
+class RunNotResponding:
+    """A job stopped responding: read it, tell its owner and the operator (and cancel only if opted in)."""
+
+    envelope: Envelope
+    workspace: ResourceId
+    run_id: str
+    experiment: str
+
+    def describe(self) -> str:
+        return f"run {self.run_id} NotResponding in {self.workspace.name}: tell its owner"
+
+
+@dataclass(frozen=True)
 class AlertFired:
     """An Azure Monitor metric alert fired on a workspace."""
 
     envelope: Envelope
     workspace: ResourceId
     rule: str
-    metric: str  # lower-case: "unusable nodes" | "quota utilization percentage"
+    metric: str  # lower-case, one of ALERT_METRICS
     dimensions: Mapping[str, str]
     value: float | None
 
@@ -156,8 +176,8 @@ class Rejected:
         return f"{'forged or misrouted' if self.security else 'malformed'}: {self.reason}"
 
 
-Parsed = RunEnded | AlertFired | SecretExpiring | Ignored | Rejected
-ACTIONABLE = (RunEnded, AlertFired, SecretExpiring)
+Parsed = RunEnded | RunNotResponding | AlertFired | SecretExpiring | Ignored | Rejected
+ACTIONABLE = (RunEnded, RunNotResponding, AlertFired, SecretExpiring)
 
 
 def _ci(mapping: Mapping[str, Any], key: str) -> Any:
@@ -284,10 +304,12 @@ def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     if bad:
         return Rejected(bad, security=True, envelope=env)
     status = _text(data.get("runstatus"))[:64] or ("Completed" if etype == RUN_COMPLETED else "")
+    if etype == RUN_STATUS_CHANGED and status.lower() == NOT_RESPONDING_STATE:
+        return RunNotResponding(env, workspace, run_id, _text(data.get("experimentname")))
     if etype == RUN_STATUS_CHANGED and status.lower() not in ENDED_RUN_STATES:
         # Completed runs arrive as RunCompleted too; acting on both would double the work.
         state = shown(status) if status else "in an unknown state"
-        return Ignored(f"run {run_id} is {state}: only Failed and Canceled act (Completed comes as RunCompleted)", env)
+        return Ignored(f"run {run_id} is {state}: only Failed, Canceled and NotResponding act (Completed comes as RunCompleted)", env)
     return RunEnded(env, workspace, run_id, status.capitalize(), _text(data.get("experimentname")))
 
 
@@ -340,7 +362,8 @@ def _epoch(raw: Any) -> datetime | str | None:
 def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Parsed:
     """Turn an Azure Monitor common-alert-schema payload into AlertFired, Ignored or Rejected.
 
-    Fired metric alerts on 'Unusable Nodes' and 'Quota Utilization Percentage' act; Resolved is a no-op.
+    Fired metric alerts on the baseline metrics (ALERT_METRICS: Unusable Nodes, Quota Utilization Percentage,
+    Model Deploy Failed, Not Responding Runs, Failed Runs) act; Resolved is a no-op.
     """
     if not _is_map(payload):
         return Rejected(f"alert is {type(payload).__name__}, expected a JSON object")
@@ -381,7 +404,7 @@ def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
         return Rejected(criteria.reason, envelope=env)
     for crit in criteria:
         metric = _text(crit.get("metricName")).lower()
-        if metric in (UNUSABLE_NODES, QUOTA_UTILIZATION):
+        if metric in ALERT_METRICS:
             dims = _dimensions(crit.get("dimensions"))
             bad = _bad_dimension(dims)
             if bad:

@@ -27,7 +27,7 @@ from shared.errors import AzureError, Conflict, Gone
 from shared.model import Action, Job, Mode, Outcome, ResourceId, Status, human
 from shared.outcome_log import tell
 from shared.policy.common import Exemptions, exemption_reason
-from shared.ports import Claim, Compute, LedgerPort, NotifierPort, WorkspacePort
+from shared.ports import Claim, LedgerPort, NotifierPort, WorkspacePort
 
 log = logging.getLogger("autopilot.guards")
 
@@ -66,7 +66,7 @@ class Attempt:
     action: Action
     run: Run
     claim: Claim | None = None
-    fresh: Compute | None = None
+    fresh: object | None = None
 
     @property
     def change(self) -> AzureWrite:
@@ -222,7 +222,7 @@ class ReRead(_Guard):
     def check(self, attempt: Attempt) -> Stop | None:
         action, ws, change = attempt.action, attempt.run.workspace, attempt.change
         try:
-            fresh = ws.get_compute(action.target)
+            fresh = change.read(action.target, ws)
             if fresh is None:
                 return Stop(Status.SKIPPED, "skipped: already gone")
             attempt.fresh = fresh
@@ -308,7 +308,7 @@ class Verify(_Guard):
     def check(self, attempt: Attempt) -> Stop:
         action, change = attempt.action, attempt.change
         try:
-            problem = change.verify(attempt.run.workspace.get_compute(action.target))
+            problem = change.verify(change.read(action.target, attempt.run.workspace))
         except AzureError as exc:
             return Stop(Status.FAILED, f"written, but the verification could not read it back: {exc}", counted=True,
                         transient=exc.transient)

@@ -168,12 +168,36 @@ class Cluster(_Compute):
 
 
 @dataclass(frozen=True)
+class OtherCompute(_Compute):
+    """A compute the autopilot lists but never changes: AKS, Kubernetes, attached VMs, Databricks, HDInsight,
+    Synapse Spark, Data Factory, Data Lake Analytics — and any type ARM adds later (kept, never dropped).
+
+    ``compute_type`` is ``properties.computeType`` as ARM spells it; ``state`` its provisioning state.
+    """
+
+    workspace: ResourceId
+    name: str
+    compute_type: str
+    state: str
+    size: str = ""  # the VM size or node size, where the type has one
+    nodes: int | None = None
+    owner: str | None = None
+    attached: bool = False
+    created_at: datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Job:
     name: str
     status: str
     compute: str | None  # compute name (not id), None for serverless
     created_at: datetime | None
-    modified_at: datetime | None  # for a terminal job, when it ended
+    modified_at: datetime | None  # for a terminal job, when it ended; else when its status last changed
+    owner: str | None = None
+    instance_type: str | None = None  # serverless jobs: the VM size they asked for
+    instance_count: int = 1
+    tags: dict[str, str] = field(default_factory=dict)
     also_on: tuple[str, ...] = ()  # a pipeline's steps may name other computes than its default one
 
     @property
@@ -194,6 +218,87 @@ class Job:
     def last_seen_at(self) -> datetime | None:
         """When the job last touched its compute: its end when terminal, else now-ish (caller decides)."""
         return self.modified_at or self.created_at
+
+
+def studio_link(workspace: ResourceId, job: str) -> str:
+    """The job's page in Azure ML studio, as AML's own Studio service endpoint links it."""
+    return f"https://ml.azure.com/runs/{quote(job, safe='')}?wsid={quote(workspace.id, safe='/')}"
+
+
+@dataclass(frozen=True)
+class OnlineEndpoint:
+    """An online endpoint: how its live traffic and its mirror traffic are split across its deployments (percent)."""
+
+    name: str
+    compute_type: str  # endpointComputeType: Managed, Kubernetes, AzureMLCompute
+    state: str  # provisioningState
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+
+    def share(self, deployment: str) -> tuple[int, int]:
+        """(traffic, mirror traffic) percent the deployment receives; names compared case-insensitively."""
+        def of(split: dict[str, int]) -> int:
+            return sum(v for k, v in split.items() if same_name(k, deployment))
+        return of(self.traffic), of(self.mirror_traffic)
+
+
+@dataclass(frozen=True)
+class OnlineDeployment:
+    """A deployment of an online endpoint. ``target`` is how actions name it: ``endpoint/deployments/name``."""
+
+    workspace: ResourceId
+    endpoint: str
+    name: str
+    compute_type: str  # endpointComputeType: Managed or Kubernetes
+    state: str  # provisioningState: Creating, Updating, Succeeded, Failed, Deleting, Scaling, Canceled
+    instance_type: str
+    instance_count: int
+    owner: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return deployment_target(self.endpoint, self.name)
+
+    @property
+    def key(self) -> str:
+        return f"{self.workspace.key}/onlineendpoints/{deployment_target(self.endpoint, self.name).lower()}"
+
+    @property
+    def failed(self) -> bool:
+        return self.state.lower() == "failed"
+
+    @property
+    def managed(self) -> bool:
+        return self.compute_type.lower() == "managed"
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """A deployment re-read with its endpoint (whose traffic split says whether it may go)."""
+
+    deployment: OnlineDeployment
+    endpoint: OnlineEndpoint | None
+
+    @property
+    def name(self) -> str:
+        return self.deployment.target
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.deployment.tags
+
+
+def deployment_target(endpoint: str, deployment: str) -> str:
+    return f"{endpoint}/deployments/{deployment}"
+
+
+def split_deployment_target(target: str) -> tuple[str, str]:
+    """``endpoint/deployments/name`` → (endpoint, name); ValueError when the target is not of that form."""
+    parts = target.split("/")
+    if len(parts) != 3 or parts[1] != "deployments" or not parts[0] or not parts[2]:
+        raise ValueError(f"{target[:200]!r} is not endpoint/deployments/name")
+    return parts[0], parts[2]
 
 
 @dataclass(frozen=True)
@@ -246,6 +351,9 @@ class ActionKind(StrEnum):
     CLEAR_MARK = "clear-mark"
     NOTIFY = "notify"
     ROTATE_CREDENTIAL = "rotate-credential"
+    MARK_FAILED_DEPLOYMENT = "mark-failed-deployment"
+    DELETE_DEPLOYMENT = "delete-deployment"
+    CANCEL_JOB = "cancel-job"
 
 
 class Change(Protocol):
@@ -257,6 +365,7 @@ class Change(Protocol):
     kind: ClassVar[ActionKind]
     writes_to_azure: ClassVar[bool]
     announced: ClassVar[bool]
+    collection: ClassVar[str]  # what the target is a child of the workspace as: computes, onlineEndpoints, jobs, secrets
 
     def describe(self, target: str) -> str: ...
     def params(self) -> dict[str, Any]: ...
@@ -283,9 +392,9 @@ class Action:
 
     @property
     def resource_id(self) -> str:
-        """The id of the thing acted on, as Azure spells it: a compute of the workspace, or a secret of the vault."""
-        collection = "secrets" if self.kind is ActionKind.ROTATE_CREDENTIAL else "computes"
-        return f"{self.workspace.id}/{collection}/{self.target}"
+        """The id of the thing acted on, as Azure spells it: a compute, an online deployment
+        (target ``endpoint/deployments/name``) or a job of the workspace, or a secret of the vault."""
+        return f"{self.workspace.id}/{self.change.collection}/{self.target}"
 
     @property
     def key(self) -> str:

@@ -51,6 +51,13 @@ VM_FAMILY = NameRule("VM family", re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,79}"
                      "up to 80 letters, digits, spaces, dots, underscores or hyphens")
 STORAGE_ACCOUNT = NameRule("storage account name", re.compile(r"[a-z0-9]{3,24}", re.ASCII), "3 to 24 lower-case letters and digits")
 
+# Online endpoints: 3–32 letters, digits and hyphens, starting with a letter; deployments: up to 32 letters,
+# digits and hyphens, starting with a letter or digit (the CLI and REST examples: `blue`, `my-endpoint-1`).
+ENDPOINT = NameRule("endpoint name", re.compile(r"[A-Za-z][A-Za-z0-9-]{2,31}", re.ASCII),
+                    "3 to 32 letters, digits or hyphens, starting with a letter")
+DEPLOYMENT = NameRule("deployment name", re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}", re.ASCII),
+                      "up to 32 letters, digits or hyphens, starting with a letter or digit")
+
 MAX_SHOWN = 80
 
 

@@ -12,9 +12,22 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.jobs import JobDigest
-from shared.model import Cluster, ComputeInstance, CpuActivity, Job, Mark, Outcome, ResourceId, Status, Usage
+from shared.model import (
+    Cluster,
+    ComputeInstance,
+    CpuActivity,
+    Job,
+    Mark,
+    OnlineDeployment,
+    OnlineEndpoint,
+    OtherCompute,
+    Outcome,
+    ResourceId,
+    Status,
+    Usage,
+)
 
-Compute = ComputeInstance | Cluster
+Compute = ComputeInstance | Cluster | OtherCompute
 
 
 class WorkspacePort(Protocol):
@@ -36,6 +49,13 @@ class WorkspacePort(Protocol):
     def stop_instance(self, name: str) -> None: ...
     def set_scale(self, name: str, min_nodes: int, max_nodes: int, idle_s: int | None) -> None: ...
     def set_idle_shutdown(self, name: str, minutes: int) -> None: ...
+    def cancel_job(self, name: str) -> None: ...
+    def list_endpoints(self) -> list[OnlineEndpoint]: ...
+    def get_endpoint(self, name: str) -> OnlineEndpoint | None: ...
+    def list_deployments(self, endpoint: str) -> list[OnlineDeployment]: ...
+    def get_deployment(self, endpoint: str, name: str) -> OnlineDeployment | None: ...
+    def deployment_logs(self, endpoint: str, name: str, tail: int) -> str: ...
+    def delete_deployment(self, endpoint: str, name: str) -> None: ...
 
 
 class MetricsPort(Protocol):

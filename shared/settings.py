@@ -57,6 +57,11 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("COOLDOWN_MINUTES", "30", "No second write to the same resource within this time."),
     Setting("IDLE_SWEEP_SCHEDULE", "0 */15 * * * *", "NCRONTAB schedule of the idle-instance sweep."),
     Setting("CLUSTER_SWEEP_SCHEDULE", "0 5-59/15 * * * *", "NCRONTAB schedule of the cluster sweep."),
+    Setting("DEPLOYMENT_SWEEP_SCHEDULE", "0 10-59/15 * * * *", "NCRONTAB schedule of the sweep for failed online deployments."),
+    Setting("FAILED_DEPLOYMENT_GRACE_MINUTES", "120", "Time between telling the owner of a failed deployment with no traffic and deleting it."),
+    Setting("DEPLOYMENT_LOG_TAIL_LINES", "50", "Lines of a failed deployment's inference-server log read to say why it failed (secrets redacted)."),
+    Setting("MOVE_TRAFFIC_FROM_FAILED", "false", "Opt-in to move traffic off a failed deployment (`true` or `false`); moving is not implemented: `true` is refused, traffic is only reported."),
+    Setting("NOT_RESPONDING_CANCEL_MINUTES", "0", "Opt-in: cancel a job not responding for longer than this (0: never cancel, only tell)."),
     Setting("ROTATION_SCHEDULE", "0 30 2 * * *", "NCRONTAB schedule of the credential rotation sweep."),
     Setting("ROTATION_NEAR_EXPIRY_DAYS", "30", "The rotation sweep rotates a managed credential expiring within this many days."),
     Setting("ROTATION_MIN_INTERVAL_HOURS", "24", "Never rotate one credential twice within this time."),
@@ -226,6 +231,9 @@ class Settings:
     cooldown_minutes: int
     rotation_near_expiry_days: int
     rotation_min_interval_hours: int
+    failed_deployment_grace_minutes: int
+    deployment_log_tail_lines: int
+    not_responding_cancel_minutes: int
     ledger_table: str
     work_queue: str
     notify_webhook_url: str
@@ -258,6 +266,9 @@ class Settings:
         eg_key = _raw(env, "NOTIFY_EVENTGRID_KEY")
         if eg_endpoint and not eg_key:
             raise SettingsError("NOTIFY_EVENTGRID_KEY: required when NOTIFY_EVENTGRID_ENDPOINT is set")
+        if _choice(env, "MOVE_TRAFFIC_FROM_FAILED", ("true", "false")) == "true":
+            raise SettingsError("MOVE_TRAFFIC_FROM_FAILED: moving traffic off a failed deployment is not implemented; "
+                                "set false (a failed deployment with traffic is reported, never changed)")
         template = _url(env, "KEY_VAULT_URL_TEMPLATE")
         if "{name}" not in template:
             raise SettingsError(f"KEY_VAULT_URL_TEMPLATE: must contain {{name}}, got {template!r}")
@@ -287,6 +298,9 @@ class Settings:
             cooldown_minutes=_int(env, "COOLDOWN_MINUTES", 0, 10080),
             rotation_near_expiry_days=_int(env, "ROTATION_NEAR_EXPIRY_DAYS", 1, 365),
             rotation_min_interval_hours=_int(env, "ROTATION_MIN_INTERVAL_HOURS", 0, 8760),
+            failed_deployment_grace_minutes=_int(env, "FAILED_DEPLOYMENT_GRACE_MINUTES", 0, 43200),
+            deployment_log_tail_lines=_int(env, "DEPLOYMENT_LOG_TAIL_LINES", 1, 1000),
+            not_responding_cancel_minutes=_int(env, "NOT_RESPONDING_CANCEL_MINUTES", 0, 43200),
             ledger_table=_raw(env, "LEDGER_TABLE"),
             work_queue=_raw(env, "WORK_QUEUE"),
             notify_webhook_url=_url(env, "NOTIFY_WEBHOOK_URL"),

@@ -7,6 +7,7 @@ the worker does the ARM calls. A work item is small JSON with a stable idempoten
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,8 +15,18 @@ from enum import StrEnum
 from typing import Any
 
 from shared import names
+from shared.events import (
+    FAILED_RUNS,
+    MODEL_DEPLOY_FAILED,
+    NOT_RESPONDING_RUNS,
+    AlertFired,
+    Allowed,
+    RunEnded,
+    RunNotResponding,
+    SecretExpiring,
+    dimension,
+)
 from shared.events import QUOTA_UTILIZATION as QUOTA_METRIC
-from shared.events import AlertFired, Allowed, RunEnded, SecretExpiring, dimension
 from shared.names import shown
 from shared.payload import MAX_QUEUE_MESSAGE_BYTES, PayloadError, load_json
 
@@ -26,6 +37,8 @@ class Kind(StrEnum):
     RUN_ENDED = "run-ended"
     UNUSABLE_NODES = "unusable-nodes"
     QUOTA = "quota"
+    DEPLOYMENT_SWEEP = "deployment-sweep"
+    NOT_RESPONDING = "not-responding"
     ROTATE = "rotate"
 
 
@@ -56,6 +69,14 @@ def _number(v: Any) -> str | None:
 
 def _short_text(v: Any) -> str | None:
     return None if isinstance(v, str) and len(v) <= 64 else "is not a short text"
+
+
+# A dimension value told back to people (Model Deploy Failed's Scenario and StatusCode): short, one line, plain.
+_LABEL = re.compile(r"[\w .:/()?-]{1,64}", re.ASCII)
+
+
+def _optional_text(v: Any) -> str | None:
+    return None if v is None or (isinstance(v, str) and _LABEL.fullmatch(v)) else "is not a short plain label"
 
 
 def _flag(v: Any) -> str | None:
@@ -122,6 +143,8 @@ PARAMS: Mapping[Kind, Mapping[str, Callable[[Any], str | None]]] = {
     Kind.RUN_ENDED: {"run": names.JOB.check, "status": _short_text},
     Kind.UNUSABLE_NODES: {"cluster": _optional_name(names.COMPUTE), "value": _number},
     Kind.QUOTA: {"family": _optional_name(names.VM_FAMILY), "cluster": _optional_name(names.COMPUTE), "value": _number},
+    Kind.DEPLOYMENT_SWEEP: {"scenario": _optional_text, "status_code": _optional_text, "value": _number},
+    Kind.NOT_RESPONDING: {"run": _optional_name(names.JOB), "value": _number},
     Kind.ROTATE: {"secret": _optional_name(names.SECRET), "version": _optional_name(names.SECRET_VERSION), "forced": _flag},
 }
 
@@ -132,14 +155,30 @@ def sweep(kind: Kind, workspace: str, now: datetime) -> WorkItem:
     return WorkItem(kind, workspace, f"{kind.value}|{workspace.lower()}|{window}")
 
 
-def from_event(event: RunEnded | AlertFired | SecretExpiring) -> WorkItem:
+def from_event(event: RunEnded | RunNotResponding | AlertFired | SecretExpiring) -> WorkItem:
     """The work item for an accepted event, keyed by the event's own identity."""
     key = event.envelope.key
     if isinstance(event, RunEnded):
         return WorkItem(Kind.RUN_ENDED, event.workspace.id, key, {"run": event.run_id, "status": event.status})
+    if isinstance(event, RunNotResponding):
+        return WorkItem(Kind.NOT_RESPONDING, event.workspace.id, key, {"run": event.run_id})
     if isinstance(event, SecretExpiring):
         return WorkItem(Kind.ROTATE, event.vault.id, key, {"secret": event.secret, "version": event.version})
+    if event.metric == MODEL_DEPLOY_FAILED:
+        params = {"scenario": _dimension_text(event, "Scenario"), "status_code": _dimension_text(event, "StatusCode"), "value": event.value}
+        return WorkItem(Kind.DEPLOYMENT_SWEEP, event.workspace.id, key, params)
+    if event.metric == NOT_RESPONDING_RUNS:
+        return WorkItem(Kind.NOT_RESPONDING, event.workspace.id, key, {"value": event.value})
+    if event.metric == FAILED_RUNS:
+        # Like a failed-run event, but the alert names no run: every cluster of the workspace is checked.
+        return WorkItem(Kind.CLUSTER_SWEEP, event.workspace.id, key)
     if event.metric == QUOTA_METRIC:
         params = {"family": dimension(event, "VmFamilyName"), "cluster": dimension(event, "ClusterName"), "value": event.value}
         return WorkItem(Kind.QUOTA, event.workspace.id, key, params)
     return WorkItem(Kind.UNUSABLE_NODES, event.workspace.id, key, {"cluster": dimension(event, "ClusterName"), "value": event.value})
+
+
+def _dimension_text(event: AlertFired, name: str) -> str | None:
+    """A dimension's value as a label fit for an outcome line: anything but plain characters shown as '?'."""
+    value = re.sub(r"[^\w .:/()-]", "?", dimension(event, name) or "", flags=re.ASCII)[:64]
+    return value or None

@@ -1,4 +1,5 @@
-# Node failures and quota pressure are not Event Grid events: they are Azure Monitor metric alerts,
+# Node failures, quota pressure, failed model deployments, not-responding and failed runs are Azure
+# Monitor metric alerts (the five baseline alerts Azure Monitor Baseline Alerts gives a workspace),
 # delivered by an action group to the alerts HTTP function in the common alert schema.
 
 resource "azurerm_monitor_action_group" "autopilot" {
@@ -76,6 +77,93 @@ resource "azurerm_monitor_metric_alert" "quota_utilization" {
       operator = "Include"
       values   = ["*"]
     }
+  }
+
+  action {
+    action_group_id = azurerm_monitor_action_group.autopilot[0].id
+  }
+}
+
+resource "azurerm_monitor_metric_alert" "model_deploy_failed" {
+  for_each            = var.connect_triggers ? var.workspaces : {}
+  name                = "autopilot-${var.name}-model-deploy-failed-${each.key}"
+  resource_group_name = var.resource_group_name
+  scopes              = [each.value.id]
+  description         = "A model deployment of this workspace failed: the autopilot says why, and releases the quota of a failed deployment nobody is served by."
+  severity            = var.alert_severity
+  frequency           = "PT5M"
+  window_size         = "PT5M"
+  auto_mitigate       = true
+  tags                = var.tags
+
+  criteria {
+    metric_namespace = "Microsoft.MachineLearningServices/workspaces"
+    metric_name      = "Model Deploy Failed"
+    aggregation      = "Total"
+    operator         = "GreaterThan"
+    threshold        = var.model_deploy_failed_alert_threshold
+
+    dimension {
+      name     = "Scenario"
+      operator = "Include"
+      values   = ["*"]
+    }
+
+    dimension {
+      name     = "StatusCode"
+      operator = "Include"
+      values   = ["*"]
+    }
+  }
+
+  action {
+    action_group_id = azurerm_monitor_action_group.autopilot[0].id
+  }
+}
+
+resource "azurerm_monitor_metric_alert" "not_responding_runs" {
+  for_each            = var.connect_triggers ? var.workspaces : {}
+  name                = "autopilot-${var.name}-not-responding-runs-${each.key}"
+  resource_group_name = var.resource_group_name
+  scopes              = [each.value.id]
+  description         = "A run of this workspace stopped responding: the autopilot tells its owner (and cancels it only when opted in)."
+  severity            = var.alert_severity
+  frequency           = "PT5M"
+  window_size         = "PT5M"
+  auto_mitigate       = true
+  tags                = var.tags
+
+  criteria {
+    metric_namespace = "Microsoft.MachineLearningServices/workspaces"
+    metric_name      = "Not Responding Runs"
+    aggregation      = "Total"
+    operator         = "GreaterThan"
+    threshold        = var.not_responding_runs_alert_threshold
+  }
+
+  action {
+    action_group_id = azurerm_monitor_action_group.autopilot[0].id
+  }
+}
+
+resource "azurerm_monitor_metric_alert" "failed_runs" {
+  for_each            = var.connect_triggers ? var.workspaces : {}
+  name                = "autopilot-${var.name}-failed-runs-${each.key}"
+  resource_group_name = var.resource_group_name
+  scopes              = [each.value.id]
+  description         = "Runs of this workspace failed: the autopilot checks the clusters they held."
+  severity            = var.alert_severity
+  frequency           = "PT5M"
+  window_size         = "PT5M"
+  auto_mitigate       = true
+  tags                = var.tags
+
+  criteria {
+    metric_namespace = "Microsoft.MachineLearningServices/workspaces"
+    metric_name      = "Failed Runs"
+    aggregation      = "Total"
+    operator         = "GreaterThan"
+    threshold        = var.failed_runs_alert_threshold
   }
 
   action {

@@ -62,8 +62,8 @@ resource "azurerm_storage_container" "dead_letter" {
   #checkov:skip=CKV2_AZURE_21:Blob writes are logged by the blob service's diagnostic setting (func_storage in observability.tf), which the dead-letter alert reads; not by the retired Log Analytics storage insights this check looks for
 }
 
-# A job that failed or was canceled may leave its cluster scaled up or its instance idle. The
-# runStatus filter applies to RunStatusChanged only (RunCompleted carries no runStatus), hence two
+# A job that failed or was canceled may leave its cluster scaled up or its instance idle; one that
+# stopped responding holds its compute and its owner is told. The runStatus filter applies to RunStatusChanged only (RunCompleted carries no runStatus), hence two
 # subscriptions. Event Grid compares strings case-insensitively.
 resource "azurerm_eventgrid_system_topic_event_subscription" "run_status" {
   for_each              = var.connect_triggers ? local.workspace_topics : {}
@@ -81,7 +81,7 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "run_status" {
   advanced_filter {
     string_in {
       key    = "data.runStatus"
-      values = ["Failed", "Canceled"]
+      values = ["Failed", "Canceled", "NotResponding"]
     }
   }
 

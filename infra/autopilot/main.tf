@@ -38,6 +38,11 @@ locals {
     COOLDOWN_MINUTES               = tostring(var.cooldown_minutes)
     IDLE_SWEEP_SCHEDULE            = var.idle_sweep_schedule
     CLUSTER_SWEEP_SCHEDULE         = var.cluster_sweep_schedule
+    DEPLOYMENT_SWEEP_SCHEDULE       = var.deployment_sweep_schedule
+    FAILED_DEPLOYMENT_GRACE_MINUTES = tostring(var.failed_deployment_grace_minutes)
+    DEPLOYMENT_LOG_TAIL_LINES       = tostring(var.deployment_log_tail_lines)
+    MOVE_TRAFFIC_FROM_FAILED        = var.move_traffic_from_failed
+    NOT_RESPONDING_CANCEL_MINUTES   = tostring(var.not_responding_cancel_minutes)
     ROTATION_SCHEDULE              = var.rotation_schedule
     ROTATION_NEAR_EXPIRY_DAYS      = tostring(var.rotation_near_expiry_days)
     ROTATION_MIN_INTERVAL_HOURS    = tostring(var.rotation_min_interval_hours)

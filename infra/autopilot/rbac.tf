@@ -23,6 +23,11 @@ locals {
     "Microsoft.MachineLearningServices/workspaces/computes/stop/action",
     "Microsoft.MachineLearningServices/workspaces/computes/updateIdleShutdownSetting/action",
     "Microsoft.MachineLearningServices/workspaces/jobs/read",
+    "Microsoft.MachineLearningServices/workspaces/jobs/cancel/action",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/read",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/delete",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/getLogs/action",
     "Microsoft.MachineLearningServices/workspaces/datastores/read",
     "Microsoft.MachineLearningServices/workspaces/datastores/write",
     "Microsoft.MachineLearningServices/workspaces/datastores/listsecrets/action",
@@ -38,6 +43,7 @@ locals {
     "Microsoft.MachineLearningServices/locations/vmsizes/read",
     "Microsoft.MachineLearningServices/locations/computeoperationsstatus/read",
     "Microsoft.MachineLearningServices/locations/workspaceOperationsStatus/read",
+    "Microsoft.MachineLearningServices/locations/mfeOperationsStatus/read",
     "Microsoft.Insights/metrics/read",
   ]
 

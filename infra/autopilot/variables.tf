@@ -110,6 +110,24 @@ variable "quota_alert_threshold_percent" {
   default     = 85
 }
 
+variable "model_deploy_failed_alert_threshold" {
+  description = "Model Deploy Failed count (total over 5 minutes) above which the alert fires."
+  type        = number
+  default     = 0
+}
+
+variable "not_responding_runs_alert_threshold" {
+  description = "Not Responding Runs count (total over 5 minutes) above which the alert fires."
+  type        = number
+  default     = 0
+}
+
+variable "failed_runs_alert_threshold" {
+  description = "Failed Runs count (total over 5 minutes) above which the alert fires."
+  type        = number
+  default     = 0
+}
+
 variable "alert_severity" {
   description = "Severity (0 to 4) of the metric alerts."
   type        = number
@@ -328,6 +346,56 @@ variable "cluster_sweep_schedule" {
   description = "CLUSTER_SWEEP_SCHEDULE: NCRONTAB schedule of the cluster sweep."
   type        = string
   default     = "0 5-59/15 * * * *"
+}
+
+variable "deployment_sweep_schedule" {
+  description = "DEPLOYMENT_SWEEP_SCHEDULE: NCRONTAB schedule of the sweep for failed online deployments."
+  type        = string
+  default     = "0 10-59/15 * * * *"
+}
+
+variable "failed_deployment_grace_minutes" {
+  description = "FAILED_DEPLOYMENT_GRACE_MINUTES: time between telling the owner of a failed deployment with no traffic and deleting it."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.failed_deployment_grace_minutes >= 0 && var.failed_deployment_grace_minutes <= 43200
+    error_message = "FAILED_DEPLOYMENT_GRACE_MINUTES must be 0 to 43200."
+  }
+}
+
+variable "deployment_log_tail_lines" {
+  description = "DEPLOYMENT_LOG_TAIL_LINES: lines of a failed deployment's inference-server log read to say why it failed."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.deployment_log_tail_lines >= 1 && var.deployment_log_tail_lines <= 1000
+    error_message = "DEPLOYMENT_LOG_TAIL_LINES must be 1 to 1000."
+  }
+}
+
+variable "move_traffic_from_failed" {
+  description = "MOVE_TRAFFIC_FROM_FAILED: opt-in to move traffic off a failed deployment; not implemented, so only false is accepted."
+  type        = string
+  default     = "false"
+
+  validation {
+    condition     = var.move_traffic_from_failed == "false"
+    error_message = "MOVE_TRAFFIC_FROM_FAILED: moving traffic is not implemented; a failed deployment with traffic is reported, never changed."
+  }
+}
+
+variable "not_responding_cancel_minutes" {
+  description = "NOT_RESPONDING_CANCEL_MINUTES: opt-in, cancel a job not responding for longer than this (0: never cancel, only tell)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.not_responding_cancel_minutes >= 0 && var.not_responding_cancel_minutes <= 43200
+    error_message = "NOT_RESPONDING_CANCEL_MINUTES must be 0 to 43200."
+  }
 }
 
 variable "rotation_schedule" {

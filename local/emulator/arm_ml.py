@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from local.emulator import arm_storage, lro, paging, wire
+from local.emulator import arm_storage, attached, lro, paging, wire
 from local.emulator.arm_storage import StorageService
 from local.httpwire import Request, Response
 
@@ -397,7 +397,7 @@ class MLService:
                 for i, node in enumerate(spec.get("nodes") or [])
             ]
         else:
-            inner = dict(spec.get("properties") or {})
+            inner = attached.inner_properties(kind, spec, ws)
         body = {
             "id": ws.compute_id(name),
             "name": name,
@@ -420,6 +420,8 @@ class MLService:
                 "properties": inner,
             },
         }
+        if kind not in ("ComputeInstance", "AmlCompute"):
+            body["properties"].update(attached.outer_fields(kind, spec, ws))
         ws.computes[name.lower()] = body
         return body
 
@@ -482,7 +484,7 @@ class MLService:
                 "environmentVariables": {},
                 "distribution": None,
                 "identity": None,
-                "resources": {"instanceCount": 1, "properties": {}},
+                "resources": {"instanceCount": int(spec.get("instanceCount") or 1), "instanceType": spec.get("instanceType"), "properties": {}},
                 "limits": None,
                 "services": {
                     "Studio": {

@@ -90,7 +90,7 @@ class Operation:
     """One long-running operation and what to do when it ends."""
 
     id: str
-    kind: str  # "compute" | "workspace": names the monitor path
+    kind: str  # "compute" | "workspace" | "mfe" (online endpoints, deployments, jobs): names the monitor path
     name: str  # Start, Stop, Restart, Update, ResyncKeys
     target: str  # resource id
     subscription: str
@@ -133,7 +133,7 @@ class _FailRule:
 
 _MONITOR = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices"
-    r"/locations/(?P<loc>[^/]+)/(?P<kind>compute|workspace)OperationsStatus/(?P<id>[^/]+)/?$",
+    r"/locations/(?P<loc>[^/]+)/(?P<kind>compute|workspace|mfe)OperationsStatus/(?P<id>[^/]+)/?$",
     re.IGNORECASE,
 )
 

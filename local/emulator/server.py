@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.emulator import arm_ml, arm_storage, authorization, certs, identity, lro, paging, wire
+from local.emulator import arm_endpoints, arm_ml, arm_storage, authorization, certs, identity, lro, paging, wire
 from local.emulator.identity import TOKEN_PATH
 from local.httpwire import Request, Response, WireServer
 
@@ -143,6 +143,7 @@ class Emulator:
             # Before the providers: a permissions path at a resource's scope holds that resource's path.
             ("authorization", "arm", self.authorization, None),
             ("storage", "arm", self.storage, None),
+            ("endpoints", "arm", arm_endpoints.SERVICE, None),  # before ML, which answers 404 for any route it lacks
             ("ml", "arm", self.ml, None),
         ]
         for module_name in OPTIONAL_SERVICES:

@@ -21,12 +21,23 @@ from shared.adapters.arm import ArmClient
 from shared.adapters.azure import client_options, credential, translate
 from shared.errors import Gone
 from shared.jobs import JobDigest
-from shared.model import Cluster, ComputeInstance, Job, ResourceId, Usage, name_key, same_name
+from shared.model import (
+    Cluster,
+    ComputeInstance,
+    Job,
+    OnlineDeployment,
+    OnlineEndpoint,
+    OtherCompute,
+    ResourceId,
+    Usage,
+    name_key,
+    same_name,
+)
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.aml")
 
-Compute = ComputeInstance | Cluster
+Compute = ComputeInstance | Cluster | OtherCompute
 
 
 def _time(value: Any) -> datetime | None:
@@ -59,8 +70,38 @@ def _pick(mapping: Any, *names: str) -> Any:
     return None
 
 
-def compute_from_arm(workspace: ResourceId, body: dict[str, Any]) -> Compute | None:
-    """A compute resource's ARM JSON as a domain value; None for compute types the autopilot does not manage."""
+def _count(value: Any) -> int | None:
+    try:
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def other_compute(workspace: ResourceId, body: dict[str, Any], kind: str) -> OtherCompute:
+    """A compute the autopilot lists and leaves alone, with what its type tells of size and nodes
+    (fields as azure-rest-api-specs names them: AKS ``agentVmSize``/``agentCount``, VirtualMachine
+    ``virtualMachineSize``, SynapseSpark ``nodeSize``/``nodeCount``, Kubernetes ``defaultInstanceType``)."""
+    outer = body.get("properties") or {}
+    inner = outer.get("properties") if isinstance(outer.get("properties"), dict) else {}
+    size = _pick(inner, "agentVmSize", "virtualMachineSize", "vmSize", "nodeSize", "defaultInstanceType") or ""
+    nodes = _count(_pick(inner, "agentCount", "nodeCount"))
+    return OtherCompute(
+        workspace=workspace,
+        name=str(body.get("name") or ""),
+        compute_type=kind or "Unknown",
+        state=str(outer.get("provisioningState") or "Unknown"),
+        size=str(size),
+        nodes=nodes,
+        owner=(body.get("systemData") or {}).get("createdBy"),
+        attached=bool(outer.get("isAttachedCompute")),
+        created_at=_time(outer.get("createdOn")) or _time((body.get("systemData") or {}).get("createdAt")),
+        tags={str(k): str(v) for k, v in (body.get("tags") or {}).items()},
+    )
+
+
+def compute_from_arm(workspace: ResourceId, body: dict[str, Any]) -> Compute:
+    """A compute resource's ARM JSON as a domain value: an instance, a cluster, or a compute of any other
+    type (listed and left alone — never dropped, whatever type ARM adds later)."""
     outer = body.get("properties") or {}
     inner = outer.get("properties") or {}
     kind = str(outer.get("computeType", ""))
@@ -100,7 +141,7 @@ def compute_from_arm(workspace: ResourceId, body: dict[str, Any]) -> Compute | N
             created_at=created,
             tags=tags,
         )
-    return None
+    return other_compute(workspace, body, kind)
 
 
 def _compute_name(value: Any) -> str | None:
@@ -122,6 +163,8 @@ def job_from_arm(body: Any) -> Job | None:
     props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
     system = body.get("systemData") if isinstance(body.get("systemData"), dict) else {}
     steps = props.get("jobs") if isinstance(props.get("jobs"), dict) else {}
+    resources = props.get("resources") if isinstance(props.get("resources"), dict) else {}
+    tags = props.get("tags") if isinstance(props.get("tags"), dict) else {}
     also = tuple(dict.fromkeys(c for step in steps.values() if isinstance(step, dict)
                                for c in [_compute_name(step.get("computeId") or step.get("compute"))] if c))
     return Job(
@@ -131,6 +174,44 @@ def job_from_arm(body: Any) -> Job | None:
         created_at=_time(system.get("createdAt")),
         modified_at=_time(system.get("lastModifiedAt")),
         also_on=also,
+        owner=str(system.get("createdBy") or "") or None,
+        instance_type=resources.get("instanceType") or None,  # serverless jobs: the VM size they asked for
+        instance_count=_count(resources.get("instanceCount")) or 1,
+        tags={str(k): str(v) for k, v in tags.items()},
+    )
+
+
+def endpoint_from_arm(body: dict[str, Any]) -> OnlineEndpoint:
+    props = body.get("properties") or {}
+
+    def split(value: Any) -> dict[str, int]:
+        return {str(k): _count(v) or 0 for k, v in value.items()} if isinstance(value, dict) else {}
+
+    return OnlineEndpoint(
+        name=str(body.get("name") or ""),
+        compute_type=str(props.get("endpointComputeType") or "Managed"),
+        state=str(props.get("provisioningState") or "Unknown"),
+        traffic=split(props.get("traffic")),
+        mirror_traffic=split(props.get("mirrorTraffic")),
+    )
+
+
+def deployment_from_arm(workspace: ResourceId, endpoint: str, body: dict[str, Any]) -> OnlineDeployment:
+    props = body.get("properties") or {}
+    sku = body.get("sku") or {}
+    scale = props.get("scaleSettings") or {}
+    # The instance count is the SKU's capacity (the REST examples); a target-utilization scale reports its minimum.
+    count = _count(sku.get("capacity")) or _count(scale.get("minInstances")) or 1
+    return OnlineDeployment(
+        workspace=workspace,
+        endpoint=endpoint,
+        name=str(body.get("name") or ""),
+        compute_type=str(props.get("endpointComputeType") or "Managed"),
+        state=str(props.get("provisioningState") or "Unknown"),
+        instance_type=str(props.get("instanceType") or ""),
+        instance_count=count,
+        owner=(body.get("systemData") or {}).get("createdBy"),
+        tags={str(k): str(v) for k, v in (body.get("tags") or {}).items()},
     )
 
 
@@ -188,6 +269,42 @@ class Workspace:
         except Gone:
             return None
         return compute_from_arm(self.id, body)
+
+    # --- jobs and online endpoints (raw ARM) -------------------------------------------------------
+
+    def cancel_job(self, name: str) -> None:
+        """Cancel a job (a long-running operation: 202 with Location, polled until it ends)."""
+        self.arm.begin("POST", self.id.path("jobs", name, "cancel"), what=f"cancel job {name}")
+
+    def list_endpoints(self) -> list[OnlineEndpoint]:
+        return [endpoint_from_arm(b) for b in self.arm.list(self.id.path("onlineEndpoints"), what=f"list online endpoints of {self.id.name}")]
+
+    def get_endpoint(self, name: str) -> OnlineEndpoint | None:
+        try:
+            return endpoint_from_arm(self.arm.get(self.id.path("onlineEndpoints", name), what=f"get endpoint {name}"))
+        except Gone:
+            return None
+
+    def list_deployments(self, endpoint: str) -> list[OnlineDeployment]:
+        path = self.id.path("onlineEndpoints", endpoint, "deployments")
+        return [deployment_from_arm(self.id, endpoint, b) for b in self.arm.list(path, what=f"list deployments of {endpoint}")]
+
+    def get_deployment(self, endpoint: str, name: str) -> OnlineDeployment | None:
+        try:
+            body = self.arm.get(self.id.path("onlineEndpoints", endpoint, "deployments", name), what=f"get deployment {endpoint}/{name}")
+        except Gone:
+            return None
+        return deployment_from_arm(self.id, endpoint, body)
+
+    def deployment_logs(self, endpoint: str, name: str, tail: int) -> str:
+        """The last `tail` lines of the deployment's inference server container (getLogs)."""
+        body = self.arm.post(self.id.path("onlineEndpoints", endpoint, "deployments", name, "getLogs"),
+                             {"containerType": "InferenceServer", "tail": tail}, what=f"get the logs of {endpoint}/{name}")
+        return str((body or {}).get("content") or "") if isinstance(body, dict) else ""
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        """Delete a deployment: a long-running operation (202 with Azure-AsyncOperation and Location), polled to its end."""
+        self.arm.begin("DELETE", self.id.path("onlineEndpoints", endpoint, "deployments", name), what=f"delete deployment {endpoint}/{name}")
 
     def location(self) -> str:
         """The workspace's own region (regional endpoints such as metrics follow it), read once per adapter."""

@@ -90,6 +90,18 @@ DATASTORES_WRITE = _g(f"{ML}/workspaces/datastores/write", Scope.WORKSPACE, "poi
 DATASTORES_SECRETS = _g(f"{ML}/workspaces/datastores/listsecrets/action", Scope.WORKSPACE,
                         "which key a datastore holds, before and after a rotation")
 RESYNC_KEYS = _g(f"{ML}/workspaces/resynckeys/action", Scope.WORKSPACE, "make the workspace pick the new key up now")
+ENDPOINTS_READ = _g(f"{ML}/workspaces/onlineEndpoints/read", Scope.WORKSPACE,
+                    "list online endpoints and re-read one's traffic and mirror traffic before deleting a deployment")
+DEPLOYMENTS_READ = _g(f"{ML}/workspaces/onlineEndpoints/deployments/read", Scope.WORKSPACE,
+                      "find failed deployments, and re-read one before and after its delete")
+DEPLOYMENTS_DELETE = _g(f"{ML}/workspaces/onlineEndpoints/deployments/delete", Scope.WORKSPACE,
+                        "delete a failed deployment with no traffic after its grace period (releases its quota)")
+DEPLOYMENT_LOGS = _g(f"{ML}/workspaces/onlineEndpoints/deployments/getLogs/action", Scope.WORKSPACE,
+                     "the tail of a failed deployment's inference server log: why it failed")
+JOBS_CANCEL = _g(f"{ML}/workspaces/jobs/cancel/action", Scope.WORKSPACE,
+                 "cancel a job not responding past NOT_RESPONDING_CANCEL_MINUTES (opt-in)")
+MFE_OPERATION = _g(f"{ML}/locations/mfeOperationsStatus/read", Scope.SUBSCRIPTION,
+                   "poll a deployment delete or a job cancel until it is done")
 USAGES = _g(f"{ML}/locations/usages/read", Scope.SUBSCRIPTION, "quota usage per VM family (quota relief)")
 VM_SIZES = _g(f"{ML}/locations/vmsizes/read", Scope.SUBSCRIPTION, "each VM size's family and vCPUs (quota relief)")
 COMPUTE_OPERATION = _g(f"{ML}/locations/computeoperationsstatus/read", Scope.SUBSCRIPTION,
@@ -118,6 +130,14 @@ ROUTES: tuple[Route, ...] = (
     Route("arm", "POST", WS + "/computes/{compute}/stop", COMPUTES_STOP),
     Route("arm", "POST", WS + "/computes/{compute}/updateIdleShutdownSetting", IDLE_SHUTDOWN),
     Route("arm", "GET", WS + "/jobs", JOBS_READ),
+    Route("arm", "GET", WS + "/jobs/{job}", JOBS_READ),
+    Route("arm", "POST", WS + "/jobs/{job}/cancel", JOBS_CANCEL),
+    Route("arm", "GET", WS + "/onlineEndpoints", ENDPOINTS_READ),
+    Route("arm", "GET", WS + "/onlineEndpoints/{endpoint}", ENDPOINTS_READ),
+    Route("arm", "GET", WS + "/onlineEndpoints/{endpoint}/deployments", DEPLOYMENTS_READ),
+    Route("arm", "GET", WS + "/onlineEndpoints/{endpoint}/deployments/{deployment}", DEPLOYMENTS_READ),
+    Route("arm", "DELETE", WS + "/onlineEndpoints/{endpoint}/deployments/{deployment}", DEPLOYMENTS_DELETE),
+    Route("arm", "POST", WS + "/onlineEndpoints/{endpoint}/deployments/{deployment}/getLogs", DEPLOYMENT_LOGS),
     Route("arm", "GET", WS + "/datastores", DATASTORES_READ),
     Route("arm", "PUT", WS + "/datastores/{datastore}", DATASTORES_WRITE),
     Route("arm", "POST", WS + "/datastores/{datastore}/listSecrets", DATASTORES_SECRETS),
@@ -127,6 +147,7 @@ ROUTES: tuple[Route, ...] = (
     Route("arm", "GET", LOCATION + "/vmSizes", VM_SIZES),
     Route("arm", "GET", LOCATION + "/computeOperationsStatus/{operation}", COMPUTE_OPERATION),
     Route("arm", "GET", LOCATION + "/workspaceOperationsStatus/{operation}", WORKSPACE_OPERATION),
+    Route("arm", "GET", LOCATION + "/mfeOperationsStatus/{operation}", MFE_OPERATION),
     # --- storage account keys (ARM) ---------------------------------------------------------------
     Route("arm", "POST", ACCOUNT + "/listKeys", LIST_KEYS),
     Route("arm", "POST", ACCOUNT + "/regenerateKey", REGENERATE_KEY),

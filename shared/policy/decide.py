@@ -12,15 +12,20 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from shared.actions import ClearMark
 from shared.model import (
     CPU_UNAVAILABLE,
     NO_CPU_DATA,
+    Action,
     Cluster,
     ComputeInstance,
     CpuActivity,
     Decision,
     Job,
     Mark,
+    OnlineDeployment,
+    OnlineEndpoint,
+    OtherCompute,
     ResourceId,
     Usage,
     Verdict,
@@ -29,8 +34,12 @@ from shared.model import (
 )
 from shared.policy.clusters import ClusterRules, judge_cluster, judge_unusable
 from shared.policy.common import Exemptions, exemption_reason
+from shared.policy.deployments import RULE as DEPLOYMENT_RULE
+from shared.policy.deployments import DeploymentRules, judge_deployment
 from shared.policy.idle import IdleRules, judge_idle_shutdown, judge_instance
+from shared.policy.inventory import Row, inventory
 from shared.policy.quota import cluster_candidate, family_of, instance_candidate, relieve
+from shared.policy.runs import judge_not_responding, not_responding
 from shared.settings import Settings
 
 
@@ -42,6 +51,8 @@ class Purpose(StrEnum):
     RUN_ENDED = "run-ended"
     UNUSABLE_NODES = "unusable-nodes"
     QUOTA = "quota"
+    DEPLOYMENT_SWEEP = "deployment-sweep"
+    NOT_RESPONDING = "not-responding"
     PLAN = "plan"
 
 
@@ -53,6 +64,8 @@ class Needs:
     marks: bool = False
     restores: bool = False
     quota: bool = False
+    deployments: bool = False  # online endpoints and their deployments (not computes, not jobs)
+    logs: bool = False  # the log tail of each failed deployment not yet marked (to say why it failed)
 
 
 NEEDS: Mapping[Purpose, Needs] = {
@@ -61,7 +74,9 @@ NEEDS: Mapping[Purpose, Needs] = {
     Purpose.RUN_ENDED: Needs(restores=True),
     Purpose.UNUSABLE_NODES: Needs(),
     Purpose.QUOTA: Needs(cpu=True, marks=True, quota=True),
-    Purpose.PLAN: Needs(cpu=True, marks=True, restores=True),
+    Purpose.DEPLOYMENT_SWEEP: Needs(marks=True, deployments=True, logs=True),
+    Purpose.NOT_RESPONDING: Needs(),
+    Purpose.PLAN: Needs(cpu=True, marks=True, restores=True, quota=True, deployments=True),
 }
 
 
@@ -70,6 +85,8 @@ class Rules:
     idle: IdleRules
     clusters: ClusterRules
     quota_target_percent: int = 80
+    deployments: DeploymentRules = field(default_factory=lambda: DeploymentRules(timedelta(hours=2), Exemptions("autopilot-exempt")))
+    cancel_not_responding_after: timedelta | None = None  # None: never cancel (the opt-in is off)
 
     @classmethod
     def from_settings(cls, s: Settings) -> Rules:
@@ -80,6 +97,8 @@ class Rules:
                       s.idle_shutdown_minutes, exemptions),
             ClusterRules(timedelta(minutes=s.cluster_idle_minutes), s.cluster_max_scale_down_seconds, exemptions),
             s.quota_target_percent,
+            DeploymentRules(timedelta(minutes=s.failed_deployment_grace_minutes), exemptions),
+            timedelta(minutes=s.not_responding_cancel_minutes) if s.not_responding_cancel_minutes else None,
         )
 
 
@@ -88,15 +107,18 @@ class Snapshot:
     """The live state one work item gathered. ``cpu`` is None when the metrics could not be read."""
 
     workspace: ResourceId
-    computes: tuple[ComputeInstance | Cluster, ...] = ()
+    computes: tuple[ComputeInstance | Cluster | OtherCompute, ...] = ()
     jobs: tuple[Job, ...] = ()
     cpu: Mapping[str, CpuActivity] | None = field(default_factory=dict)  # name key → activity
-    marks: Mapping[str, Mark] = field(default_factory=dict)  # compute key → mark
+    marks: Mapping[str, Mark] = field(default_factory=dict)  # compute or deployment key → mark
     restores: Mapping[str, int] = field(default_factory=dict)  # cluster key → max nodes to give back
     usages: tuple[Usage, ...] = ()
     sizes: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     found: str = ""  # what gathering could not find, said once (a vanished run or compute)
     job_horizon: datetime | None = None  # the newest job creation time the listing saw (for the re-read)
+    endpoints: tuple[OnlineEndpoint, ...] = ()
+    deployments: tuple[OnlineDeployment, ...] = ()
+    logs: Mapping[str, str] = field(default_factory=dict)  # deployment key → its log tail, when read
 
     @property
     def instances(self) -> list[ComputeInstance]:
@@ -116,6 +138,7 @@ class Snapshot:
 class Decided:
     verdicts: list[Verdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    inventory: list[Row] = field(default_factory=list)  # the plan's: every compute, serverless job and deployment
 
 
 def decide(purpose: Purpose, params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime) -> Decided:
@@ -160,6 +183,8 @@ def _run_ended(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: dat
         out.notes.append(f"run {run} ran on instance {compute.name}: the idle sweep judges instances")
     elif isinstance(compute, Cluster):
         out.verdicts.append(judge_cluster(compute, snap.jobs, rules.clusters, now, snap.restores.get(compute.key)))
+    elif isinstance(compute, OtherCompute):
+        out.notes.append(f"run {run} ran on {compute.compute_type} compute {compute.name}: left alone")
 
 
 def _unusable(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
@@ -207,10 +232,51 @@ def _quota(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetim
     out.verdicts.append(relieve(usage, rules.quota_target_percent, candidates))
 
 
+def _deployment_verdicts(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime) -> list[Verdict]:
+    endpoints = {name_key(e.name): e for e in snap.endpoints}
+    status_code = str(params.get("status_code") or "") or None
+    verdicts = []
+    for d in snap.deployments:
+        siblings = [o for o in snap.deployments if same_name(o.endpoint, d.endpoint)]
+        verdicts.append(judge_deployment(d, endpoints.get(name_key(d.endpoint)), siblings, snap.marks.get(d.key),
+                                         snap.logs.get(d.key), status_code, snap.sizes, rules.deployments, now))
+    return verdicts
+
+
+def _deployment_sweep(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
+    out.verdicts += _deployment_verdicts(params, snap, rules, now)
+    # A mark whose deployment is gone (deleted by someone, or by us before the mark was cleared) is cleared.
+    prefix = f"{snap.workspace.key}/onlineendpoints/"
+    present = {d.key for d in snap.deployments}
+    for key in sorted(k for k in snap.marks if k.startswith(prefix) and k not in present):
+        target = key[len(prefix):]
+        reason = "the deployment is gone"
+        clear = Action(ClearMark(of="onlineEndpoints"), snap.workspace, target, reason)
+        out.verdicts.append(Verdict(DEPLOYMENT_RULE, target, Decision.SKIP, reason, (clear,)))
+    if params.get("scenario") or params.get("status_code"):
+        failed = [d.target for d in snap.deployments if d.failed]
+        out.notes.append(f"Model Deploy Failed alert (Scenario={params.get('scenario') or '-'}, StatusCode="
+                         f"{params.get('status_code') or '-'}): {len(failed)} failed deployment(s) now"
+                         + (f": {', '.join(failed)}" if failed else " (it failed at creation and left nothing, or recovered)"))
+
+
+def _not_responding(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
+    silent = [j for j in snap.jobs if not_responding(j)]
+    run = str(params.get("run") or "")
+    if run and not silent:
+        job = next((j for j in snap.jobs if same_name(j.name, run)), None)
+        out.notes.append(f"run {run} is {job.status} now: nothing to do" if job else f"run {run} not found: skipped (already gone)")
+    elif not silent:
+        out.notes.append("Not Responding Runs alert: no job is NotResponding now")
+    out.verdicts += [judge_not_responding(snap.workspace, j, rules.cancel_not_responding_after, now) for j in silent]
+
+
 def _plan(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
     out.verdicts += _idle_verdicts(snap, rules, now)
     out.verdicts += [judge_idle_shutdown(i, rules.idle) for i in snap.instances]
     out.verdicts += [judge_cluster(c, snap.jobs, rules.clusters, now, snap.restores.get(c.key)) for c in snap.clusters]
+    out.verdicts += _deployment_verdicts(params, snap, rules, now)
+    out.inventory = inventory(snap.computes, snap.jobs, snap.deployments, out.verdicts, snap.sizes, snap.usages)
 
 
 DECIDERS: Mapping[Purpose, Callable[[Mapping[str, Any], Snapshot, Rules, datetime, Decided], None]] = {
@@ -219,5 +285,7 @@ DECIDERS: Mapping[Purpose, Callable[[Mapping[str, Any], Snapshot, Rules, datetim
     Purpose.RUN_ENDED: _run_ended,
     Purpose.UNUSABLE_NODES: _unusable,
     Purpose.QUOTA: _quota,
+    Purpose.DEPLOYMENT_SWEEP: _deployment_sweep,
+    Purpose.NOT_RESPONDING: _not_responding,
     Purpose.PLAN: _plan,
 }

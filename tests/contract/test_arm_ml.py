@@ -60,7 +60,8 @@ def test_sync_keys_is_a_long_running_operation_recorded_on_the_workspace(emulato
 
 def test_compute_list_returns_instances_and_clusters_fully_populated(ml: Any) -> None:
     computes = {c.name: c for c in ml.compute.list()}
-    assert set(computes) == {"ci-alice", "ci-bob", "ci-carol", "ci-dave", "ci-erin", "ci-frank", "cpu-cluster", "gpu-cluster"}
+    assert set(computes) == {"ci-alice", "ci-bob", "ci-carol", "ci-dave", "ci-erin", "ci-frank", "cpu-cluster", "gpu-cluster",
+                             *ATTACHED}
     alice = computes["ci-alice"]
     assert alice.type == "computeinstance"
     assert alice.state == "Running"
@@ -74,6 +75,31 @@ def test_compute_list_returns_instances_and_clusters_fully_populated(ml: Any) ->
     assert computes["ci-carol"].state == "Stopped"
     assert computes["ci-dave"].tags == {"autopilot-exempt": "true"}
     assert computes["cpu-cluster"].type == "amlcompute"
+
+
+# Every other compute type of the demo, as ARM names it in properties.computeType (one not known to Azure today).
+ATTACHED = {"aks-inference": "AKS", "k8s-arc": "Kubernetes", "vm-gpu-box": "VirtualMachine", "dbx-prod": "Databricks",
+            "hdi-spark": "HDInsight", "syn-pool": "SynapseSpark", "adf-pipelines": "DataFactory",
+            "adla-legacy": "DataLakeAnalytics", "fabric-pool": "FabricSpark"}
+
+
+def test_every_other_compute_type_is_served_as_the_rest_examples_show_it_and_the_sdk_reads_it(
+        emulator: EmulatorClient, credential: Any, ml: Any) -> None:
+    listed = {c.name: c for c in ml.compute.list()}
+    for name, kind in ATTACHED.items():
+        raw = emulator.arm(credential, "GET", f"{COMPUTES}/{name}").json()
+        props = raw["properties"]
+        assert props["computeType"] == kind and props["provisioningState"] == "Succeeded", name
+        assert listed[name].name == name  # azure-ai-ml lists it (an unknown type too) without failing
+        if kind != "FabricSpark":
+            assert props["resourceId"].startswith("/subscriptions/"), name
+    aks = emulator.arm(credential, "GET", f"{COMPUTES}/aks-inference").json()["properties"]
+    assert aks["properties"]["agentCount"] == 3 and aks["properties"]["agentVmSize"] == "Standard_D4s_v3"
+    assert aks["isAttachedCompute"] is False
+    k8s = emulator.arm(credential, "GET", f"{COMPUTES}/k8s-arc").json()["properties"]
+    assert k8s["isAttachedCompute"] is True and k8s["properties"]["defaultInstanceType"] == "defaultInstanceType"
+    vm = emulator.arm(credential, "GET", f"{COMPUTES}/vm-gpu-box").json()["properties"]["properties"]
+    assert vm["virtualMachineSize"] == "Standard_NC6s_v3" and "password" not in vm["administratorAccount"]
 
 
 def test_compute_instance_carries_its_creator_on_the_wire(emulator: EmulatorClient, credential: Any, ml: Any) -> None:
@@ -307,7 +333,7 @@ def test_control_api_upserts_and_deletes_computes(emulator: EmulatorClient, ml: 
 
 def test_jobs_list_gives_status_compute_and_creation_context(emulator: EmulatorClient, ml: Any) -> None:
     jobs = {j.name: j for j in ml.jobs.list()}
-    assert set(jobs) == {"train-bob-0001", "etl-nightly-0412", "finetune-0007"}
+    assert set(jobs) == {"train-bob-0001", "etl-nightly-0412", "finetune-0007", "sweep-serverless-0031", "score-serverless-0107"}
     running = jobs["train-bob-0001"]
     assert running.status == "Running"
     assert running.compute == "ci-bob"
@@ -323,6 +349,18 @@ def test_jobs_list_gives_status_compute_and_creation_context(emulator: EmulatorC
     assert call["query"]["listViewType"] == "ActiveOnly"
 
 
+def test_a_serverless_job_has_no_compute_and_says_its_instance_type_and_count(emulator: EmulatorClient) -> None:
+    from shared.adapters.aml import Workspace
+    from shared.model import ResourceId
+    from shared.settings import Settings
+
+    settings = Settings.from_env({"ALLOWED_WORKSPACES": DEMO_WORKSPACE_ID, "ARM_ENDPOINT": emulator.url,
+                                  "ARM_AUDIENCE": "https://management.azure.com"}, require_storage=False)
+    job = Workspace(settings, ResourceId.parse(DEMO_WORKSPACE_ID)).get_job("sweep-serverless-0031")
+    assert job is not None
+    assert (job.compute, job.instance_type, job.instance_count, job.owner) == (None, "Standard_DS3_v2", 2, "alice@contoso.com")
+
+
 def test_jobs_list_honours_the_list_view_type(emulator: EmulatorClient, ml: Any) -> None:
     from azure.ai.ml.constants import ListViewType
 
@@ -331,7 +369,7 @@ def test_jobs_list_honours_the_list_view_type(emulator: EmulatorClient, ml: Any)
     }})
     assert "old-0001" not in {j.name for j in ml.jobs.list()}
     assert {j.name for j in ml.jobs.list(list_view_type=ListViewType.ARCHIVED_ONLY)} == {"old-0001"}
-    assert len(list(ml.jobs.list(list_view_type=ListViewType.ALL))) == 4
+    assert len(list(ml.jobs.list(list_view_type=ListViewType.ALL))) == 6
     assert [c["query"]["listViewType"] for c in emulator.journal(path="/jobs")] == ["ActiveOnly", "ArchivedOnly", "All"]
 
 

@@ -3,7 +3,9 @@ workspace adapter (raw pages, digested as they stream; the re-read before a writ
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +16,8 @@ from local.stack import app_settings
 
 pytestmark = pytest.mark.usefixtures("demo")
 
-DEMO_JOBS = 3
+DEMO = json.loads((Path(__file__).parents[2] / "local/emulator/scenarios/demo.json").read_text())
+DEMO_JOBS = len(DEMO["workspaces"][0]["jobs"])  # the demo workspace's own jobs, before the bulk ones
 
 
 def _bulk(emulator: EmulatorClient, count: int, **spec: Any) -> None:

@@ -32,7 +32,7 @@ from shared.settings import Settings
 WS = ResourceId.parse(DEMO_WORKSPACE_ID)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # POSTs that only read (ARM models some reads as actions).
-READ_ACTIONS = ("/listKeys", "/listSecrets", "/listNodes")
+READ_ACTIONS = ("/listKeys", "/listSecrets", "/listNodes", "/getLogs")
 
 
 def azure_writes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,6 +24,18 @@ PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
 RULES_AND_TARGETS = [(rule, name) for rule in ("idle-instance", "native-idle-shutdown")
                      for name in ("ci-alice", "ci-bob", "ci-carol", "ci-dave", "ci-erin", "ci-frank")]
 RULES_AND_TARGETS += [("cluster-size", "cpu-cluster"), ("cluster-size", "gpu-cluster")]
+RULES_AND_TARGETS += [("failed-deployment", f"{e}/deployments/{d}") for e, d in (
+    ("churn-api", "blue"), ("churn-api", "green"), ("fraud-api", "v1"), ("fraud-api", "v2"), ("scoring-api", "prod"),
+    ("scoring-api", "canary"), ("edge-api", "blue"))]
+# Every compute of the demo workspace, by name and type as ARM names it; serverless jobs; online deployments.
+INVENTORY = {"ci-alice": "ComputeInstance", "ci-bob": "ComputeInstance", "ci-carol": "ComputeInstance", "ci-dave": "ComputeInstance",
+             "ci-erin": "ComputeInstance", "ci-frank": "ComputeInstance", "cpu-cluster": "AmlCompute", "gpu-cluster": "AmlCompute",
+             "aks-inference": "AKS", "k8s-arc": "Kubernetes", "vm-gpu-box": "VirtualMachine", "dbx-prod": "Databricks",
+             "hdi-spark": "HDInsight", "syn-pool": "SynapseSpark", "adf-pipelines": "DataFactory", "adla-legacy": "DataLakeAnalytics",
+             "fabric-pool": "FabricSpark", "sweep-serverless-0031": "Serverless", "score-serverless-0107": "Serverless",
+             **{target: "OnlineDeployment (Managed)" for rule, target in RULES_AND_TARGETS if rule == "failed-deployment"},
+             "edge-api/deployments/blue": "OnlineDeployment (Kubernetes)"}
+INVENTORY_COLUMNS = ["workspace", "name", "type", "state", "size", "nodes", "cores", "owner", "verdict"]
 PLAN_COLUMNS = ["workspace", "rule", "target", "decision", "actions", "reason"]
 HISTORY_COLUMNS = ["at", "status", "action", "workspace", "target", "reason", "detail", "owner", "trigger"]
 
@@ -51,7 +63,8 @@ def test_plan_prints_a_row_per_rule_and_target_and_writes_nothing(world: World):
     start = world.mark()
     done = autopilot(world, "plan", "--workspace", WS.id)
     assert done.returncode == 0, done.stderr
-    head, columns, rule, *rows = done.stdout.splitlines()
+    verdicts, inventory = done.stdout.split("\n\ninventory of mlw-demo: every compute, serverless job and online deployment\n")
+    head, columns, rule, *rows = verdicts.splitlines()
     assert head.startswith("workspace mlw-demo — mode enforce — ")
     assert columns.split() == ["RULE", "TARGET", "DECISION", "ACTIONS", "REASON"] and set(rule) <= {"-", " "}
     table = table_rows(rows, 5)
@@ -62,6 +75,31 @@ def test_plan_prints_a_row_per_rule_and_target_and_writes_nothing(world: World):
     assert by_key[("cluster-size", "cpu-cluster")][2:4] == ["act", "scale-cluster"]
     assert world.emulator.journal(start, service="arm"), "plan read the live state"
     assert world.writes(start) == [], "plan is read-only, even in enforce mode"
+    inventory_head, _, *inventory_rows = inventory.splitlines()
+    assert inventory_head.split() == ["NAME", "TYPE", "STATE", "SIZE", "NODES", "CORES", "OWNER", "VERDICT"]
+    names = [line.split()[0] for line in inventory_rows if line and not line.startswith((" ", "note: "))]
+    assert sorted(names) == sorted(INVENTORY)
+
+
+def test_every_compute_type_appears_in_the_plan(world: World):
+    start = world.mark()
+    as_json = autopilot(world, "plan", "--workspace", WS.id, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    rows = {r["name"]: r for r in json.loads(as_json.stdout)["inventory"]}
+    assert {name: r["type"] for name, r in rows.items()} == INVENTORY
+    for name in ("aks-inference", "k8s-arc", "vm-gpu-box", "dbx-prod", "hdi-spark", "syn-pool", "adf-pipelines", "adla-legacy"):
+        assert rows[name]["verdict"].startswith("left alone: ") and "not one this version knows" not in rows[name]["verdict"], name
+    assert rows["fabric-pool"]["verdict"] == "left alone: compute type FabricSpark is not one this version knows: listed, never changed"
+    assert (rows["aks-inference"]["nodes"], rows["aks-inference"]["cores"]) == (3, 12)  # 3 × Standard_D4s_v3
+    assert rows["k8s-arc"]["state"] == "Succeeded (attached)" and rows["k8s-arc"]["cores"] is None
+    assert (rows["sweep-serverless-0031"]["cores"], rows["sweep-serverless-0031"]["owner"]) == (8, "alice@contoso.com")
+    assert "holds 8 cores of standardDSv2Family (family at " in rows["sweep-serverless-0031"]["verdict"]
+    assert rows["ci-alice"]["verdict"] == "idle-instance: wait → mark-idle; native-idle-shutdown: act → set-idle-shutdown" and rows["ci-alice"]["owner"] == "alice@contoso.com"
+    as_csv = autopilot(world, "plan", "--workspace", WS.id, "--output", "csv", "--inventory")
+    reader = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert reader.fieldnames == INVENTORY_COLUMNS
+    assert {r["name"]: r["type"] for r in reader} == INVENTORY
+    assert world.writes(start) == []
 
 
 def test_plan_as_json_carries_every_verdict_with_its_actions(world: World):
@@ -91,6 +129,14 @@ EXPLAINED = [  # (payload file, exit code, stream, what it says)
     ("model-registered.eventgrid.json", 0, "stdout", "ignored: ModelRegistered needs no remediation"),
     ("run-forged.eventgrid.json", 2, "stderr", "rejected: forged or misrouted: "),
     ("alert-forged.json", 2, "stderr", "rejected: forged or misrouted: alert targets "),
+    ("alert-model-deploy-failed.json", 0, "stdout", "accepted: alert 'aml-model-deploy-failed': model deploy failed = 1.0 "
+     "('Scenario'='ManagedOnlineEndpoint', 'StatusCode'='InternalServerError') on mlw-demo → deployment-sweep: find failed online"),
+    ("alert-not-responding-runs.json", 0, "stdout", "accepted: alert 'aml-not-responding-runs': not responding runs = 1.0 "
+     "(no dimensions) on mlw-demo → not-responding: read the not-responding job(s)"),
+    ("alert-failed-runs.json", 0, "stdout", "accepted: alert 'aml-failed-runs': failed runs = 2.0 ('RunType'='azureml.scriptrun', "
+     "'ComputeType'='AmlCompute') on mlw-demo → cluster-sweep: check every cluster"),
+    ("run-not-responding.eventgrid.json", 0, "stdout", "accepted: run score-serverless-0107 NotResponding in mlw-demo: tell its owner "
+     "→ not-responding:"),
 ]
 
 
@@ -314,7 +360,11 @@ def test_a_reader_that_closes_the_pipe_after_one_line_ends_the_command_quietly(w
 def test_a_long_reason_is_wrapped_onto_continuation_lines_and_no_text_is_lost(world: World):
     done = autopilot(world, "plan", "--workspace", WS.id, COLUMNS="100")
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    verdict_table, inventory_table = done.stdout.split("\n\ninventory of ")
+    lines = verdict_table.splitlines()
+    inventory_lines = inventory_table.splitlines()[1:]
+    verdict_at = inventory_lines[0].index("VERDICT")
+    assert all(line[:verdict_at].strip() == "" for line in inventory_lines[2:] if line.startswith(" ")), "aligned under VERDICT"
     continued = [line for line in lines[3:] if line.startswith(" ")]
     assert continued, "some reason is longer than the room left and wraps"
     reason_at = lines[1].index("REASON")

@@ -210,3 +210,45 @@ def test_a_run_whose_compute_no_longer_exists_is_skipped_with_the_reason(world: 
     (summary,) = [line for line in app_lines(stack) if "autopilot.worker: " in line]
     assert summary == ("INFO autopilot.worker: run-ended mlw-demo: no actions: "
                        "run etl-nightly-0412 ran on cpu-cluster, which no longer exists: skipped, already gone")
+
+
+def test_a_model_deploy_failed_alert_tells_each_failed_deployment_why_and_the_deployment_sweep_timer_deletes_the_one_without_traffic(
+        world: World, app):
+    world.emulator.lro(polls=0)
+    stack = app(mode="enforce", FAILED_DEPLOYMENT_GRACE_MINUTES="0")
+    start = world.mark()
+    answer = drive.alert(stack, payload("alert-model-deploy-failed.json"))
+    assert answer.status == 202 and "model deploy failed" in answer.json()["message"]
+    drive.wait_quiet(stack)
+    assert world.writes(start) == []  # told, marked in the ledger; nothing changed in Azure yet
+    rows = world.ledger().history(datetime.now(UTC) - timedelta(minutes=5))
+    told = {r["Target"]: r["Reason"] for r in rows if r["Action"] == "mark-failed-deployment"}
+    assert set(told) == {f"{e}/deployments/{d}" for e, d in
+                         (("churn-api", "green"), ("fraud-api", "v2"), ("scoring-api", "canary"), ("edge-api", "blue"))}
+    assert all("status code InternalServerError" in reason for reason in told.values())
+
+    swept = world.mark()
+    assert drive.timer(stack, "deployment_sweep").status == 202
+    drive.wait_quiet(stack)
+    assert [(w["method"], w["path"]) for w in world.writes(swept)] == \
+        [("DELETE", WS.path("onlineEndpoints", "scoring-api", "deployments", "canary"))]
+
+
+def test_a_not_responding_run_event_and_the_not_responding_runs_alert_are_told_and_change_nothing(world: World, app):
+    stack = app(mode="enforce")
+    start = world.mark()
+    assert drive.event_grid(stack, payload("run-not-responding.eventgrid.json")).status == 202
+    assert drive.alert(stack, payload("alert-not-responding-runs.json")).status == 202
+    drive.wait_quiet(stack)
+    assert world.writes(start) == []
+    rows = world.ledger().history(datetime.now(UTC) - timedelta(minutes=5))
+    notices = [r for r in rows if r["Action"] == "notify" and r["Target"] == "score-serverless-0107"]
+    assert len(notices) == 2 and all("https://ml.azure.com/runs/score-serverless-0107?wsid=" in r["Reason"] for r in notices)
+
+
+def test_a_failed_runs_alert_sweeps_the_clusters_of_its_workspace(world: World, app):
+    stack = app(mode="enforce")
+    start = world.mark()
+    assert drive.alert(stack, payload("alert-failed-runs.json")).status == 202
+    drive.wait_quiet(stack)
+    assert sorted(writes_by_compute(world, start)) == [("PATCH", "cpu-cluster")]  # idle for 3h at min 2: scaled to min 0

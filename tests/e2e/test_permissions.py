@@ -3,7 +3,8 @@
 One run, in enforce mode, of the scenarios that between them make every kind of request the
 adapters send: an idle sweep that marks, then (grace passed) stops an instance and sets AML's idle
 shutdown; an unusable-nodes recycle and the cluster sweep that restores it (PATCH); a quota alert
-(usages, VM sizes); a rotation sweep of the vault and a forced rotation. Every request the emulator
+(usages, VM sizes); a deployment sweep that reads a failed deployment's logs and, after the grace, deletes it;
+a not-responding run cancelled (with the opt-in); a rotation sweep of the vault and a forced rotation. Every request the emulator
 journaled is mapped with ``shared.adapters.permissions.action_for`` (an unmapped request fails,
 named), and the set of (action, scope) used must equal the set the Terraform grants.
 """
@@ -75,13 +76,22 @@ def run_every_scenario(world: World) -> list[dict[str, Any]]:
     quota = WorkItem(Kind.QUOTA, WS.id, "permissions-quota", {"family": "standardDSv2Family", "cluster": "cpu-cluster", "value": 90.0})
     outcomes += engine.run(quota, now).outcomes
 
+    # Failed deployments: the sweep marks (logs, sizes), and after the grace deletes scoring-api's canary.
+    # Not-responding runs: the event's job is read and, with the opt-in, cancelled.
+    failing = world.settings("enforce", FAILED_DEPLOYMENT_GRACE_MINUTES="0", NOT_RESPONDING_CANCEL_MINUTES="15")
+    deployments = world.engine(failing)
+    outcomes += deployments.run(sweep(Kind.DEPLOYMENT_SWEEP, WS.id, now), now).outcomes
+    outcomes += deployments.run(sweep(Kind.DEPLOYMENT_SWEEP, WS.id, later), later).outcomes
+    outcomes += deployments.run(WorkItem(Kind.NOT_RESPONDING, WS.id, "permissions-silent", {"run": "score-serverless-0107"}), now).outcomes
+
     # Rotation: the vault's sweep (lists the managed credentials), then a forced rotation.
     outcomes += rotator.run(WorkItem(Kind.ROTATE, DEMO_VAULT, "permissions-sweep"), now).outcomes
     outcomes += rotator.run(WorkItem(Kind.ROTATE, DEMO_VAULT, "permissions-forced", {"secret": "stmldemo-key", "forced": True}), now).outcomes
 
     done = {(o.action.kind.value, o.action.target) for o in outcomes if o.status is Status.DONE}
     for expected in [("mark-idle", "ci-alice"), ("set-idle-shutdown", "ci-alice"), ("stop-instance", "ci-alice"),
-                     ("scale-cluster", "gpu-cluster"), ("rotate-credential", "stmldemo-key")]:
+                     ("scale-cluster", "gpu-cluster"), ("rotate-credential", "stmldemo-key"),
+                     ("delete-deployment", "scoring-api/deployments/canary"), ("cancel-job", "score-serverless-0107")]:
         assert expected in done, f"scenario did not do {expected}: {sorted(done)}"
     return world.emulator.journal(start)
 

@@ -8,9 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from shared.events import AlertFired, Allowed, Ignored, Rejected, RunEnded, SecretExpiring, parse_alert, parse_any, parse_event
+from shared.events import (
+    AlertFired,
+    Allowed,
+    Ignored,
+    Rejected,
+    RunEnded,
+    RunNotResponding,
+    SecretExpiring,
+    parse_alert,
+    parse_any,
+    parse_event,
+)
 from shared.model import ResourceId
-from shared.work import Kind, from_event
+from shared.work import BadWorkItem, Kind, WorkItem, from_event
 
 PAYLOADS = Path(__file__).parent.parent / "payloads"
 WS = ResourceId.parse("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml-demo/providers/"
@@ -40,11 +51,20 @@ def test_a_canceled_run_as_a_cloudevent_is_accepted_with_keys_in_any_case():
     assert isinstance(parsed, RunEnded) and parsed.status == "Canceled" and parsed.envelope.schema == "cloudevents"
 
 
-@pytest.mark.parametrize("status", ["Running", "Queued", "Preparing", "Paused", "NotResponding", "Completed", ""])
-def test_run_status_changes_other_than_failed_or_canceled_are_ignored(status):
+@pytest.mark.parametrize("status", ["Running", "Queued", "Preparing", "Paused", "Completed", ""])
+def test_run_status_changes_other_than_failed_canceled_or_not_responding_are_ignored(status):
     payload = event("run-failed.eventgrid.json")
     payload["data"]["runStatus"] = status
     assert isinstance(parse_event(payload, ALLOWED), Ignored)
+
+
+@pytest.mark.parametrize("status", ["NotResponding", "notresponding", " NOTRESPONDING "])
+def test_a_run_that_stopped_responding_is_accepted_in_any_spelling(status):
+    payload = event("run-failed.eventgrid.json")
+    payload["data"]["runStatus"] = status
+    parsed = parse_event(payload, ALLOWED)
+    assert isinstance(parsed, RunNotResponding) and parsed.run_id == "train-cpu-failed"
+    assert from_event(parsed) == WorkItem(Kind.NOT_RESPONDING, parsed.workspace.id, parsed.envelope.key, {"run": "train-cpu-failed"})
 
 
 def test_run_completed_is_accepted():
@@ -179,3 +199,41 @@ def test_a_new_secret_version_is_ignored():
     payload = event("secret-near-expiry.eventgrid.json")
     payload["eventType"] = "Microsoft.KeyVault.SecretNewVersionCreated"
     assert isinstance(parse_event(payload, ALLOWED), Ignored)
+
+
+@pytest.mark.parametrize(("name", "kind", "params"), [
+    ("alert-model-deploy-failed.json", Kind.DEPLOYMENT_SWEEP,
+     {"scenario": "ManagedOnlineEndpoint", "status_code": "InternalServerError", "value": 1.0}),
+    ("alert-not-responding-runs.json", Kind.NOT_RESPONDING, {"value": 1.0}),
+    ("alert-failed-runs.json", Kind.CLUSTER_SWEEP, {}),
+])
+def test_the_new_baseline_alerts_become_work_of_the_kind_that_handles_them(name, kind, params):
+    parsed = parse_alert(event(name), ALLOWED)
+    assert isinstance(parsed, AlertFired)
+    item = from_event(parsed)
+    assert (item.kind, item.params) == (kind, params)
+    assert WorkItem.from_json(item.to_json(), ALLOWED) == item  # the queue's re-authentication accepts it
+
+
+def test_a_model_deploy_failed_alert_with_an_overlong_dimension_is_cut_to_what_the_queue_accepts():
+    payload = event("alert-model-deploy-failed.json")
+    payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"][1]["value"] = "5" * 200
+    item = from_event(parse_alert(payload, ALLOWED))
+    assert item.params["status_code"] == "5" * 64 and WorkItem.from_json(item.to_json(), ALLOWED) == item
+
+
+def test_a_dimension_with_line_breaks_or_markup_is_told_as_a_plain_label():
+    payload = event("alert-model-deploy-failed.json")
+    payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"][1]["value"] = "500\n<b>forged log line</b>"
+    item = from_event(parse_alert(payload, ALLOWED))
+    assert item.params["status_code"] == "500??b?forged log line?/b?"
+    assert WorkItem.from_json(item.to_json(), ALLOWED) == item
+
+
+@pytest.mark.parametrize("params", [{"status_code": "x" * 65}, {"scenario": ["a"]}, {"run": "../../other"}, {"extra": 1},
+                                    {"status_code": "500\nforged"}, {"scenario": ""}])
+def test_a_queued_deployment_or_not_responding_item_with_bad_parameters_is_refused(params):
+    kind = Kind.NOT_RESPONDING if "run" in params else Kind.DEPLOYMENT_SWEEP
+    raw = json.dumps({"kind": kind.value, "target": ALLOWED.workspaces[0].id, "trigger": "t", "params": params})
+    with pytest.raises(BadWorkItem):
+        WorkItem.from_json(raw, ALLOWED)

@@ -264,7 +264,21 @@ def test_the_event_grid_filters_match_the_events_the_code_handles(module):
     }
     status_filter = subscriptions["run_status"]["advanced_filter"][0]["string_in"][0]
     assert _unquote(status_filter["key"]) == "data.runStatus"
-    assert sorted(_unquote(v) for v in status_filter["values"]) == ["Canceled", "Failed"]
+    assert sorted(_unquote(v) for v in status_filter["values"]) == ["Canceled", "Failed", "NotResponding"]
+
+
+def test_the_five_baseline_workspace_alerts_exist_with_the_metric_names_the_intake_acts_on(module):
+    from shared.events import ALERT_METRICS
+
+    alerts = _resources(module, "azurerm_monitor_metric_alert")
+    metrics = {name: _unquote(body["criteria"][0]["metric_name"]) for name, body in alerts.items()}
+    assert sorted(m.lower() for m in metrics.values()) == sorted(ALERT_METRICS)
+    for name in ("model_deploy_failed", "not_responding_runs", "failed_runs"):
+        criteria = alerts[name]["criteria"][0]
+        assert _unquote(criteria["metric_namespace"]) == "Microsoft.MachineLearningServices/workspaces"
+        assert str(criteria["threshold"]) == f"${{var.{name}_alert_threshold}}"  # a variable, not a constant
+    dims = [_unquote(d["name"]) for d in alerts["model_deploy_failed"]["criteria"][0]["dimension"]]
+    assert dims == ["Scenario", "StatusCode"]
 
 
 def test_the_action_group_calls_the_alerts_route_with_the_common_schema(module):

@@ -26,6 +26,16 @@ EXAMPLES = [
     ("arm", "POST", f"{WS}/computes/ci-alice/stop", f"{ML}/workspaces/computes/stop/action"),
     ("arm", "POST", f"{WS}/computes/ci-alice/updateIdleShutdownSetting", f"{ML}/workspaces/computes/updateIdleShutdownSetting/action"),
     ("arm", "GET", f"{WS}/jobs?api-version=2025-12-01&listViewType=ActiveOnly", f"{ML}/workspaces/jobs/read"),
+    ("arm", "GET", f"{WS}/jobs/score-0107?api-version=2025-12-01", f"{ML}/workspaces/jobs/read"),
+    ("arm", "POST", f"{WS}/jobs/score-0107/cancel", f"{ML}/workspaces/jobs/cancel/action"),
+    ("arm", "GET", f"{WS}/onlineEndpoints", f"{ML}/workspaces/onlineEndpoints/read"),
+    ("arm", "GET", f"{WS}/onlineEndpoints/scoring-api", f"{ML}/workspaces/onlineEndpoints/read"),
+    ("arm", "GET", f"{WS}/onlineEndpoints/scoring-api/deployments", f"{ML}/workspaces/onlineEndpoints/deployments/read"),
+    ("arm", "GET", f"{WS}/onlineEndpoints/scoring-api/deployments/canary", f"{ML}/workspaces/onlineEndpoints/deployments/read"),
+    ("arm", "DELETE", f"{WS}/onlineEndpoints/scoring-api/deployments/canary", f"{ML}/workspaces/onlineEndpoints/deployments/delete"),
+    ("arm", "POST", f"{WS}/onlineEndpoints/scoring-api/deployments/canary/getLogs",
+     f"{ML}/workspaces/onlineEndpoints/deployments/getLogs/action"),
+    ("arm", "GET", f"{LOC}/mfeOperationsStatus/9a8b7c6d?api-version=2025-12-01", f"{ML}/locations/mfeOperationsStatus/read"),
     ("arm", "GET", f"{WS}/datastores", f"{ML}/workspaces/datastores/read"),
     ("arm", "PUT", f"{WS}/datastores/workspaceblobstore", f"{ML}/workspaces/datastores/write"),
     ("arm", "POST", f"{WS}/datastores/trainingdata/listSecrets", f"{ML}/workspaces/datastores/listsecrets/action"),
@@ -73,7 +83,9 @@ def test_every_route_has_an_example():
     pytest.param("arm", "POST", f"{WS}/listKeys", id="workspace keys"),
     pytest.param("arm", "GET", f"{WS}/computes/ci-alice/stop", id="GET of an action"),
     pytest.param("arm", "POST", f"{WS}/computes/ci-alice/stop/more", id="a deeper path"),
-    pytest.param("arm", "GET", f"{WS}/jobs/job-1", id="one job"),
+    pytest.param("arm", "DELETE", f"{WS}/jobs/job-1", id="delete a job"),
+    pytest.param("arm", "DELETE", f"{WS}/onlineEndpoints/scoring-api", id="delete an endpoint"),
+    pytest.param("arm", "PUT", f"{WS}/onlineEndpoints/scoring-api", id="change an endpoint's traffic"),
     pytest.param("arm", "GET", f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Insights/metrics", id="ARM metrics"),
     pytest.param("keyvault", "DELETE", "/secrets/stdata01-key", id="delete a secret"),
     pytest.param("keyvault", "GET", "/secrets/stdata01-key/versions", id="list versions"),
@@ -92,7 +104,7 @@ def test_each_action_has_one_scope_and_data_actions_are_key_vaults():
     for route in ROUTES:
         by_action.setdefault(route.grant.action, set()).add(route.grant.scope)
         assert route.grant.data_action == (route.service == "keyvault"), route
-        assert re.fullmatch(r"Microsoft\.\w+(/\w+)+/(read|write|action)", route.grant.action), route.grant.action
+        assert re.fullmatch(r"Microsoft\.\w+(/\w+)+/(read|write|delete|action)", route.grant.action), route.grant.action
         assert route.grant.reason
     assert all(len(scopes) == 1 for scopes in by_action.values()), by_action
     assert set(NO_ACTION) == {"identity", "notify"}
