@@ -77,7 +77,8 @@ resource "azurerm_monitor_diagnostic_setting" "function_app" {
 
 # Storage logs are per service: reads, writes and deletes of the ledger (table), the work and
 # poison queues (queue), the host's blobs and the dead letters (blob). The poison and dead-letter
-# alerts below read them.
+# alerts below read them. A log's ObjectKey is "/<account>/<queue or container>/..." (a message put
+# is "/<account>/<queue>/messages"), so the alerts compare its second segment, exactly.
 resource "azurerm_monitor_diagnostic_setting" "func_storage" {
   for_each                   = toset(["blobServices", "queueServices", "tableServices"])
   name                       = "to-log-analytics"
@@ -191,7 +192,7 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "poison" {
     query                   = <<-KQL
       StorageQueueLogs
       | where AccountName =~ "${azurerm_storage_account.func.name}" and OperationName == "PutMessage"
-      | where ObjectKey endswith "/${local.poison_queue}"
+      | where tostring(split(ObjectKey, "/")[2]) == "${local.poison_queue}"
     KQL
     time_aggregation_method = "Count"
     operator                = "GreaterThan"
@@ -220,8 +221,8 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "dead_letters" {
   criteria {
     query                   = <<-KQL
       StorageBlobLogs
-      | where AccountName =~ "${azurerm_storage_account.func.name}" and OperationName in ("PutBlob", "PutBlockList")
-      | where ObjectKey contains "/${local.dead_letter_container}/"
+      | where AccountName =~ "${azurerm_storage_account.func.name}" and OperationName in ("PutBlob", "PutBlockList", "AppendBlock")
+      | where tostring(split(ObjectKey, "/")[2]) == "${local.dead_letter_container}"
     KQL
     time_aggregation_method = "Count"
     operator                = "GreaterThan"
