@@ -69,7 +69,7 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("ARM_MAX_RETRIES", "3", "Retries of a transient Azure error (429 honouring Retry-After, 5xx, timeouts) before giving up."),
     Setting("AZURE_TOKEN_CREDENTIALS", "", "`ManagedIdentityCredential` (Azure): every Azure call uses the managed identity only, never a developer sign-in; empty: azure-identity's default chain (an operator's `az login`)."),
     Setting("AZURE_CLIENT_ID", "", "Client id of the user-assigned managed identity to use (empty: the system-assigned one)."),
-    Setting("AzureWebJobsStorage", "", "Storage connection string of the Function App (ledger table, work queue, timer leases): Azurite locally. When set, it decides; in Azure leave it out and set the identity settings below."),
+    Setting("AzureWebJobsStorage", "", "Storage connection string of the Function App (ledger table, work queue, timer leases): Azurite locally. When not empty, it decides; in Azure it is empty and the identity settings below decide."),
     Setting("AzureWebJobsStorage__accountName", "", "The app's storage account, reached with the managed identity (used when AzureWebJobsStorage is empty)."),
     Setting("AzureWebJobsStorage__tableServiceUri", "", "Table endpoint of that account (empty: https://ACCOUNT.table.core.windows.net); the ledger's endpoint on the identity path."),
     Setting("AzureWebJobsStorage__credential", "", "`managedidentity` (Azure): the managed identity reaches the storage; empty: the process's credential (an operator's `az login`)."),
