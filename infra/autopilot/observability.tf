@@ -190,7 +190,7 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "poison" {
 
   criteria {
     query                   = <<-KQL
-      StorageQueueLogs
+      union isfuzzy=true StorageQueueLogs, (datatable(TimeGenerated: datetime, AccountName: string, OperationName: string, ObjectKey: string)[])
       | where AccountName =~ "${azurerm_storage_account.func.name}" and OperationName == "PutMessage"
       | where tostring(split(ObjectKey, "/")[2]) == "${local.poison_queue}"
     KQL
@@ -202,6 +202,11 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "poison" {
   action {
     action_groups = [azurerm_monitor_action_group.operators.id]
   }
+
+  # A new Log Analytics workspace has no StorageQueueLogs or StorageBlobLogs table until the first
+  # logs arrive, and Azure validates a rule's query when the rule is created: the fuzzy union with an
+  # empty datatable of the same columns always resolves, so the first apply does not fail on it.
+  skip_query_validation = true
 
   depends_on = [azurerm_monitor_diagnostic_setting.func_storage]
 }
@@ -220,7 +225,7 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "dead_letters" {
 
   criteria {
     query                   = <<-KQL
-      StorageBlobLogs
+      union isfuzzy=true StorageBlobLogs, (datatable(TimeGenerated: datetime, AccountName: string, OperationName: string, ObjectKey: string)[])
       | where AccountName =~ "${azurerm_storage_account.func.name}" and OperationName in ("PutBlob", "PutBlockList", "AppendBlock")
       | where tostring(split(ObjectKey, "/")[2]) == "${local.dead_letter_container}"
     KQL
@@ -232,6 +237,11 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "dead_letters" {
   action {
     action_groups = [azurerm_monitor_action_group.operators.id]
   }
+
+  # A new Log Analytics workspace has no StorageQueueLogs or StorageBlobLogs table until the first
+  # logs arrive, and Azure validates a rule's query when the rule is created: the fuzzy union with an
+  # empty datatable of the same columns always resolves, so the first apply does not fail on it.
+  skip_query_validation = true
 
   depends_on = [azurerm_monitor_diagnostic_setting.func_storage]
 }

@@ -381,3 +381,16 @@ def test_no_deprecated_storage_account_name_on_containers():
     for directory in (INFRA / "autopilot", INFRA / "mlops", INFRA / "shared"):
         for name, body in _resources(_load(directory), "azurerm_storage_container").items():
             assert "storage_account_name" not in body and "storage_account_id" in body, f"{directory.name}: {name}"
+
+
+def test_log_alerts_on_log_analytics_can_be_created_before_their_tables_exist(module):
+    """A new workspace has no StorageQueueLogs or StorageBlobLogs until logs arrive; Azure validates the query at creation."""
+    rules = _resources(module, "azurerm_monitor_scheduled_query_rules_alert_v2")
+    on_workspace = {name: rule for name, rule in rules.items() if rule["scopes"] == ["${var.log_analytics_workspace_id}"]}
+    assert set(on_workspace) == {"poison", "dead_letters"}
+    for name, rule in on_workspace.items():
+        heredoc = _unquote(rule["criteria"][0]["query"]).strip().splitlines()  # python-hcl2 keeps <<-KQL ... KQL
+        query = "\n".join(line.strip() for line in heredoc if line.strip() not in ("<<-KQL", "KQL"))
+        assert query.startswith("union isfuzzy=true Storage") and "datatable(" in query.splitlines()[0], f"{name}: {query}"
+        assert rule.get("skip_query_validation") is True, name
+        assert 'tostring(split(ObjectKey, "/")[2]) ==' in query, f"{name}: compare the queue or container exactly"
