@@ -198,8 +198,9 @@ resource "azurerm_function_app_flex_consumption" "this" {
 # system-assigned identity, which this app does not have. azurerm_function_app_flex_consumption has
 # no argument for that property (key_vault_reference_identity_id exists on the Linux and Windows
 # function apps only; terraform-provider-azurerm pull request 31439 is still open), so one PATCH of
-# the site sets it (WebApps_Update, which leaves every other property as it is; azurerm's own
-# updates read the site first and keep it).
+# the site sets it, as Microsoft Learn's "Use Key Vault references" does with `az rest --method
+# PATCH` (WebApps_Update leaves every other property as it is; azurerm's own updates read the site
+# first and keep it).
 resource "azapi_resource_action" "key_vault_reference_identity" {
   type        = "Microsoft.Web/sites@2024-04-01"
   resource_id = azurerm_function_app_flex_consumption.this.id
