@@ -113,8 +113,10 @@ def _process_sink() -> OutcomeTelemetry | None:
         return _sink
     with _lock:
         if not _decided:
-            _decided = True  # first: a setup that raises is not retried on every outcome
-            _sink = _configure()
+            try:
+                _sink = _configure()
+            finally:
+                _decided = True  # also when the setup raised: it is not retried on every outcome
     return _sink
 
 
