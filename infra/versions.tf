@@ -9,6 +9,11 @@ terraform {
       source  = "hashicorp/azurerm"
       version = ">= 4.42, < 5.0"
     }
+    # One property azurerm cannot set on a Flex Consumption app (autopilot/main.tf).
+    azapi = {
+      source  = "Azure/azapi"
+      version = ">= 2.0, < 3.0"
+    }
   }
 }
 
@@ -26,4 +31,8 @@ provider "azurerm" {
       purge_soft_delete_on_destroy = false
     }
   }
+}
+
+provider "azapi" {
+  subscription_id = var.subscription_id
 }

@@ -134,7 +134,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         try:
             from shared.adapters.ledger import open_ledger
 
-            ledger = open_ledger(settings)
+            ledger = open_ledger(settings, create=False)  # read only: Storage Table Data Reader is enough
             marks = ledger.marks()
             restores = {key: max_nodes for key, (max_nodes, _) in ledger.restores().items()}
         except Exception as exc:
@@ -273,7 +273,7 @@ def _ledger(settings: Settings) -> Any:
     from shared.adapters.ledger import open_ledger
 
     try:
-        return open_ledger(settings)
+        return open_ledger(settings, create=False)  # read only: Storage Table Data Reader is enough
     except AzureError:
         raise
     except (ValueError, TypeError, KeyError) as exc:  # the storage SDK's reading of the connection string

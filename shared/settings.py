@@ -74,7 +74,7 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("ARM_MAX_RETRIES", "3", "Retries of a transient Azure error (429 honouring Retry-After, 5xx, timeouts) before giving up."),
     Setting("AZURE_TOKEN_CREDENTIALS", "", "`ManagedIdentityCredential` (Azure): every Azure call uses the managed identity only, never a developer sign-in; empty: azure-identity's default chain (an operator's `az login`)."),
     Setting("AZURE_CLIENT_ID", "", "Client id of the user-assigned managed identity to use (empty: the system-assigned one)."),
-    Setting("AzureWebJobsStorage", "", "Storage connection string of the Function App (ledger table, work queue, timer leases): Azurite locally. When set, it decides; in Azure leave it out and set the identity settings below."),
+    Setting("AzureWebJobsStorage", "", "Storage connection string of the Function App (ledger table, work queue, timer leases): Azurite locally. When not empty, it decides; in Azure it is empty and the identity settings below decide."),
     Setting("AzureWebJobsStorage__accountName", "", "The app's storage account, reached with the managed identity (used when AzureWebJobsStorage is empty)."),
     Setting("AzureWebJobsStorage__tableServiceUri", "", "Table endpoint of that account (empty: https://ACCOUNT.table.core.windows.net); the ledger's endpoint on the identity path."),
     Setting("AzureWebJobsStorage__credential", "", "`managedidentity` (Azure): the managed identity reaches the storage; empty: the process's credential (an operator's `az login`)."),
@@ -172,6 +172,11 @@ def _storage(env: Mapping[str, str], required: bool) -> tuple[str, str, str | No
     account = _raw(env, "AzureWebJobsStorage__accountName")
     table = _url(env, "AzureWebJobsStorage__tableServiceUri")
     if connection:
+        if _empty_account_key(connection):
+            # What azurerm's Flex Consumption resource writes when its storage uses an identity: it
+            # would win over the identity settings and fail every storage call. Never echo the value.
+            raise SettingsError("AzureWebJobsStorage: the connection string has an empty AccountKey; set it to an "
+                                "empty value to reach the storage with AzureWebJobsStorage__accountName and the identity")
         return connection, "", None
     if not account and not table:
         if required:
@@ -184,7 +189,16 @@ def _storage(env: Mapping[str, str], required: bool) -> tuple[str, str, str | No
     if credential and credential.lower() != "managedidentity":
         raise SettingsError(f"AzureWebJobsStorage__credential: expected managedidentity or nothing, got {credential!r}")
     client_id = _guid(env, "AzureWebJobsStorage__clientId")
+    if client_id and not credential:
+        raise SettingsError("AzureWebJobsStorage__clientId: set AzureWebJobsStorage__credential=managedidentity too, "
+                            "or the client id is not used")
     return "", table or f"https://{account}.table.core.windows.net", client_id if credential else None
+
+
+def _empty_account_key(connection: str) -> bool:
+    """Whether a storage connection string names an AccountKey with no value."""
+    parts = [part.split("=", 1) for part in connection.split(";") if "=" in part]
+    return any(key.strip().lower() == "accountkey" and not value.strip() for key, value in parts)
 
 
 def _telemetry_identity(env: Mapping[str, str]) -> str | None:
@@ -341,17 +355,33 @@ def current() -> Settings:
     return Settings.from_env()
 
 
+# The values azure-identity's DefaultAzureCredential accepts in AZURE_TOKEN_CREDENTIALS (azure-identity
+# 1.27, compared case-insensitively); any other makes it raise when the first Azure call is made.
+# Less interactivebrowsercredential: the app's chain leaves the browser out (nobody is at a server's
+# screen), so that choice would leave no credential at all.
+TOKEN_CREDENTIALS = frozenset({
+    "dev", "prod", "azureclicredential", "azuredeveloperclicredential", "azurepowershellcredential",
+    "environmentcredential", "managedidentitycredential", "visualstudiocodecredential", "workloadidentitycredential",
+})
+
+
 def identity_choice(env: Mapping[str, str] | None = None) -> tuple[bool, str]:
     """(managed identity only, its client id): what ``AZURE_TOKEN_CREDENTIALS`` and ``AZURE_CLIENT_ID`` say.
 
     Other values of ``AZURE_TOKEN_CREDENTIALS`` (dev, prod, a credential's name) are azure-identity's
-    own: its default chain reads them.
+    own: its default chain reads them. A value it does not know is refused here, at start, rather
+    than by the first Azure call.
 
     Read apart from the other settings: the operator's command authenticates before (and without)
     a complete set of settings.
     """
     env = os.environ if env is None else env
-    return _raw(env, "AZURE_TOKEN_CREDENTIALS").lower() == "managedidentitycredential", _guid(env, "AZURE_CLIENT_ID")
+    chosen = _raw(env, "AZURE_TOKEN_CREDENTIALS").lower()
+    if chosen and chosen not in TOKEN_CREDENTIALS:
+        shown = chosen if len(chosen) <= 40 else chosen[:40] + "..."
+        raise SettingsError(f"AZURE_TOKEN_CREDENTIALS: expected ManagedIdentityCredential (Azure), dev, prod or another "
+                            f"azure-identity credential name, got {shown!r}")
+    return chosen == "managedidentitycredential", _guid(env, "AZURE_CLIENT_ID")
 
 
 def startup_line(env: Mapping[str, str] | None = None) -> tuple[bool, str]:

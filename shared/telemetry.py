@@ -93,13 +93,15 @@ _decided = False
 
 
 def record(outcome: Outcome) -> None:
-    """Send `outcome` when the process has telemetry (decided on the first call; see the module rules)."""
+    """Send `outcome` when the process has telemetry (decided on the first call; see the module rules).
+
+    Nothing raised here reaches the caller, be it from setting telemetry up or from sending.
+    """
     global _sink
-    sink = _process_sink()
-    if sink is None:
-        return
     try:
-        sink.emit(outcome)
+        sink = _process_sink()
+        if sink is not None:
+            sink.emit(outcome)
     except Exception as exc:  # telemetry must never fail the work it describes
         _sink = None
         log.warning("telemetry off for this process: %s: %s", type(exc).__name__, exc)
@@ -111,8 +113,10 @@ def _process_sink() -> OutcomeTelemetry | None:
         return _sink
     with _lock:
         if not _decided:
-            _sink = _configure()
-            _decided = True
+            try:
+                _sink = _configure()
+            finally:
+                _decided = True  # also when the setup raised: it is not retried on every outcome
     return _sink
 
 

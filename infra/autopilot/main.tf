@@ -60,6 +60,13 @@ locals {
     AZURE_CLIENT_ID         = azurerm_user_assigned_identity.app.client_id
 
     # Identity-based storage for the host (timers, queues, keys) and the ledger: no account key.
+    # Empty on purpose: with an identity as storage_authentication_type, azurerm (4.x, issues 29149
+    # and 29693 of terraform-provider-azurerm) still writes AzureWebJobsStorage as a connection
+    # string with an empty AccountKey, and a non-empty AzureWebJobsStorage wins over the
+    # AzureWebJobsStorage__* settings in the host and in the ledger. The user's value replaces the
+    # provider's; the provider hides the setting when it reads it back, so every plan shows this
+    # line as a change (harmless: it writes the same empty value).
+    AzureWebJobsStorage                  = ""
     AzureWebJobsStorage__accountName     = azurerm_storage_account.func.name
     AzureWebJobsStorage__tableServiceUri = azurerm_storage_account.func.primary_table_endpoint
     AzureWebJobsStorage__credential      = "managedidentity"
@@ -94,7 +101,7 @@ resource "azurerm_storage_account" "func" {
   #checkov:skip=CKV_AZURE_59:The Function App has no virtual network (Flex Consumption, public by design here): it reaches its storage over the public endpoint, gated by Entra RBAC with shared keys off
   #checkov:skip=CKV2_AZURE_33:No virtual network, hence no private endpoint (see CKV_AZURE_59)
   #checkov:skip=CKV2_AZURE_1:Microsoft-managed keys: the account holds leases, a queue of workspace ids and the ledger; a customer-managed key would add a vault key and an identity for no data that needs it
-  #checkov:skip=CKV_AZURE_33:Classic Storage Analytics logging is superseded by resource logs: the diagnostic setting func_queue sends StorageRead, StorageWrite and StorageDelete of the queue service to Log Analytics
+  #checkov:skip=CKV_AZURE_33:Classic Storage Analytics logging is superseded by resource logs: the diagnostic settings func_storage send StorageRead, StorageWrite and StorageDelete of the blob, queue and table services to Log Analytics
   # Every client authenticates with Entra ID (the app's identity, the Flex deployment, Event Grid's
   # dead-lettering through the same identity): no account key is usable.
   shared_access_key_enabled       = false
@@ -172,7 +179,6 @@ resource "azurerm_function_app_flex_consumption" "this" {
     type         = "UserAssigned"
     identity_ids = [azurerm_user_assigned_identity.app.id]
   }
-  key_vault_reference_identity_id = azurerm_user_assigned_identity.app.id
 
   site_config {
     application_insights_connection_string = var.application_insights_connection_string
@@ -184,6 +190,31 @@ resource "azurerm_function_app_flex_consumption" "this" {
       # Added by the portal when it links the app to Application Insights.
       tags["hidden-link: /app-insights-resource-id"],
     ]
+  }
+
+  # The host reaches its storage (leases, keys, queues, the package) with the identity from its
+  # first start: the identity's data roles come first. They depend on the identity and the account
+  # only, so this adds no cycle.
+  depends_on = [azurerm_role_assignment.func_storage, azurerm_role_assignment.telemetry_publisher]
+}
+
+# Key Vault references (NOTIFY_WEBHOOK_URL, NOTIFY_EVENTGRID_KEY) resolve with the user-assigned
+# identity only when the site's keyVaultReferenceIdentity names it; without it the platform uses a
+# system-assigned identity, which this app does not have. azurerm_function_app_flex_consumption has
+# no argument for that property (key_vault_reference_identity_id exists on the Linux and Windows
+# function apps only; terraform-provider-azurerm pull request 31439 is still open), so one PATCH of
+# the site sets it, as Microsoft Learn's "Use Key Vault references" does with `az rest --method
+# PATCH` (WebApps_Update leaves every other property as it is; azurerm's own updates read the site
+# first and keep it).
+resource "azapi_resource_action" "key_vault_reference_identity" {
+  type        = "Microsoft.Web/sites@2024-04-01"
+  resource_id = azurerm_function_app_flex_consumption.this.id
+  method      = "PATCH"
+
+  body = {
+    properties = {
+      keyVaultReferenceIdentity = azurerm_user_assigned_identity.app.id
+    }
   }
 }
 

@@ -77,7 +77,8 @@ resource "azurerm_monitor_diagnostic_setting" "function_app" {
 
 # Storage logs are per service: reads, writes and deletes of the ledger (table), the work and
 # poison queues (queue), the host's blobs and the dead letters (blob). The poison and dead-letter
-# alerts below read them.
+# alerts below read them. A log's ObjectKey is "/<account>/<queue or container>/..." (a message put
+# is "/<account>/<queue>/messages"), so the alerts compare its second segment, exactly.
 resource "azurerm_monitor_diagnostic_setting" "func_storage" {
   for_each                   = toset(["blobServices", "queueServices", "tableServices"])
   name                       = "to-log-analytics"
@@ -189,9 +190,9 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "poison" {
 
   criteria {
     query                   = <<-KQL
-      StorageQueueLogs
+      union isfuzzy=true StorageQueueLogs, (datatable(TimeGenerated: datetime, AccountName: string, OperationName: string, ObjectKey: string)[])
       | where AccountName =~ "${azurerm_storage_account.func.name}" and OperationName == "PutMessage"
-      | where ObjectKey endswith "/${local.poison_queue}"
+      | where tostring(split(ObjectKey, "/")[2]) == "${local.poison_queue}"
     KQL
     time_aggregation_method = "Count"
     operator                = "GreaterThan"
@@ -201,6 +202,11 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "poison" {
   action {
     action_groups = [azurerm_monitor_action_group.operators.id]
   }
+
+  # A new Log Analytics workspace has no StorageQueueLogs or StorageBlobLogs table until the first
+  # logs arrive, and Azure validates a rule's query when the rule is created: the fuzzy union with an
+  # empty datatable of the same columns always resolves, so the first apply does not fail on it.
+  skip_query_validation = true
 
   depends_on = [azurerm_monitor_diagnostic_setting.func_storage]
 }
@@ -219,9 +225,9 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "dead_letters" {
 
   criteria {
     query                   = <<-KQL
-      StorageBlobLogs
-      | where AccountName =~ "${azurerm_storage_account.func.name}" and OperationName in ("PutBlob", "PutBlockList")
-      | where ObjectKey contains "/${local.dead_letter_container}/"
+      union isfuzzy=true StorageBlobLogs, (datatable(TimeGenerated: datetime, AccountName: string, OperationName: string, ObjectKey: string)[])
+      | where AccountName =~ "${azurerm_storage_account.func.name}" and OperationName in ("PutBlob", "PutBlockList", "AppendBlock")
+      | where tostring(split(ObjectKey, "/")[2]) == "${local.dead_letter_container}"
     KQL
     time_aggregation_method = "Count"
     operator                = "GreaterThan"
@@ -231,6 +237,11 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "dead_letters" {
   action {
     action_groups = [azurerm_monitor_action_group.operators.id]
   }
+
+  # A new Log Analytics workspace has no StorageQueueLogs or StorageBlobLogs table until the first
+  # logs arrive, and Azure validates a rule's query when the rule is created: the fuzzy union with an
+  # empty datatable of the same columns always resolves, so the first apply does not fail on it.
+  skip_query_validation = true
 
   depends_on = [azurerm_monitor_diagnostic_setting.func_storage]
 }

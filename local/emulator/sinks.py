@@ -128,7 +128,8 @@ class SinksService:
         received = wire.iso(datetime.now(UTC))
         for index, envelope in enumerate(envelopes):
             missing = [k for k in _ENVELOPE_REQUIRED if not isinstance(envelope, dict) or not envelope.get(k)]
-            if not missing and not ((envelope.get("data") or {}).get("baseType")):
+            data = envelope.get("data") if isinstance(envelope, dict) else None
+            if not missing and not (isinstance(data, dict) and data.get("baseType")):
                 missing = ["data.baseType"]
             if missing:
                 errors.append({"index": index, "statusCode": 400, "message": f"Field(s) {', '.join(missing)} required"})

@@ -79,13 +79,17 @@ def credential() -> Any:
     return _credential(*identity_choice())
 
 
-@functools.cache
-def _credential(managed_identity_only: bool, client_id: str) -> Any:
+def _quiet_identity_logs() -> None:
     import logging
 
     # When no credential works, azure.identity logs every credential it tried (a dozen lines at WARNING);
     # `translate` turns the failure into one line that says how to fix it.
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
+
+
+@functools.cache
+def _credential(managed_identity_only: bool, client_id: str) -> Any:
+    _quiet_identity_logs()
     if managed_identity_only:
         return managed_identity(client_id)
     from azure.identity import DefaultAzureCredential
@@ -98,6 +102,7 @@ def managed_identity(client_id: str = "") -> Any:
     """The managed identity with this client id (empty: the system-assigned one), one per process."""
     from azure.identity import ManagedIdentityCredential
 
+    _quiet_identity_logs()
     return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
 
 

@@ -63,18 +63,20 @@ def _translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
-def open_ledger(settings: Any) -> Ledger:
+def open_ledger(settings: Any, *, create: bool = True) -> Ledger:
     """The ledger in the app's storage, reached the way the Functions host reaches it.
 
     ``AzureWebJobsStorage`` set: that connection string (Azurite locally). Otherwise the table
     endpoint of ``AzureWebJobsStorage__accountName`` (or ``__tableServiceUri``) with the managed
     identity of ``AzureWebJobsStorage__clientId`` (``__credential=managedidentity``, in Azure, where
     the account takes no key at all) or with the process's credential (an operator's `az login`).
+    ``create=False`` for a reader (the operator's commands): no Create Table request, which Storage
+    Table Data Reader is not allowed to send even for a table that exists.
     """
     if settings.storage_connection:
-        return Ledger(settings.storage_connection, settings.ledger_table)
+        return Ledger(settings.storage_connection, settings.ledger_table, create=create)
     token = credential() if settings.storage_client_id is None else managed_identity(settings.storage_client_id)
-    return Ledger("", settings.ledger_table, endpoint=settings.storage_table_endpoint, credential=token)
+    return Ledger("", settings.ledger_table, endpoint=settings.storage_table_endpoint, credential=token, create=create)
 
 
 class Ledger:
@@ -83,14 +85,19 @@ class Ledger:
     _created: ClassVar[set[str]] = set()
     _lock = threading.Lock()
 
-    def __init__(self, connection_string: str, table: str, *, endpoint: str = "", credential: Any = None) -> None:
-        """The ledger in `table`: with a connection string, or at a table `endpoint` with a token `credential`."""
+    def __init__(self, connection_string: str, table: str, *, endpoint: str = "", credential: Any = None,
+                 create: bool = True) -> None:
+        """The ledger in `table`: with a connection string, or at a table `endpoint` with a token `credential`.
+
+        `create`: make sure the table exists (the app); a reader passes False and never asks.
+        """
         if connection_string:
             service = TableServiceClient.from_connection_string(connection_string)
         else:
             service = TableServiceClient(endpoint, credential=credential)
         self.table = service.get_table_client(table)
-        self._ensure(service, table)
+        if create:
+            self._ensure(service, table)
 
     @_translated("create the table")
     def _ensure(self, service: TableServiceClient, table: str) -> None:

@@ -123,3 +123,22 @@ def test_a_bad_storage_setting_is_named(storage_settings, named):
 
     with pytest.raises(SettingsError, match=named):
         _settings(**storage_settings)
+
+
+def test_the_operators_commands_read_the_ledger_without_ever_creating_its_table(storage, emulator, capsys):
+    """Storage Table Data Reader, the role an operator gets for `autopilot history`, may not send Create Table."""
+    from azure.data.tables import TableServiceClient
+
+    from shared.cli import _ledger
+    from shared.errors import Gone
+
+    table = f"readonly{uuid.uuid4().hex[:12]}"
+    settings = _settings(AzureWebJobsStorage__tableServiceUri=storage.table_endpoint, AzureWebJobsStorage__credential="managedidentity",
+                         AzureWebJobsStorage__clientId=CLIENT_ID, LEDGER_TABLE=table)
+    with pytest.raises(Gone, match="ledger: read the history: not found"):
+        _ledger(settings).history(datetime.now(UTC) - timedelta(hours=1))
+    names = {t.name for t in TableServiceClient.from_connection_string(storage.connection_string).list_tables()}
+    assert table not in names, "a reader's command created the table"
+    open_ledger(settings)  # the app's own open creates it
+    names = {t.name for t in TableServiceClient.from_connection_string(storage.connection_string).list_tables()}
+    assert table in names

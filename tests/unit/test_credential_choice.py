@@ -20,6 +20,26 @@ def test_azure_token_credentials_managedidentitycredential_means_the_managed_ide
     assert identity_choice(env) == expected
 
 
+@pytest.mark.parametrize("value", ["ManagedIdentity", "managed-identity-credential", "dev;prod", "InteractiveBrowserCredential", "x" * 300])
+def test_an_azure_token_credentials_value_azure_identity_does_not_know_is_named_at_start(value):
+    with pytest.raises(SettingsError, match="AZURE_TOKEN_CREDENTIALS: expected ManagedIdentityCredential") as err:
+        identity_choice({"AZURE_TOKEN_CREDENTIALS": value})
+    assert len(str(err.value)) < 200 and "\n" not in str(err.value)
+
+
+def test_every_azure_token_credentials_value_accepted_here_gives_the_apps_chain_a_credential(monkeypatch):
+    from azure.identity import DefaultAzureCredential
+
+    from shared.settings import TOKEN_CREDENTIALS
+
+    for value in sorted(TOKEN_CREDENTIALS):
+        monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", value)
+        DefaultAzureCredential(exclude_interactive_browser_credential=True)  # what credential() builds; raises if none
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "ManagedIdentity")
+    with pytest.raises(ValueError, match="AZURE_TOKEN_CREDENTIALS"):
+        DefaultAzureCredential(exclude_interactive_browser_credential=True)
+
+
 def test_a_client_id_that_is_no_guid_is_named():
     with pytest.raises(SettingsError, match="AZURE_CLIENT_ID: expected a client id"):
         identity_choice({"AZURE_CLIENT_ID": "my-identity"})

@@ -25,10 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MODULE = INFRA / "autopilot"
 
-# Settings of the catalogue that the app settings map leaves out, on purpose: the connection string is
-# for Azurite only (in Azure the identity settings decide), and the resource writes the Application
-# Insights connection string from site_config.
-NOT_IN_APP_SETTINGS = {"AzureWebJobsStorage", "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+# Settings of the catalogue that the app settings map leaves out, on purpose: the resource writes the
+# Application Insights connection string from site_config.
+NOT_IN_APP_SETTINGS = {"APPLICATIONINSIGHTS_CONNECTION_STRING"}
 WRITTEN_BY_RESOURCE = NOT_IN_APP_SETTINGS  # the name the tests below use
 # Settings Terraform derives from what it creates (the identity, the storage account): no variable,
 # this exact value.
@@ -36,6 +35,8 @@ IDENTITY = "azurerm_user_assigned_identity.app"
 DERIVED = {
     "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
     "AZURE_CLIENT_ID": f"${{{IDENTITY}.client_id}}",
+    # Empty, replacing the keyless connection string azurerm writes (see infra/autopilot/main.tf).
+    "AzureWebJobsStorage": "",
     "AzureWebJobsStorage__accountName": "${azurerm_storage_account.func.name}",
     "AzureWebJobsStorage__tableServiceUri": "${azurerm_storage_account.func.primary_table_endpoint}",
     "AzureWebJobsStorage__credential": "managedidentity",
@@ -56,6 +57,22 @@ REJECTED_BY_FLEX = {
     "WEBSITE_VNET_ROUTE_ALL", "AzureWebJobsDashboard",
 }
 PROVIDER_PIN = ">= 4.42, < 5.0"
+AZAPI_PIN = ">= 2.0, < 3.0"
+# The arguments azurerm_function_app_flex_consumption has (terraform-provider-azurerm,
+# internal/services/appservice/function_app_flex_consumption_resource.go, Arguments(), 4.x), plus
+# Terraform's meta-arguments. python-hcl2 parses any name; `terraform validate` would refuse one
+# not in this list, and an operator would meet it first.
+FLEX_ARGUMENTS = {
+    "name", "resource_group_name", "location", "service_plan_id", "storage_container_type",
+    "storage_container_endpoint", "storage_authentication_type", "storage_access_key",
+    "storage_user_assigned_identity_id", "runtime_name", "runtime_version", "instance_memory_in_mb",
+    "maximum_instance_count", "http_concurrency", "always_ready", "site_config", "site_update_strategy",
+    "sticky_settings", "app_settings", "auth_settings", "auth_settings_v2", "client_certificate_enabled",
+    "client_certificate_mode", "client_certificate_exclusion_paths", "connection_string", "enabled", "identity",
+    "public_network_access_enabled", "https_only", "webdeploy_publish_basic_authentication_enabled",
+    "virtual_network_subnet_id", "zip_deploy_file", "vnet_application_traffic_enabled", "tags",
+    "depends_on", "lifecycle", "count", "for_each", "provider",
+}
 # Settings built by joining the ids of a map variable (an empty map joins to "").
 FROM_MAPS = {"ALLOWED_WORKSPACES": "workspaces", "ALLOWED_VAULTS": "vaults"}
 DEPLOYED = [s for s in CATALOGUE if s.name not in WRITTEN_BY_RESOURCE]
@@ -167,16 +184,30 @@ def test_the_app_reaches_its_storage_with_the_identity_and_no_account_key(module
     assert list(apps) == ["this"], f"expected one {FUNCTION_APP}, got {list(apps)}"
     assert not _resources(module, "azurerm_linux_function_app"), "the app runs on Flex Consumption, not Linux Consumption"
     app = apps["this"]
-    assert "AzureWebJobsStorage" not in app_settings, "a connection string would win over the identity settings"
+    assert _unquote(app_settings["AzureWebJobsStorage"]) == "", "azurerm's keyless connection string would win over the identity settings"
     assert _unquote(app["storage_authentication_type"]) == "UserAssignedIdentity"
     assert app["storage_user_assigned_identity_id"] == f"${{{IDENTITY}.id}}"
     assert "storage_access_key" not in app
-    assert app["key_vault_reference_identity_id"] == f"${{{IDENTITY}.id}}", "Key Vault references resolve with the identity"
     assert app.get("app_settings") == "${local.app_settings}"
+    assert "${azurerm_role_assignment.func_storage}" in app.get("depends_on", []), "the host starts with its storage roles in place"
     storage = _resources(module, "azurerm_storage_account")["func"]
     assert storage["shared_access_key_enabled"] is False and storage["default_to_oauth_authentication"] is True
     assert "primary_access_key" not in str(module) and "primary_connection_string" not in str(module)
     assert "application_insights_connection_string" in str(app["site_config"])
+
+
+def test_the_function_app_uses_only_arguments_azurerm_has(module):
+    app = _resources(module, FUNCTION_APP)["this"]
+    unknown = sorted(name for name in set(app) - FLEX_ARGUMENTS if not name.startswith("__"))  # python-hcl2 metadata
+    assert not unknown, f"{FUNCTION_APP} has no argument {unknown}: terraform validate would stop here"
+
+
+def test_key_vault_references_resolve_with_the_user_assigned_identity(module):
+    (action,) = _resources(module, "azapi_resource_action").values()
+    assert _unquote(action["type"]).startswith("Microsoft.Web/sites@")
+    assert action["resource_id"] == f"${{{FUNCTION_APP}.this.id}}"
+    assert _unquote(action["method"]) == "PATCH", "an update of one property, not a PUT of the whole site"
+    assert action["body"]["properties"] == {"keyVaultReferenceIdentity": f"${{{IDENTITY}.id}}"}
 
 
 def test_secrets_reach_the_app_only_as_key_vault_references(module, app_settings):
@@ -355,9 +386,25 @@ def test_every_module_pins_the_provider(path):
         (terraform,) = hcl2.load(handle)["terraform"]
     (providers,) = terraform["required_providers"]
     assert _unquote(providers["azurerm"]["version"]) == PROVIDER_PIN
+    uses_azapi = "azapi_" in "".join(p.read_text(encoding="utf-8") for p in path.parent.rglob("*.tf"))
+    if uses_azapi:
+        assert _unquote(providers["azapi"]["source"]) == "Azure/azapi" and _unquote(providers["azapi"]["version"]) == AZAPI_PIN
 
 
 def test_no_deprecated_storage_account_name_on_containers():
     for directory in (INFRA / "autopilot", INFRA / "mlops", INFRA / "shared"):
         for name, body in _resources(_load(directory), "azurerm_storage_container").items():
             assert "storage_account_name" not in body and "storage_account_id" in body, f"{directory.name}: {name}"
+
+
+def test_log_alerts_on_log_analytics_can_be_created_before_their_tables_exist(module):
+    """A new workspace has no StorageQueueLogs or StorageBlobLogs until logs arrive; Azure validates the query at creation."""
+    rules = _resources(module, "azurerm_monitor_scheduled_query_rules_alert_v2")
+    on_workspace = {name: rule for name, rule in rules.items() if rule["scopes"] == ["${var.log_analytics_workspace_id}"]}
+    assert set(on_workspace) == {"poison", "dead_letters"}
+    for name, rule in on_workspace.items():
+        heredoc = _unquote(rule["criteria"][0]["query"]).strip().splitlines()  # python-hcl2 keeps <<-KQL ... KQL
+        query = "\n".join(line.strip() for line in heredoc if line.strip() not in ("<<-KQL", "KQL"))
+        assert query.startswith("union isfuzzy=true Storage") and "datatable(" in query.splitlines()[0], f"{name}: {query}"
+        assert rule.get("skip_query_validation") is True, name
+        assert 'tostring(split(ObjectKey, "/")[2]) ==' in query, f"{name}: compare the queue or container exactly"

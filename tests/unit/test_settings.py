@@ -38,6 +38,15 @@ def test_several_workspaces_are_read_and_matched_case_insensitively():
         ({"EXEMPT_NAME_PATTERN": "("}, "EXEMPT_NAME_PATTERN: not a valid regular expression"),
         ({"NOTIFY_EVENTGRID_ENDPOINT": "https://t.westeurope-1.eventgrid.azure.net/api/events"}, "NOTIFY_EVENTGRID_KEY: required"),
         ({"AzureWebJobsStorage": ""}, "AzureWebJobsStorage: required"),
+        # What azurerm's Flex Consumption resource writes next to the identity settings.
+        ({"AzureWebJobsStorage": "DefaultEndpointsProtocol=https;AccountName=stx;AccountKey=;EndpointSuffix=core.windows.net",
+          "AzureWebJobsStorage__accountName": "stx", "AzureWebJobsStorage__credential": "managedidentity"},
+         "AzureWebJobsStorage: the connection string has an empty AccountKey"),
+        ({"AzureWebJobsStorage": "", "AzureWebJobsStorage__accountName": "stx",
+          "AzureWebJobsStorage__clientId": "5b1e0c2a-7d4f-4e8a-9c3b-2f6d8a1e4c70"},
+         "AzureWebJobsStorage__clientId: set AzureWebJobsStorage__credential=managedidentity too"),
+        ({"AZURE_TOKEN_CREDENTIALS": "ManagedIdentity\nCredential"}, "AZURE_TOKEN_CREDENTIALS: expected ManagedIdentityCredential"),
+        ({"AZURE_TOKEN_CREDENTIALS": "x" * 5000}, "AZURE_TOKEN_CREDENTIALS: expected ManagedIdentityCredential"),
     ],
 )
 def test_a_bad_setting_fails_with_its_name(env, message):
@@ -45,6 +54,20 @@ def test_a_bad_setting_fails_with_its_name(env, message):
         Settings.from_env({**BASE, **env})
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_rejected_storage_connection_string_is_never_echoed():
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({**BASE, "AzureWebJobsStorage": "AccountName=stx;AccountKey= ;SharedAccessSignature=sv=s3cr3t"})
+    assert "s3cr3t" not in str(err.value) and "stx" not in str(err.value)
+
+
+def test_an_empty_connection_string_beside_the_identity_settings_means_the_identity():
+    s = Settings.from_env({**BASE, "AzureWebJobsStorage": "", "AzureWebJobsStorage__accountName": "stx",
+                           "AzureWebJobsStorage__credential": "managedidentity",
+                           "AzureWebJobsStorage__clientId": "5b1e0c2a-7d4f-4e8a-9c3b-2f6d8a1e4c70"})
+    assert (s.storage_connection, s.storage_table_endpoint, s.storage_client_id) == (
+        "", "https://stx.table.core.windows.net", "5b1e0c2a-7d4f-4e8a-9c3b-2f6d8a1e4c70")
 
 
 def test_the_notify_key_never_shows_in_repr():

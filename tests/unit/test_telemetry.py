@@ -109,3 +109,48 @@ def test_without_a_connection_string_nothing_is_configured():
     loaded = "azure.monitor.opentelemetry" in sys.modules
     assert telemetry_for(Settings.from_env(env)) is None
     assert ("azure.monitor.opentelemetry" in sys.modules) == loaded, "nothing imported, nothing configured"
+
+
+@pytest.fixture
+def fresh_process(monkeypatch):
+    """The module's per-process decision, reset for one test and restored after it."""
+    import shared.telemetry as telemetry
+
+    monkeypatch.setattr(telemetry, "_decided", False)
+    monkeypatch.setattr(telemetry, "_sink", None)
+    return telemetry
+
+
+def test_a_telemetry_setup_that_raises_never_fails_the_outcome_and_is_not_retried(fresh_process, monkeypatch, caplog):
+    from shared.outcome_log import log_outcome
+
+    attempts = []
+
+    def broken_setup():
+        attempts.append(1)
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(fresh_process, "_configure", broken_setup)
+    with caplog.at_level(logging.WARNING, logger="autopilot.outcome"):
+        log_outcome(_outcome(StopInstance()))
+        log_outcome(_outcome(StopInstance(), target="ci-bob"))
+    assert attempts == [1], "decided once per process"
+    assert [r.getMessage() for r in caplog.records if "telemetry off" in r.getMessage()] == [
+        "telemetry off for this process: RuntimeError: exporter exploded"]
+
+
+def test_a_send_that_raises_never_fails_the_outcome_and_turns_telemetry_off(fresh_process, monkeypatch, pipeline):
+    from shared.outcome_log import log_outcome
+
+    telemetry, exporter, _ = pipeline
+
+    class Refusing:
+        def add(self, *_: Any) -> None:
+            raise ValueError("metric refused")
+
+    telemetry._outcomes = Refusing()
+    monkeypatch.setattr(fresh_process, "_configure", lambda: telemetry)
+    log_outcome(_outcome(StopInstance()))
+    assert fresh_process._sink is None, "off after the first failure"
+    log_outcome(_outcome(StopInstance(), target="ci-bob"))
+    assert len(exporter.get_finished_logs()) == 1, "nothing more is sent once off"
