@@ -18,10 +18,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from shared.model import Action, ActionKind, Cluster, ComputeInstance, Job, Mark, Mode, Outcome, Status
+from shared.model import Action, ActionKind, Cluster, ComputeInstance, Freed, Job, Mark, Mode, Outcome, Status
 from shared.ports import Compute, LedgerPort, NotifierPort, WorkspacePort
 
 ActiveJobs = Callable[[], list[Job]]  # re-reads the jobs on the target, only when a kind needs them
@@ -37,6 +37,17 @@ class Change(ABC):
 
     @abstractmethod
     def describe(self, target: str) -> str: ...
+
+    # --- savings: a kind that frees VMs says how many, and what on the live state ends the saving ---
+
+    def freed(self, before: Compute) -> Freed | None:
+        """The VMs this change releases, judged on the state re-read just before it (None: it frees none)."""
+        return None
+
+    def resumed(self, live: Compute | None, at: datetime) -> tuple[bool, datetime | None]:
+        """Whether the compute holds again what this change (done at `at`) freed, judged on its live state;
+        and since when, when Azure says. (False, None): still saving."""
+        return False, None
 
     def params(self) -> dict[str, Any]:
         """The kind's parameters, as recorded with a claim and shown by `autopilot plan`: defaults left out, and
@@ -126,6 +137,25 @@ class StopInstance(AzureWrite):
             return None  # the next sweep clears the idle mark of a stopped instance
         return f"verification: state is {_state(fresh)} after stop"
 
+    def freed(self, before: Compute) -> Freed | None:
+        if not isinstance(before, ComputeInstance):
+            return None
+        started = (before.last_operation or "").lower() in _STARTS
+        return Freed(before.size, 1, before.last_operation_at if started else None)
+
+    def resumed(self, live: Compute | None, at: datetime) -> tuple[bool, datetime | None]:
+        """Started again since the stop: its last operation is a start after it; gone, or stopped again by
+        someone else since (an operation well after ours), means it ended at a time Azure does not say."""
+        if not isinstance(live, ComputeInstance):
+            return True, None
+        when = live.last_operation_at
+        if live.state.lower() in ("stopped", "stopping"):
+            ours = when is None or when <= at + _OWN_OPERATION_SLACK
+            return (False, None) if ours else (True, None)
+        if when is not None and when > at and (live.last_operation or "").lower() in _STARTS:
+            return True, when
+        return True, None
+
 
 @dataclass(frozen=True)
 class SetIdleShutdown(AzureWrite):
@@ -203,6 +233,20 @@ class ScaleCluster(AzureWrite):
         return (f"verification: scale is min {fresh.min_nodes} max {fresh.max_nodes} idle {fresh.idle_before_scale_down_s}s, "
                 f"wanted min {self.min_nodes} max {self.max_nodes} idle {self.idle_s}s")
 
+    def freed(self, before: Compute) -> Freed | None:
+        """Nodes held only by the old min nodes, or above the new max (a recycle lets every node go)."""
+        if self.restore or not isinstance(before, Cluster):
+            return None
+        held = min(before.current_nodes, before.min_nodes)
+        nodes = max(held - self.min_nodes, before.current_nodes - self.max_nodes, 0)
+        return Freed(before.size, nodes) if nodes else None
+
+    def resumed(self, live: Compute | None, at: datetime) -> tuple[bool, datetime | None]:
+        """Held again once min nodes is raised above what this change left (ARM keeps no time for that)."""
+        if not isinstance(live, Cluster):
+            return True, None
+        return (live.min_nodes > self.min_nodes), None
+
     def remember(self, key: str, ledger: LedgerPort, now: datetime) -> None:
         if self.restore_max is not None:
             ledger.put_restore(key, self.restore_max, now)
@@ -210,6 +254,12 @@ class ScaleCluster(AzureWrite):
     def forget(self, key: str, ledger: LedgerPort) -> None:
         if self.restore:
             ledger.clear_restore(key)
+
+
+_STARTS = ("start", "restart", "create")
+# Our own stop shows on the instance as a Stop operation a little after the run's time (the write and its
+# polling); one much later is somebody else's.
+_OWN_OPERATION_SLACK = timedelta(minutes=30)
 
 
 def _state(fresh: Compute | None) -> str:
