@@ -124,6 +124,12 @@ def main() -> int:
         for ws in state.get("workspaces", []):
             for c in ws.get("computes", []):
                 print(f"   {c.get('name'):12} {c.get('type', ''):16} {_brief(c)}")
+        _say("autopilot report (what it did and saved; money from the Retail Prices API, here the emulator's stand-in)")
+        subprocess.run([sys.executable, "-m", "shared.cli", "report", "--since", "1d"], env=env, check=True)
+        page = stack_mod.RUN_DIR / "artifacts" / "demo-report.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "shared.cli", "report", "--since", "1d", "--output", "html", "--file", str(page)],
+                       env=env, check=True)
         writes = _arm_writes(stack, 0)
         print(f"\n{len(writes)} Azure writes in all; demo took {time.monotonic() - started:.1f}s")
     finally:
