@@ -27,7 +27,7 @@ def _e(value: Any) -> str:
 
 
 def _num(value: float) -> str:
-    return f"{value:,.2f}"
+    return f"{value:,.2f}" if value == 0 or abs(value) >= 0.1 else f"{value:.2g}"
 
 
 def savings_chart(report: Report, width: int = 720, height: int = 220) -> str:
@@ -69,7 +69,8 @@ def outcomes_chart(report: Report, width: int = 720) -> str:
     parts = []
     for i, rule in enumerate(rules):
         y = 10 + i * row_h
-        parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{_e(rule)}</text>')
+        label = rule if len(rule) <= 26 else rule[:25] + "…"
+        parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{_e(label)}<title>{_e(rule)}</title></text>')
         x = float(left)
         for status in ("done", "planned", "skipped", "failed"):
             count = report.outcomes_by_rule.get((rule, status), 0)
@@ -116,7 +117,7 @@ body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-wid
 h1 {{ font-size: 20px; }} h2 {{ font-size: 16px; margin-top: 28px; }}
 table {{ border-collapse: collapse; width: 100%; }} th, td {{ border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left;
   vertical-align: top; overflow-wrap: anywhere; }}
-th {{ background: #f3f3f3; }} svg text {{ font-size: 11px; fill: #333; }}
+th {{ background: #f3f3f3; white-space: nowrap; }} #recent td:first-child {{ white-space: nowrap; }} svg text {{ font-size: 11px; fill: #333; }}
 .summary {{ margin: 2px 0; }} .legend {{ margin: 4px 0 0 170px; }}
 .key {{ margin-right: 14px; }} .key i {{ display: inline-block; width: 10px; height: 10px; margin-right: 4px; }}
 .muted {{ color: #777; }}
