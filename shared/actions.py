@@ -34,7 +34,7 @@ class Change(ABC):
     kind: ClassVar[ActionKind]
     writes_to_azure: ClassVar[bool] = False
     announced: ClassVar[bool] = True  # sent to the notification channels (bookkeeping may say otherwise)
-
+    warning: ClassVar[bool] = False  # a warning before an action: goes to the owner too, with the time left
     @abstractmethod
     def describe(self, target: str) -> str: ...
 
@@ -283,6 +283,7 @@ class MarkIdle(Bookkeeping):
 
     kind = ActionKind.MARK_IDLE
     announced = False  # the warning is sent by `apply` itself
+    warning = True
 
     def describe(self, target: str) -> str:
         return f"mark {target} idle"
@@ -291,7 +292,8 @@ class MarkIdle(Bookkeeping):
               mode: Mode = Mode.ENFORCE) -> tuple[Status, str]:
         owner = f"owner {action.owner}" if action.owner else "no owner on record;"
         mark = Mark(action.key, now, action.reason, mode)
-        if not notifier.channels:
+        routed = notifier.reaches(action.owner)
+        if not notifier.channels and not routed:
             ledger.put_mark(mark)
             who = f"owner {action.owner} not warned" if action.owner else "nobody warned"
             return Status.DONE, f"marked idle; {who}: no notification channel is configured"
@@ -301,8 +303,21 @@ class MarkIdle(Bookkeeping):
         if not sent:
             return Status.FAILED, f"the warning reached no channel ({', '.join(notifier.channels)}): not marked; tried again at the next sweep"
         ledger.put_mark(mark)
-        who = f"owner {action.owner} warned" if action.owner else "warned (no owner on record)"
-        return Status.DONE, f"marked idle; {who} via {', '.join(sent)}"
+        return Status.DONE, f"marked idle; {_reach(action.owner, routed, sent)}"
+
+
+OWNER_CHANNEL = "owner webhook"  # the name the notifier gives an owner's own webhook
+
+
+def _reach(owner: str | None, routed: bool, sent: list[str]) -> str:
+    """Who the warning reached, truthfully: the owner directly (delivered, no route, failed) and the channels."""
+    channels = ", ".join(c for c in sent if c != OWNER_CHANNEL)
+    if not owner:
+        return f"warned via {channels} (no owner on record)"
+    if OWNER_CHANNEL in sent:
+        return f"owner {owner} reached on their own webhook" + (f"; also sent via {channels}" if channels else "")
+    missed = "their webhook failed" if routed else "no route for them in NOTIFY_OWNER_WEBHOOKS"
+    return f"warning for owner {owner} sent via {channels}; owner not reached directly: {missed}"
 
 
 @dataclass(frozen=True)
