@@ -1,4 +1,4 @@
-"""`autopilot`: the operator's command (plan, explain, history, doctor).
+"""`autopilot`: the operator's command (plan, explain, history, report, doctor).
 
     autopilot plan --workspace RESOURCE_ID|all [--output table|json|csv]   what the autopilot would do now (read-only)
     autopilot explain FILE|-                                               classify an inbound payload; nothing is sent to Azure

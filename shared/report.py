@@ -225,9 +225,9 @@ def gather(rows: Sequence[Mapping[str, Any]], allowed: Sequence[ResourceId], wor
         for index, freeing in items:
             try:
                 change = change_from(freeing.kind, freeing.params)
-            except ValueError:
+                live[index] = change.resumed(computes.get(name_key(freeing.target)), freeing.at)
+            except (ValueError, TypeError):  # a ledger row whose parameters are not the kind's: judged as unread
                 continue
-            live[index] = change.resumed(computes.get(name_key(freeing.target)), freeing.at)
     prices: dict[tuple[str, str], Price | str] = {}
     for key, items in needed.items():
         if key in regions:

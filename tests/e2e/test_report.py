@@ -3,6 +3,8 @@ cache, and the HTML page in a real headless Chromium."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from local.stack import RUN_DIR
-from shared.actions import StopInstance
+from shared.actions import ScaleCluster, StopInstance
 from shared.adapters.prices import RetailPrices
 from shared.model import Action, Freed, Outcome, Status
 from shared.work import Kind, sweep
@@ -95,6 +97,27 @@ def test_without_a_price_the_report_shows_core_hours_and_says_why(world: World):
     assert done.returncode == 0, done.stderr
     assert "(no price available: core-hours only)" in done.stdout
     assert "note: no price for standard_ds3_v2 in westeurope: the price list has no pay-as-you-go Linux hourly price" in done.stdout
+
+
+def test_the_csv_report_has_one_row_per_workspace_and_rule_and_a_ledger_row_with_foreign_parameters_breaks_nothing(world: World):
+    now = datetime.now(UTC)
+    world.engine().run(sweep(Kind.CLUSTER_SWEEP, WS.id, now), now)
+    odd = Action(ScaleCluster(0, 4, 1800), WS, "gpu-cluster", "odd", rule="cluster-size")
+    ledger = world.ledger()
+    ledger.record(Outcome(odd, Status.DONE, "ok", now, "t", freed=Freed("Standard_NC6s_v3", 1), cores=6))
+    row = next(r for r in ledger.history(now - timedelta(minutes=1), 50) if r.get("Target") == "gpu-cluster")
+    ledger.table.update_entity({"PartitionKey": f"out-{now:%Y%m%d}", "RowKey": _row_key(ledger, row), "Params": '{"min_nodes": "x"}'})
+    done = autopilot(world, "report", "--output", "csv")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0] == ["workspace", "rule", "actions", "done", "failed", "skipped", "planned", "vms_freed", "cores_freed",
+                       "core_hours", "money"]
+    (line,) = [r for r in rows[1:] if r[:2] == ["mlw-demo", "cluster-size"]]
+    assert line[3] == "2" and line[8] == "14"  # cpu-cluster's 8 cores and the odd row's 6
+
+
+def _row_key(ledger, row) -> str:
+    return next(e["RowKey"] for e in ledger.table.query_entities("Target eq 'gpu-cluster'") if e["At"] == row["At"])
 
 
 def test_a_bad_since_is_one_line_and_exit_2(world: World):
