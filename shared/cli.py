@@ -286,7 +286,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not settings.storage_connection:
         return _fail("AzureWebJobsStorage: required to read the ledger")
     from shared.adapters.prices import RetailPrices
-    from shared.report import MAX_ROWS, gather, summary
+    from shared.report import MAX_ROWS, amount, gather, summary
     from shared.runtime import Wiring
 
     now = datetime.now(UTC)
@@ -314,7 +314,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         money_head = f"SAVED ({report.currency})"
         rows_out = [[line.workspace, line.rule, line.actions, line.done, line.failed, line.skipped, line.cores,
-                     f"{line.core_hours:,.2f}", "-" if line.money is None else f"{line.money:,.2f}"] for line in report.lines]
+                     f"{line.core_hours:,.2f}", "-" if line.money is None else amount(line.money)] for line in report.lines]
         print(_table([[str(c) for c in r] for r in rows_out],
                      ["WORKSPACE", "RULE", "ACTIONS", "DONE", "FAILED", "SKIPPED", "CORES", "CORE-HOURS", money_head]))
         print()

@@ -175,9 +175,14 @@ def _price_notes(report: Report, regions: Mapping[str, str]) -> list[str]:
     return notes
 
 
+def amount(value: float) -> str:
+    """Money as people read it: cents, or more places for what is under a cent."""
+    return f"{value:,.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:.4f}"
+
+
 def summary(report: Report) -> list[str]:
     """The report in a few lines, as the demo and the table output end."""
-    money_text = (f", est. {report.currency} {report.money:,.2f} at pay-as-you-go Linux retail prices"
+    money_text = (f", est. {report.currency} {amount(report.money)} at pay-as-you-go Linux retail prices"
                   if report.money is not None else " (no price available: core-hours only)")
     head = (f"savings since {report.since:%Y-%m-%d %H:%M}Z: {sum(a.freeing.vms for a in report.accrued)} VM(s) freed by "
             f"{len(report.accrued)} action(s), {report.cores} cores; {report.core_hours:,.2f} core-hours saved so far{money_text}")
@@ -187,7 +192,7 @@ def summary(report: Report) -> list[str]:
         out.append(f"still freed now: {report.cores_now} cores{rate}, for as long as they stay stopped or scaled down")
     for line in report.lines:
         if line.vms or line.failed:
-            saved = f", {report.currency} {line.money:,.2f}" if line.money is not None else ""
+            saved = f", {report.currency} {amount(line.money)}" if line.money is not None else ""
             out.append(f"  {line.workspace} / {line.rule}: {line.done} done, {line.failed} failed; {line.cores} cores freed, "
                        f"{line.core_hours:,.2f} core-hours{saved}")
     return out
