@@ -148,7 +148,7 @@ def chromium():
 
 
 def test_the_html_report_renders_in_chromium_with_one_chart_mark_per_datum_no_console_error_and_hostile_names_as_text(
-        world: World, chromium, tmp_path: Path):
+        world: World, chromium, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     # ci-carol (Standard_DS3_v2) has been stopped since before 30 hours ago: a stop recorded then still saves.
     then = datetime.now(UTC) - timedelta(hours=30)
     carol = Action(StopInstance(), WS, "ci-carol", "idle", rule="idle-instance")
@@ -195,5 +195,6 @@ def test_the_html_report_renders_in_chromium_with_one_chart_mark_per_datum_no_co
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report.png"
     page.screenshot(path=str(shot), full_page=True)
-    print(f"report screenshot: {shot}")
+    with capsys.disabled():
+        print(f"\nreport screenshot: {shot}")
     assert shot.stat().st_size > 10_000
