@@ -263,7 +263,7 @@ def _scrub(message: str, connection: str) -> str:
 # --- report -----------------------------------------------------------------------------------------
 
 REPORT_COLUMNS = ["workspace", "rule", "actions", "done", "failed", "skipped", "planned", "vms_freed", "cores_freed",
-                  "core_hours", "money"]
+                  "cores_planned", "core_hours", "money"]
 _SPAN = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 

@@ -372,7 +372,9 @@ class Pipeline:
             stop = guard.after(attempt, stop)
         run.writes += int(stop.counted)
         run.transient += int(stop.transient)
-        freed = action.change.freed(attempt.fresh) if stop.status is Status.DONE and attempt.fresh is not None else None
+        # What a done write freed — or, in observe mode, what the planned one would free.
+        freeing = stop.status in (Status.DONE, Status.PLANNED) and attempt.fresh is not None
+        freed = action.change.freed(attempt.fresh) if freeing else None
         cores = freed.vms * c if freed and (c := run.cores_of(freed.size)) else None
         outcome = Outcome(action, stop.status, stop.detail, run.now, run.trigger, freed=freed, cores=cores)
         tell(outcome, run.outcomes, self.ledger, self.notifier if action.change.announced else None)

@@ -40,11 +40,12 @@ class Line:
     cores: int = 0
     core_hours: float = 0.0
     money: float | None = None
+    would_free: int = 0  # cores the planned (observe mode) writes would have freed
 
     def as_dict(self) -> dict[str, Any]:
         return {"workspace": self.workspace, "rule": self.rule, "actions": self.actions, "done": self.done,
                 "failed": self.failed, "skipped": self.skipped, "planned": self.planned, "vms_freed": self.vms,
-                "cores_freed": self.cores, "core_hours": round(self.core_hours, 3),
+                "cores_freed": self.cores, "cores_planned": self.would_free, "core_hours": round(self.core_hours, 3),
                 "money": None if self.money is None else round(self.money, 2)}
 
 
@@ -114,6 +115,13 @@ def freeing_of(row: Mapping[str, Any]) -> Freeing | None:
                    since if isinstance(since, datetime) else None)
 
 
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 def _rule(row: Mapping[str, Any]) -> str:
     return str(row.get("Rule") or row.get("Action") or "-")
 
@@ -135,6 +143,8 @@ def build(rows: Sequence[Mapping[str, Any]], live: Mapping[int, LiveVerdict], re
         freeing = freeing_of(row)
         if freeing is not None:
             freeings.append((freeing, live.get(index)))
+        elif status == Status.PLANNED.value:
+            line.would_free += _int(row.get("Cores"))
     report.accrued = accrue(freeings, now)
 
     def hourly(a: Accrued) -> float | None:
@@ -187,6 +197,9 @@ def summary(report: Report) -> list[str]:
     head = (f"savings since {report.since:%Y-%m-%d %H:%M}Z: {sum(a.freeing.vms for a in report.accrued)} VM(s) freed by "
             f"{len(report.accrued)} action(s), {report.cores} cores; {report.core_hours:,.2f} core-hours saved so far{money_text}")
     out = [head]
+    planned = sum(line.would_free for line in report.lines)
+    if planned:
+        out.append(f"observe mode: the planned writes would free {planned} cores (nothing was changed)")
     if report.cores_now:
         rate = f", {report.currency} {report.hourly_now:,.2f} per hour" if report.hourly_now is not None else ""
         out.append(f"still freed now: {report.cores_now} cores{rate}, for as long as they stay stopped or scaled down")

@@ -111,13 +111,23 @@ def test_the_csv_report_has_one_row_per_workspace_and_rule_and_a_ledger_row_with
     assert done.returncode == 0, done.stderr
     rows = list(csv.reader(io.StringIO(done.stdout)))
     assert rows[0] == ["workspace", "rule", "actions", "done", "failed", "skipped", "planned", "vms_freed", "cores_freed",
-                       "core_hours", "money"]
+                       "cores_planned", "core_hours", "money"]
     (line,) = [r for r in rows[1:] if r[:2] == ["mlw-demo", "cluster-size"]]
     assert line[3] == "2" and line[8] == "14"  # cpu-cluster's 8 cores and the odd row's 6
 
 
 def _row_key(ledger, row) -> str:
     return next(e["RowKey"] for e in ledger.table.query_entities("Target eq 'gpu-cluster'") if e["At"] == row["At"])
+
+
+def test_in_observe_mode_the_report_says_what_the_planned_writes_would_free_and_counts_no_saving(world: World):
+    now = datetime.now(UTC)
+    world.engine(world.settings("observe")).run(sweep(Kind.CLUSTER_SWEEP, WS.id, now), now)
+    report = _report(world)
+    (line,) = [line for line in report["lines"] if line["rule"] == "cluster-size"]
+    assert (line["planned"], line["cores_planned"], line["cores_freed"], report["savings"]) == (1, 8, 0, [])
+    done = autopilot(world, "report")
+    assert "observe mode: the planned writes would free 8 cores (nothing was changed)" in done.stdout
 
 
 def test_a_bad_since_is_one_line_and_exit_2(world: World):
