@@ -62,7 +62,7 @@ def test_a_price_read_once_is_served_from_the_ledger_for_a_day(world: World):
     assert again["prices"] == first["prices"] == {"westeurope/standard_ds3_v2": DS3_WESTEUROPE}
 
 
-def test_an_instance_started_again_saves_only_until_its_start(world: World):
+def test_an_instance_running_again_since_a_time_azure_does_not_report_is_not_counted_beyond_its_stop(world: World):
     then = datetime.now(UTC) - timedelta(hours=3)
     ledger = world.ledger()
     stop = Action(StopInstance(), WS, "ci-alice", "idle", rule="idle-instance")
