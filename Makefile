@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?=
 
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: install demo test unit fuzz bench lint checkov clean
 
 install: $(VENV)/.installed local/node_modules/.installed $(CHECKOV_VENV)/.installed
@@ -33,7 +36,12 @@ local/node_modules/.installed: local/package.json local/package-lock.json
 demo: install
 	$(PY) -m local.demo
 
-test: install
+# The report's page is tested in a real headless Chromium: Debian's package (playwright drives it; it downloads no browser).
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+test: install $(CHROMIUM)
 	@$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected"; fi; exit $$rc
 

@@ -85,10 +85,14 @@ def main() -> int:
     print("aml-autopilot demo — starting Azurite, the Azure emulator and the Functions dev host …", flush=True)
     # The demo shows warn-then-stop and tell-then-delete in two sweeps each.
     overrides = {"IDLE_GRACE_MINUTES": "0", "FAILED_DEPLOYMENT_GRACE_MINUTES": "0"}
-    stack = stack_mod.start(mode="enforce", extra=overrides)
+    stack = stack_mod.start(mode="enforce", extra=overrides, host=False)
     seen: set[str] = set()
     try:
-        print(f"   host {stack.host.url if stack.host else '-'} · emulator {stack.emulator.url} · mode enforce · grace 0m")
+        # Messages as Teams Adaptive Cards; alice's warnings also reach her own webhook (a sink of the emulator).
+        stack.restart_host(NOTIFY_FORMAT="teams",
+                           NOTIFY_OWNER_WEBHOOKS=json.dumps({"alice@contoso.com": f"{stack.emulator.url}/_sinks/webhook/alice"}))
+        print(f"   host {stack.host.url if stack.host else '-'} · emulator {stack.emulator.url} · mode enforce · grace 0m"
+              " · messages as Teams cards")
         _say("autopilot plan (read-only: what every rule thinks right now)")
         env = {**os.environ, **stack.env}
         subprocess.run([sys.executable, "-m", "shared.cli", "plan", "--workspace", stack_mod.DEMO_WORKSPACE], env=env, check=True)
@@ -141,11 +145,32 @@ def main() -> int:
                 deployments = ", ".join(f"{d} {state}" for d, state in endpoint["deployments"].items())
                 print(f"   {name:14} {'online endpoint':18} traffic={endpoint['traffic']} mirror={endpoint['mirrorTraffic']} "
                       f"deployments: {deployments}")
+        _say("messages: Teams cards to the operators, and alice's warning on her own webhook")
+        _show_owner_cards(stack)
+        _say("autopilot report (what it did and saved; money from the Retail Prices API, here the emulator's stand-in)")
+        subprocess.run([sys.executable, "-m", "shared.cli", "report", "--since", "1d"], env=env, check=True)
+        page = stack_mod.RUN_DIR / "artifacts" / "demo-report.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "shared.cli", "report", "--since", "1d", "--output", "html", "--file", str(page)],
+                       env=env, check=True)
         writes = _arm_writes(stack, 0)
         print(f"\n{len(writes)} Azure writes in all; demo took {time.monotonic() - started:.1f}s")
     finally:
         stack.stop()
     return 0
+
+
+def _show_owner_cards(stack: stack_mod.Stack) -> None:
+    """What reached alice's own webhook: Teams cards, who they mention, the time left and the studio link."""
+    hooks = stack.emulator.state()["sinks"]["webhooks"]
+    for call in hooks.get("alice", []):
+        card = call["body"]["attachments"][0]["content"]
+        mentioned = [e["mentioned"]["id"] for e in card.get("msteams", {}).get("entities", [])]
+        facts = {f["title"]: f["value"] for f in card["body"][-1]["facts"]}
+        link = card.get("actions", [{}])[0].get("url", "")
+        print(f"   alice's own webhook got an Adaptive Card {card['version']} mentioning {', '.join(mentioned) or 'nobody'};"
+              f" time left {facts.get('Time left', '-')}; studio {link[:60]}…")
+    print(f"   the operators' webhook got {len(hooks.get('ops', []))} Teams card(s)")
 
 
 def _keys_state(stack: stack_mod.Stack) -> dict[str, object]:

@@ -274,11 +274,17 @@ class MemoryNotifier:
     channels: Sequence[str] = ("webhook",)
     down: Sequence[str] = ()
     sent: list[Outcome] = field(default_factory=list)
+    owners: Sequence[str] = ()  # owners with a route of their own (UPNs, lower case)
+
+    def reaches(self, owner: str | None) -> bool:
+        return bool(owner) and str(owner).lower() in self.owners
 
     def send(self, outcome: Outcome) -> list[str]:
         if outcome.status is Status.SKIPPED:
             return []
         delivered = [c for c in self.channels if c not in self.down]
+        if getattr(outcome.action.change, "warning", False) and self.reaches(outcome.action.owner) and "owner webhook" not in self.down:
+            delivered.append("owner webhook")
         if delivered:
             self.sent.append(outcome)
         return delivered

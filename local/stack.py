@@ -31,6 +31,7 @@ from typing import Any
 from local import azurite
 from local.emulator import server as emulator_server
 from local.emulator.client import EmulatorClient
+from local.emulator.wire import TENANT_ID
 from local.host import server as host_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +63,9 @@ def app_settings(emulator_url: str, ca: str, identity_header: str, storage: str,
         "IDENTITY_HEADER": identity_header,
         "REQUESTS_CA_BUNDLE": ca,
         "NOTIFY_WEBHOOK_URL": f"{emulator_url}/_sinks/webhook/ops",
+        # The emulator's stand-in of the Azure Retail Prices API, and its tenant for studio links.
+        "RETAIL_PRICES_ENDPOINT": f"{emulator_url}/api/retail/prices",
+        "STUDIO_TENANT_ID": TENANT_ID,
     }
     if eventgrid_key:
         env["NOTIFY_EVENTGRID_ENDPOINT"] = f"{emulator_url}/_sinks/eventgrid/autopilot-events/api/events"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from shared import names
@@ -28,6 +28,7 @@ from shared.model import (
     Cluster,
     ComputeInstance,
     DeploymentState,
+    Freed,
     Job,
     Mark,
     Mode,
@@ -48,9 +49,25 @@ class Change(ABC):
     writes_to_azure: ClassVar[bool] = False
     announced: ClassVar[bool] = True  # sent to the notification channels (bookkeeping may say otherwise)
     collection: ClassVar[str] = "computes"  # the workspace's child collection the target is in
+    warning: ClassVar[bool] = False  # a warning before an action: goes to the owner too, with the time left
+
+    def grace(self, settings: Any) -> timedelta | None:
+        """For a warning, the time left before its action (None: no action follows)."""
+        return None
 
     @abstractmethod
     def describe(self, target: str) -> str: ...
+
+    # --- savings: a kind that frees VMs says how many, and what on the live state ends the saving ---
+
+    def freed(self, before: Compute) -> Freed | None:
+        """The VMs this change releases, judged on the state re-read just before it (None: it frees none)."""
+        return None
+
+    def resumed(self, live: Compute | None, at: datetime) -> tuple[bool, datetime | None]:
+        """Whether the compute holds again what this change (done at `at`) freed, judged on its live state;
+        and since when, when Azure says. (False, None): still saving."""
+        return False, None
 
     def params(self) -> dict[str, Any]:
         """The kind's parameters, as recorded with a claim and shown by `autopilot plan`: defaults left out, and
@@ -148,6 +165,25 @@ class StopInstance(AzureWrite):
             return None  # the next sweep clears the idle mark of a stopped instance
         return f"verification: state is {_state(fresh)} after stop"
 
+    def freed(self, before: Compute) -> Freed | None:
+        if not isinstance(before, ComputeInstance):
+            return None
+        started = (before.last_operation or "").lower() in _STARTS
+        return Freed(before.size, 1, before.last_operation_at if started else None)
+
+    def resumed(self, live: Compute | None, at: datetime) -> tuple[bool, datetime | None]:
+        """Started again since the stop: its last operation is a start after it; gone, or stopped again by
+        someone else since (an operation well after ours), means it ended at a time Azure does not say."""
+        if not isinstance(live, ComputeInstance):
+            return True, None
+        when = live.last_operation_at
+        if live.state.lower() in ("stopped", "stopping"):
+            ours = when is None or when <= at + _OWN_OPERATION_SLACK
+            return (False, None) if ours else (True, None)
+        if when is not None and when > at and (live.last_operation or "").lower() in _STARTS:
+            return True, when
+        return True, None
+
 
 @dataclass(frozen=True)
 class SetIdleShutdown(AzureWrite):
@@ -228,6 +264,20 @@ class ScaleCluster(AzureWrite):
         return (f"verification: scale is min {fresh.min_nodes} max {fresh.max_nodes} idle {fresh.idle_before_scale_down_s}s, "
                 f"wanted min {self.min_nodes} max {self.max_nodes} idle {self.idle_s}s")
 
+    def freed(self, before: Compute) -> Freed | None:
+        """Nodes held only by the old min nodes, or above the new max (a recycle lets every node go)."""
+        if self.restore or not isinstance(before, Cluster):
+            return None
+        held = min(before.current_nodes, before.min_nodes)
+        nodes = max(held - self.min_nodes, before.current_nodes - self.max_nodes, 0)
+        return Freed(before.size, nodes) if nodes else None
+
+    def resumed(self, live: Compute | None, at: datetime) -> tuple[bool, datetime | None]:
+        """Held again once min nodes is raised above what this change left (ARM keeps no time for that)."""
+        if not isinstance(live, Cluster):
+            return True, None
+        return (live.min_nodes > self.min_nodes), None
+
     def remember(self, key: str, ledger: LedgerPort, now: datetime) -> None:
         if self.restore_max is not None:
             ledger.put_restore(key, self.restore_max, now)
@@ -303,6 +353,16 @@ class DeleteDeployment(AzureWrite):
     def forget(self, key: str, ledger: LedgerPort) -> None:
         ledger.clear_mark(key)  # gone: its failure mark has nothing left to count down
 
+    def freed(self, before: Any) -> Freed | None:
+        """Its instances, as re-read just before the delete: the quota (and VMs) the delete releases."""
+        if not isinstance(before, DeploymentState) or not before.deployment.instance_type or before.deployment.instance_count < 1:
+            return None
+        return Freed(before.deployment.instance_type, before.deployment.instance_count)
+
+    def resumed(self, live: Any, at: datetime) -> tuple[bool, datetime | None]:
+        """A deleted deployment stays deleted; its saving ends only should the live state show it again."""
+        return (live is not None), None
+
 
 @dataclass(frozen=True)
 class CancelJob(AzureWrite):
@@ -344,6 +404,12 @@ class CancelJob(AzureWrite):
         return f"verification: status is {fresh.status if isinstance(fresh, Job) else '?'} after the cancel"
 
 
+_STARTS = ("start", "restart", "create")
+# Our own stop shows on the instance as a Stop operation a little after the run's time (the write and its
+# polling); one much later is somebody else's.
+_OWN_OPERATION_SLACK = timedelta(minutes=30)
+
+
 def _state(fresh: Compute | None) -> str:
     if fresh is None:
         return "gone"
@@ -357,19 +423,21 @@ def _state(fresh: Compute | None) -> str:
 def _mark_and_tell(action: Action, ledger: LedgerPort, notifier: NotifierPort, now: datetime, mode: Mode, *, state: str,
                    message: str, told: str, noun: str, recorded: str = "") -> tuple[Status, str]:
     """Place a mark once a channel has taken its message (`told`: how the owner was reached, `noun`: what
-    was sent; `recorded`: a prefix of the mark's reason). With no channel configured the mark is placed
+    was sent; `recorded`: a prefix of the mark's reason). The outcome says truthfully whether the owner
+    was reached on their own webhook (NOTIFY_OWNER_WEBHOOKS). With no channel at all the mark is placed
     and says plainly that nobody was told."""
     mark = Mark(action.key, now, recorded + action.reason, mode)
-    if not notifier.channels:
+    routed = notifier.reaches(action.owner)
+    if not notifier.channels and not routed:
         ledger.put_mark(mark)
         who = f"owner {action.owner} not {told}" if action.owner else f"nobody {told}"
         return Status.DONE, f"marked {state}; {who}: no notification channel is configured"
     sent = notifier.send(Outcome(action, Status.DONE, message, now))
     if not sent:
-        return Status.FAILED, f"the {noun} reached no channel ({', '.join(notifier.channels)}): not marked; tried again at the next sweep"
+        tried = ", ".join([*notifier.channels, *([OWNER_CHANNEL] if routed else [])])
+        return Status.FAILED, f"the {noun} reached no channel ({tried}): not marked; tried again at the next sweep"
     ledger.put_mark(mark)
-    who = f"owner {action.owner} {told}" if action.owner else f"{told} (no owner on record)"
-    return Status.DONE, f"marked {state}; {who} via {', '.join(sent)}"
+    return Status.DONE, f"marked {state}; {_reach(action.owner, routed, sent, told, noun)}"
 
 
 @dataclass(frozen=True)
@@ -383,6 +451,11 @@ class MarkIdle(Bookkeeping):
 
     kind = ActionKind.MARK_IDLE
     announced = False  # the warning is sent by `apply` itself
+    warning = True
+
+    def grace(self, settings: Any) -> timedelta | None:
+        """The time left before the stop."""
+        return timedelta(minutes=settings.idle_grace_minutes)
 
     def describe(self, target: str) -> str:
         return f"mark {target} idle"
@@ -410,7 +483,12 @@ class MarkFailedDeployment(Bookkeeping):
     kind = ActionKind.MARK_FAILED_DEPLOYMENT
     collection = "onlineEndpoints"
     announced = False  # the message is sent by `apply` itself
+    warning = True  # the owner is told too
     deletable: bool = True
+
+    def grace(self, settings: Any) -> timedelta | None:
+        """The time left before the delete; none for a deployment that is never deleted."""
+        return timedelta(minutes=settings.failed_deployment_grace_minutes) if self.deletable else None
 
     def describe(self, target: str) -> str:
         return f"mark failed deployment {target}"
@@ -425,6 +503,20 @@ class MarkFailedDeployment(Bookkeeping):
             then = "would be deleted after the grace period (observe mode: nothing is deleted)"
         return _mark_and_tell(action, ledger, notifier, now, mode, state="failed", message=f"failed deployment: {then}",
                               told="told", noun="message", recorded="" if self.deletable else REPORTED_ONLY)
+
+
+OWNER_CHANNEL = "owner webhook"  # the name the notifier gives an owner's own webhook
+
+
+def _reach(owner: str | None, routed: bool, sent: list[str], told: str = "warned", noun: str = "warning") -> str:
+    """Who a message reached, truthfully: the owner directly (delivered, no route, failed) and the channels."""
+    channels = ", ".join(c for c in sent if c != OWNER_CHANNEL)
+    if not owner:
+        return f"{told} via {channels} (no owner on record)"
+    if OWNER_CHANNEL in sent:
+        return f"owner {owner} reached on their own webhook" + (f"; also sent via {channels}" if channels else "")
+    missed = "their webhook failed" if routed else "no route for them in NOTIFY_OWNER_WEBHOOKS"
+    return f"{noun} for owner {owner} sent via {channels}; owner not reached directly: {missed}"
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""`autopilot`: the operator's command (plan, explain, history, doctor).
+"""`autopilot`: the operator's command (plan, explain, history, report, doctor).
 
     autopilot plan --workspace RESOURCE_ID|all [--output table|json|csv] [--inventory]
                                                                            what the autopilot would do now, and every compute (read-only)
     autopilot explain FILE|-                                               classify an inbound payload; nothing is sent to Azure
     autopilot history [--hours N] [--limit N] [--output table|json|csv]    outcomes recorded in the ledger
+    autopilot report [--since 30d] [--output table|json|csv|html] [--file F]  actions and savings per workspace and rule
     autopilot doctor                                                       would enforce mode work here? one line per check, ✓ or ✗ and the fix
     autopilot --version
 
@@ -290,6 +291,71 @@ def _scrub(message: str, connection: str) -> str:
     return message
 
 
+# --- report -----------------------------------------------------------------------------------------
+
+REPORT_COLUMNS = ["workspace", "rule", "actions", "done", "failed", "skipped", "planned", "vms_freed", "cores_freed",
+                  "cores_planned", "core_hours", "money"]
+_SPAN = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _span(text: str) -> timedelta:
+    """30d, 12h, 90m, 2w: how far back (at most MAX_HOURS)."""
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in _SPAN else ""
+    try:
+        value = float(raw[:-1] if unit else raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number and a unit (m, h, d or w), e.g. 30d; got {text!r}") from None
+    seconds = value * _SPAN[unit or "d"]
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_HOURS * 3600):
+        raise argparse.ArgumentTypeError(f"must be positive and at most {MAX_HOURS // 24} days, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    settings = from_environment()
+    if not settings.storage_connection:
+        return _fail("AzureWebJobsStorage: required to read the ledger")
+    from shared.adapters.prices import RetailPrices
+    from shared.report import MAX_ROWS, amount, gather, summary
+    from shared.runtime import Wiring
+
+    now = datetime.now(UTC)
+    since = now - args.since
+    ledger = _ledger(settings)
+    rows = list(ledger.history(since, MAX_ROWS))
+    wiring = Wiring(settings, ledger)
+    report = gather(rows, settings.workspaces, wiring.workspace, RetailPrices(settings, ledger).hourly, since, now)
+    if args.output == "json":
+        _json(report.as_dict())
+    elif args.output == "csv":
+        _csv([[line.as_dict()[c] if line.as_dict()[c] is not None else "" for c in REPORT_COLUMNS] for line in report.lines],
+             REPORT_COLUMNS)
+        for note in report.notes:
+            print(f"note: {note}", file=sys.stderr)
+    elif args.output == "html":
+        from shared.report_html import render
+
+        path = Path(args.file)
+        try:
+            path.write_text(render(report, version()), encoding="utf-8")
+        except OSError as exc:
+            return _fail(f"--file {args.file}: {exc.strerror}")
+        print(f"report written to {path.resolve()}")
+    else:
+        money_head = f"SAVED ({report.currency})"
+        rows_out = [[line.workspace, line.rule, line.actions, line.done, line.failed, line.skipped, line.cores,
+                     f"{line.core_hours:,.2f}", "-" if line.money is None else amount(line.money)] for line in report.lines]
+        print(_table([[str(c) for c in r] for r in rows_out],
+                     ["WORKSPACE", "RULE", "ACTIONS", "DONE", "FAILED", "SKIPPED", "CORES", "CORE-HOURS", money_head]))
+        print()
+        for line in summary(report):
+            print(line)
+        for note in report.notes:
+            print(f"note: {note}")
+    return 0
+
+
 # --- doctor -----------------------------------------------------------------------------------------
 
 
@@ -364,6 +430,12 @@ def parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=_positive(int, 100_000), default=50, help="most rows shown, newest first (default 50)")
     _output_options(history)
     history.set_defaults(run=cmd_history)
+    report = sub.add_parser("report", help="actions, cores freed, core-hours and money saved, per workspace and rule")
+    report.add_argument("--since", type=_span, default=timedelta(days=30), help="how far back: 30d (default), 12h, 90m, 2w")
+    report.add_argument("--output", "-o", choices=(*OUTPUTS, "html"), default="table", help="table (default), json, csv or html")
+    report.add_argument("--json", dest="output", action="store_const", const="json", help="the same as --output json")
+    report.add_argument("--file", default="autopilot-report.html", help="where --output html writes the page")
+    report.set_defaults(run=cmd_report)
     doctor = sub.add_parser("doctor", help="would enforce mode work here? settings, identity, reads and permissions, one line each")
     doctor.set_defaults(run=cmd_doctor)
     return root

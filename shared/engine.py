@@ -280,7 +280,7 @@ class Engine:
         report.notes += decided.notes
         for verdict in decided.verdicts:
             for action in verdict.actions:
-                self.guards.run(action, run)
+                self.guards.run(replace(action, rule=action.rule or verdict.rule), run)
         if run.transient:
             raise TransientFailure(f"{run.transient} action(s) failed transiently; the work item will be retried")
         return report
@@ -313,7 +313,8 @@ class Engine:
             return
         if not isinstance(change, AzureWrite) or not workspace.same_as(ws.id) or change.target_problem(target):
             return
-        action = Action(change, ws.id, target, str(record.get("reason") or ""), owner=record.get("owner") or None)
+        action = Action(change, ws.id, target, str(record.get("reason") or ""), owner=record.get("owner") or None,
+                        rule=str(record.get("rule") or ""))
         # Taken over with the row's own fields: if this run dies too, the next one still finds it.
         claim = self.ledger.claim(orphan.key, run.now, **claim_fields(action, Mode.ENFORCE, orphan.trigger))
         if isinstance(claim, str):

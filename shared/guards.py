@@ -59,6 +59,18 @@ class Run:
         """The non-terminal jobs on one compute now, read for that compute only (see WorkspacePort.active_jobs)."""
         known = [job for job in self.listed_jobs if job.active and job.runs_on(compute)]
         return self.workspace.active_jobs(compute, self.job_horizon, known)
+    sizes: dict[str, tuple[str, int]] | None = None  # the region's VM sizes, read once per run when a write frees VMs
+
+    def cores_of(self, size: str) -> int | None:
+        """vCPUs of a VM size in the workspace's region (read once per run); None when they cannot be read."""
+        if self.sizes is None:
+            try:
+                self.sizes = self.workspace.vm_sizes(self.workspace.location())
+            except AzureError as exc:
+                log.warning("VM sizes unreadable, cores freed not recorded: %s", exc)
+                self.sizes = {}
+        entry = self.sizes.get(size.lower())
+        return entry[1] if entry and entry[1] > 0 else None
 
 
 @dataclass
@@ -95,7 +107,7 @@ def claim_fields(action: Action, mode: Mode, trigger: str) -> dict[str, str]:
     """What a claim row holds besides its key and status: enough for a later run to finish the story of
     a run that died holding it (the action as claimed, its workspace, mode and trigger)."""
     record = {"kind": action.kind.value, "workspace": action.workspace.id, "target": action.target,
-              "reason": action.reason, "owner": action.owner, "params": action.change.params()}
+              "reason": action.reason, "owner": action.owner, "rule": action.rule, "params": action.change.params()}
     return {"Action": action.kind.value, "Target": action.key, "Workspace": action.workspace.key, "Mode": mode.value,
             "Trigger": trigger, "Record": json.dumps(record, default=str)}
 
@@ -367,7 +379,11 @@ class Pipeline:
             stop = guard.after(attempt, stop)
         run.writes += int(stop.counted)
         run.transient += int(stop.transient)
-        outcome = Outcome(action, stop.status, stop.detail, run.now, run.trigger)
+        # What a done write freed — or, in observe mode, what the planned one would free.
+        freeing = stop.status in (Status.DONE, Status.PLANNED) and attempt.fresh is not None
+        freed = action.change.freed(attempt.fresh) if freeing else None
+        cores = freed.vms * c if freed and (c := run.cores_of(freed.size)) else None
+        outcome = Outcome(action, stop.status, stop.detail, run.now, run.trigger, freed=freed, cores=cores)
         tell(outcome, run.outcomes, self.ledger, self.notifier if action.change.announced else None)
         return outcome
 

@@ -385,6 +385,7 @@ class Action:
     reason: str
     owner: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    rule: str = ""  # the rule whose verdict asked for it (the report counts per rule)
 
     @property
     def kind(self) -> ActionKind:
@@ -428,12 +429,27 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
+class Freed:
+    """What a done write released: ``vms`` VMs of ``size`` (a stop frees one; a scale-down the nodes it lets go).
+
+    ``running_since``: when the compute had last been started, as seen just before the write — it
+    also tells when an earlier saving on the same compute ended.
+    """
+
+    size: str
+    vms: int
+    running_since: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     action: Action
     status: Status
     detail: str
     at: datetime
     trigger: str = ""
+    freed: Freed | None = None  # set on a done write that released VMs
+    cores: int | None = None  # freed.vms × the size's vCPUs; None when the sizes could not be read
 
     def as_log(self) -> dict[str, object]:
         """The structured log / notification form; never carries a secret."""
@@ -446,6 +462,7 @@ class Outcome:
             "detail": self.detail,
             "owner": self.action.owner,
             "trigger": self.trigger,
+            "rule": self.action.rule,
             "at": self.at.isoformat(),
         }
 

@@ -121,3 +121,7 @@ class NotifierPort(Protocol):
     def send(self, outcome: Outcome) -> list[str]:
         """Send to every configured channel; the names of those that accepted it."""
         ...
+
+    def reaches(self, owner: str | None) -> bool:
+        """Whether an owner's warnings have a route of their own (a webhook for that owner)."""
+        ...

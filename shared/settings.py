@@ -70,6 +70,10 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("NOTIFY_WEBHOOK_URL", "", "Optional: JSON webhook (Teams or Slack workflow) receiving one message per outcome."),
     Setting("NOTIFY_EVENTGRID_ENDPOINT", "", "Optional: Event Grid custom topic endpoint receiving CloudEvents per outcome."),
     Setting("NOTIFY_EVENTGRID_KEY", "", "Access key of that topic (prefer a Key Vault reference in Azure)."),
+    Setting("NOTIFY_FORMAT", "text", "Webhook message shape: `text` (a text line and the fields), `teams` (Adaptive Card for a Teams Workflows webhook) or `slack` (Block Kit)."),
+    Setting("NOTIFY_OWNER_WEBHOOKS", "", "Optional JSON object: owner UPN → https webhook (in NOTIFY_FORMAT) receiving that owner's idle warnings."),
+    Setting("STUDIO_TENANT_ID", "", "Optional Entra tenant id (a GUID) added to Azure ML studio links in messages (`tid=`)."),
+    Setting("RETAIL_PRICES_ENDPOINT", "https://prices.azure.com/api/retail/prices", "Azure Retail Prices API (public, no sign-in) for the report's money estimate."),
     Setting("ARM_TIMEOUT_SECONDS", "20", "Per-request timeout for Azure calls."),
     Setting("ARM_MAX_RETRIES", "3", "Retries of a transient Azure error (429 honouring Retry-After, 5xx, timeouts) before giving up."),
     Setting("AZURE_TOKEN_CREDENTIALS", "", "`ManagedIdentityCredential` (Azure): every Azure call uses the managed identity only, never a developer sign-in; empty: azure-identity's default chain (an operator's `az login`)."),
@@ -136,6 +140,48 @@ def _ids(env: Mapping[str, str], name: str, kind: str, required: bool) -> tuple[
             raise SettingsError(f"{name}: {item!r} is not a {kind} resource id")
         out.append(rid)
     return tuple(out)
+
+
+NOTIFY_FORMATS = ("text", "teams", "slack")
+MAX_OWNER_ROUTES = 1000
+_UPN = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,113}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _owner_routes(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """UPN (lower case: Entra compares them so) → https webhook URL; anything else is refused, naming the entry."""
+    import json
+
+    raw = _raw(env, name)
+    if not raw:
+        return {}
+    if len(raw) > 512 * 1024:
+        raise SettingsError(f"{name}: over 512 KB")
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name}: expected a JSON object of owner UPN → webhook URL, got {type(value).__name__}")
+    if len(value) > MAX_OWNER_ROUTES:
+        raise SettingsError(f"{name}: {len(value)} owners, at most {MAX_OWNER_ROUTES}")
+    routes: dict[str, str] = {}
+    for upn, url in value.items():
+        if not _UPN.match(upn):
+            raise SettingsError(f"{name}: {upn[:80]!a} is not a user principal name (name@domain)")
+        if not isinstance(url, str) or not url.startswith("https://") or len(url) > 2048 or any(c.isspace() or ord(c) < 32 for c in url):
+            raise SettingsError(f"{name}: the webhook of {upn!a} must be an https:// URL without spaces (at most 2048 characters)")
+        if upn.lower() in routes:
+            raise SettingsError(f"{name}: {upn!a} is given twice (UPNs are compared without case)")
+        routes[upn.lower()] = url
+    return routes
+
+
+def _guid(env: Mapping[str, str], name: str) -> str:
+    raw = _raw(env, name)
+    if raw and not _GUID.match(raw):
+        raise SettingsError(f"{name}: expected a tenant id (GUID), got {raw[:80]!a}")
+    return raw
 
 
 def _pattern(env: Mapping[str, str], name: str) -> re.Pattern[str] | None:
@@ -253,6 +299,10 @@ class Settings:
     notify_webhook_url: str
     notify_eventgrid_endpoint: str
     notify_eventgrid_key: str = field(repr=False)
+    notify_format: str = "text"
+    notify_owner_webhooks: Mapping[str, str] = field(default_factory=dict, repr=False)  # UPN (lower case) → URL
+    studio_tenant_id: str = ""
+    retail_prices_endpoint: str = "https://prices.azure.com/api/retail/prices"
     arm_timeout_seconds: int = 20
     arm_max_retries: int = 3
     storage_connection: str = field(default="", repr=False)
@@ -320,6 +370,10 @@ class Settings:
             notify_webhook_url=_url(env, "NOTIFY_WEBHOOK_URL"),
             notify_eventgrid_endpoint=eg_endpoint,
             notify_eventgrid_key=eg_key,
+            notify_format=_choice(env, "NOTIFY_FORMAT", NOTIFY_FORMATS),
+            notify_owner_webhooks=_owner_routes(env, "NOTIFY_OWNER_WEBHOOKS"),
+            studio_tenant_id=_guid(env, "STUDIO_TENANT_ID"),
+            retail_prices_endpoint=_url(env, "RETAIL_PRICES_ENDPOINT"),
             arm_timeout_seconds=_int(env, "ARM_TIMEOUT_SECONDS", 1, 230),
             arm_max_retries=_int(env, "ARM_MAX_RETRIES", 0, 10),
             storage_connection=storage,

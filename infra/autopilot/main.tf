@@ -51,6 +51,10 @@ locals {
     NOTIFY_WEBHOOK_URL             = local.notify_webhook_url
     NOTIFY_EVENTGRID_ENDPOINT      = var.notify_eventgrid_endpoint
     NOTIFY_EVENTGRID_KEY           = local.notify_eventgrid_key
+    NOTIFY_FORMAT                  = var.notify_format
+    NOTIFY_OWNER_WEBHOOKS          = var.notify_owner_webhooks
+    STUDIO_TENANT_ID               = var.studio_tenant_id
+    RETAIL_PRICES_ENDPOINT         = var.retail_prices_endpoint
     ARM_TIMEOUT_SECONDS            = tostring(var.arm_timeout_seconds)
     ARM_MAX_RETRIES                = tostring(var.arm_max_retries)
 

@@ -461,6 +461,35 @@ variable "notify_eventgrid_key" {
   }
 }
 
+variable "notify_format" {
+  description = "NOTIFY_FORMAT: webhook message shape: text, teams (Adaptive Card for a Teams Workflows webhook) or slack (Block Kit)."
+  type        = string
+  default     = "text"
+  validation {
+    condition     = contains(["text", "teams", "slack"], var.notify_format)
+    error_message = "notify_format must be text, teams or slack."
+  }
+}
+
+variable "notify_owner_webhooks" {
+  description = "NOTIFY_OWNER_WEBHOOKS: JSON object of owner UPN → https webhook receiving that owner's idle warnings (e.g. jsonencode({...}); empty: none)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "studio_tenant_id" {
+  description = "STUDIO_TENANT_ID: optional Entra tenant id added to Azure ML studio links in messages."
+  type        = string
+  default     = ""
+}
+
+variable "retail_prices_endpoint" {
+  description = "RETAIL_PRICES_ENDPOINT: Azure Retail Prices API for the report's money estimate."
+  type        = string
+  default     = "https://prices.azure.com/api/retail/prices"
+}
+
 variable "arm_timeout_seconds" {
   description = "ARM_TIMEOUT_SECONDS: per-request timeout for Azure calls."
   type        = number

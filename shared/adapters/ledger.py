@@ -13,7 +13,9 @@ Partitions (row keys are hashes: Table keys forbid '/', '#', '?'):
   write          last Azure write per resource and kind (cooldown)
   wlog-YYYYMMDD  one row per Azure write attempted (the hourly cap)
   restore        cluster max nodes to restore after a recycle
-  out-YYYYMMDD   outcomes, newest first within a day
+  out-YYYYMMDD   outcomes, newest first within a day (a done write that freed VMs adds Size, Vms, Cores,
+                 RunningSince and its Params, from which the report rebuilds the action kind)
+  price          hourly VM prices read from the Azure Retail Prices API, one row per region and size
 
 Every storage error leaves this module as ``shared.errors.AzureError`` (transient or not).
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -295,7 +298,30 @@ class Ledger:
         at = outcome.at
         inverted = f"{(10**13 - int(at.timestamp() * 1000)):013d}"
         fields = {k.capitalize(): (v if v is not None else "") for k, v in outcome.as_log().items() if k != "at"}
+        fields["Resource"] = outcome.action.key
+        if outcome.freed is not None:
+            fields.update({"Size": outcome.freed.size, "Vms": outcome.freed.vms, "Cores": outcome.cores if outcome.cores else 0,
+                           "Params": json.dumps(outcome.action.change.params(), default=str)})
+            if outcome.freed.running_since is not None:
+                fields["RunningSince"] = outcome.freed.running_since
         self.table.create_entity({"PartitionKey": f"out-{at:%Y%m%d}", "RowKey": f"{inverted}-{uuid.uuid4().hex[:8]}", "At": at, **fields})
+
+    # --- prices ----------------------------------------------------------------------------------
+
+    @_translated("read a cached price")
+    def cached_price(self, region: str, size: str, fresh_after: datetime) -> dict[str, Any] | None:
+        """The price row of a VM size in a region, if read after `fresh_after` (a miss is cached too: Found False)."""
+        try:
+            row = self.table.get_entity("price", _rk(f"{region.lower()}|{size.lower()}"))
+        except ResourceNotFoundError:
+            return None
+        at = row.get("At")
+        return dict(row) if isinstance(at, datetime) and at > fresh_after else None
+
+    @_translated("cache a price")
+    def put_price(self, region: str, size: str, at: datetime, **fields: Any) -> None:
+        self.table.upsert_entity({"PartitionKey": "price", "RowKey": _rk(f"{region.lower()}|{size.lower()}"),
+                                  "Region": region.lower(), "Size": size, "At": at, **fields})
 
     @_translated("read the history")
     def history(self, since: datetime, limit: int = 50) -> list[dict[str, Any]]:

@@ -1,5 +1,9 @@
 """Telling people: one structured log line per outcome, plus a webhook and an Event Grid topic when configured.
 
+The webhook body is in NOTIFY_FORMAT (text, a Teams Adaptive Card or Slack Block Kit: shared/messages.py).
+A warning to an owner (an action kind with ``warning = True``) also goes to that owner's own webhook
+when NOTIFY_OWNER_WEBHOOKS routes their UPN; the channel list returned says whether it got there.
+
 Notifications are best effort: a failing webhook is logged and never fails the remediation.
 """
 
@@ -9,11 +13,13 @@ import logging
 from typing import Any
 
 from shared.adapters.azure import client_options
+from shared.messages import render
 from shared.model import Outcome, Status
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.notify")
 EVENT_SOURCE = "/aml-autopilot"
+OWNER_CHANNEL = "owner webhook"
 
 
 class Notifier:
@@ -29,32 +35,40 @@ class Notifier:
         return [name for name, on in (("webhook", self.settings.notify_webhook_url), ("event grid", self.settings.notify_eventgrid_endpoint))
                 if on]
 
+    def reaches(self, owner: str | None) -> bool:
+        """Whether NOTIFY_OWNER_WEBHOOKS routes this owner (UPNs compared without case)."""
+        return bool(owner) and owner.strip().lower() in self.settings.notify_owner_webhooks
+
     def send(self, outcome: Outcome) -> list[str]:
         """Tell people what they act on: done, failed, planned (and owner warnings); skips stay in the log.
 
-        Returns the channels that accepted the message.
+        Returns the channels that accepted the message (OWNER_CHANNEL when the owner's own webhook took a warning).
         """
         if outcome.status is Status.SKIPPED:
             return []
-        body = outcome.as_log()
+        change = outcome.action.change
+        warning = bool(getattr(change, "warning", False))
+        grace = change.grace(self.settings) if warning and hasattr(change, "grace") else None
+        message = render(self.settings.notify_format, outcome, tenant=self.settings.studio_tenant_id, grace=grace, warning=warning)
         sent = []
-        if self.settings.notify_webhook_url and self._webhook(body):
+        if self.settings.notify_webhook_url and self._webhook(self.settings.notify_webhook_url, message, "notification"):
             sent.append("webhook")
-        if self.settings.notify_eventgrid_endpoint and self._eventgrid(outcome, body):
+        if self.settings.notify_eventgrid_endpoint and self._eventgrid(outcome, outcome.as_log()):
             sent.append("event grid")
+        if warning and self.reaches(outcome.action.owner):
+            owner = str(outcome.action.owner).strip().lower()
+            if self._webhook(self.settings.notify_owner_webhooks[owner], message, "owner"):
+                sent.append(OWNER_CHANNEL)
         return sent
 
-    def _webhook(self, body: dict[str, Any]) -> bool:
+    def _webhook(self, url: str, message: dict[str, Any], which: str) -> bool:
         import requests
 
-        # A shape Teams and Slack workflows both accept: a text line plus the structured fields.
-        text = f"[aml-autopilot] {body['status']}: {body['action']} {body['workspace']}/{body['target']} — {body['reason']}"
         try:
-            response = requests.post(self.settings.notify_webhook_url, json={"text": text, **body},
-                                     timeout=min(10, self.settings.arm_timeout_seconds))
+            response = requests.post(url, json=message, timeout=min(10, self.settings.arm_timeout_seconds))
             response.raise_for_status()
         except requests.RequestException as exc:
-            log.warning("notification webhook failed: %s", type(exc).__name__)
+            log.warning("%s webhook failed: %s", which, type(exc).__name__)
             return False
         return True
 

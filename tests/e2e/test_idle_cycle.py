@@ -58,7 +58,8 @@ def test_an_idle_instance_is_marked_then_waits_out_the_grace_then_is_stopped_and
     start = world.mark()
 
     marked = idle_sweep(engine, now)
-    assert outcomes(marked, "ci-alice") == [("mark-idle", "done", "marked idle; owner alice@contoso.com warned via webhook, event grid")]
+    assert outcomes(marked, "ci-alice") == [("mark-idle", "done", "marked idle; warning for owner alice@contoso.com sent via webhook, event grid; "
+                                                             "owner not reached directly: no route for them in NOTIFY_OWNER_WEBHOOKS")]
     (mark_outcome,) = [o for o in marked.outcomes if o.action.target == "ci-alice"]
     assert mark_outcome.action.owner == "alice@contoso.com"
     assert ledger.marks()[ALICE].marked_at == now

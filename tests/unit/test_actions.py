@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from local.memory import MemoryLedger, MemoryNotifier, MemoryWorkspace
@@ -16,7 +18,7 @@ from shared.actions import (
     change_from,
     operation_stamp,
 )
-from shared.model import Action, ActionKind, Mark, Status, compute_key
+from shared.model import Action, ActionKind, Cluster, ComputeInstance, Freed, Mark, Status, compute_key
 from tests.unit.builders import NOW, WS, cluster, instance, job
 
 
@@ -126,7 +128,7 @@ def mark_action(owner: str | None = "alice") -> Action:
 
 def test_an_owner_is_warned_only_when_a_channel_took_the_warning():
     ledger, notifier = MemoryLedger(), MemoryNotifier(channels=("webhook",))
-    assert MarkIdle().apply(mark_action(), ledger, notifier, NOW) == (Status.DONE, "marked idle; owner alice warned via webhook")
+    assert MarkIdle().apply(mark_action(), ledger, notifier, NOW) == (Status.DONE, "marked idle; warning for owner alice sent via webhook; owner not reached directly: no route for them in NOTIFY_OWNER_WEBHOOKS")
     assert compute_key(WS, "ci") in ledger.marks() and len(notifier.sent) == 1
 
 
@@ -164,3 +166,50 @@ def test_a_description_reads_as_what_it_does():
     assert StopInstance().describe("ci") == "stop ci"
     assert ScaleCluster(0, 4, 1800).describe("cpu") == "scale cpu to min 0 max 4, scale down after 1800s"
     assert ScaleCluster(0, 4, None).params() == {"min_nodes": 0, "max_nodes": 4, "idle_s": None}
+
+
+# --- owner reach and cores freed ------------------------------------------------------------------
+
+
+def test_an_owner_with_a_route_of_their_own_is_reached_there_and_the_outcome_says_so():
+    ledger, notifier = MemoryLedger(), MemoryNotifier(channels=("webhook",), owners=("alice",))
+    assert MarkIdle().apply(mark_action(), ledger, notifier, NOW) == (
+        Status.DONE, "marked idle; owner alice reached on their own webhook; also sent via webhook")
+
+
+def test_an_owner_whose_own_webhook_fails_is_said_not_reached():
+    notifier = MemoryNotifier(channels=("webhook",), owners=("alice",), down=("owner webhook",))
+    assert MarkIdle().apply(mark_action(), MemoryLedger(), notifier, NOW)[1] == (
+        "marked idle; warning for owner alice sent via webhook; owner not reached directly: their webhook failed")
+
+
+@pytest.mark.parametrize(("before", "change", "vms"), [
+    ((2, 4, 2), ScaleCluster(0, 4, 1800), 2),   # min 2 held two idle nodes: both freed
+    ((2, 4, 3), ScaleCluster(0, 4, 1800), 2),   # a third node would have gone anyway: not counted
+    ((0, 2, 1), ScaleCluster(0, 0, 1800), 1),   # a recycle lets every node go
+    ((0, 4, 0), ScaleCluster(0, 4, 1800), 0),   # only the idle time changed: nothing freed now
+    ((0, 0, 0), ScaleCluster(0, 2, 1800, restore=True), 0),  # giving max nodes back frees nothing
+])
+def test_a_scale_change_frees_the_nodes_only_its_old_min_held_or_those_above_its_new_max(before, change, vms):
+    low, high, current = before
+    cluster = Cluster(WS, "c", "Standard_DS3_v2", low, high, 7200, current, 0, None)
+    freed = change.freed(cluster)
+    assert (freed.vms if freed else 0) == vms
+
+
+def test_a_stop_frees_one_vm_and_remembers_when_the_instance_was_started():
+    started = NOW - timedelta(hours=5)
+    ci = ComputeInstance(WS, "ci", "Running", "Standard_DS3_v2", "alice", "Start", started, None, None)
+    assert StopInstance().freed(ci) == Freed("Standard_DS3_v2", 1, started)
+
+
+@pytest.mark.parametrize(("state", "op", "op_at", "expected"), [
+    ("Stopped", "Stop", NOW + timedelta(minutes=2), (False, None)),   # our own stop: still saving
+    ("Running", "Start", NOW + timedelta(hours=3), (True, NOW + timedelta(hours=3))),  # started again then
+    ("Stopped", "Stop", NOW + timedelta(hours=5), (True, None)),   # started and stopped since: when, unknown
+    ("Running", "Start", NOW - timedelta(hours=1), (True, None)),   # running, start time not after the stop
+])
+def test_a_stop_saves_until_the_instance_is_started_again(state, op, op_at, expected):
+    ci = ComputeInstance(WS, "ci", state, "Standard_DS3_v2", "alice", op, op_at, None, None)
+    assert StopInstance().resumed(ci, NOW) == expected
+    assert StopInstance().resumed(None, NOW) == (True, None)  # gone since

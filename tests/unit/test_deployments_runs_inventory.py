@@ -280,11 +280,11 @@ def test_a_not_responding_job_keeps_protecting_its_cluster_from_a_scale_down():
 
 @pytest.mark.parametrize(("deletable", "mode", "channels", "said", "detail"), [
     (True, Mode.ENFORCE, ("webhook",), "failed deployment: deleted after the grace period if still failed with no traffic",
-     "marked failed; owner dave@contoso.com told via webhook"),
+     "marked failed; message for owner dave@contoso.com sent via webhook; owner not reached directly: no route for them in NOTIFY_OWNER_WEBHOOKS"),
     (True, Mode.OBSERVE, ("webhook",), "failed deployment: would be deleted after the grace period (observe mode: nothing is deleted)",
-     "marked failed; owner dave@contoso.com told via webhook"),
+     "marked failed; message for owner dave@contoso.com sent via webhook; owner not reached directly: no route for them in NOTIFY_OWNER_WEBHOOKS"),
     (False, Mode.ENFORCE, ("webhook",), "failed deployment: reported only: it is never deleted while it receives traffic or runs on Kubernetes",
-     "marked failed; owner dave@contoso.com told via webhook"),
+     "marked failed; message for owner dave@contoso.com sent via webhook; owner not reached directly: no route for them in NOTIFY_OWNER_WEBHOOKS"),
     (True, Mode.ENFORCE, (), None, "marked failed; owner dave@contoso.com not told: no notification channel is configured"),
 ])
 def test_a_failed_deployment_is_marked_only_once_its_owner_is_told_and_never_promised_a_delete_it_will_not_get(

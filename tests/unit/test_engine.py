@@ -206,7 +206,7 @@ def test_a_warning_no_channel_took_is_sent_again_at_the_next_sweep_and_only_then
     eng.notifier.down = ()
     later = NOW + timedelta(minutes=15)
     second = eng.run(sweep(Kind.IDLE_SWEEP, WS.id, later), later)
-    assert [o.detail for o in second.outcomes] == ["marked idle; owner alice warned via webhook"]
+    assert [o.detail for o in second.outcomes] == ["marked idle; warning for owner alice sent via webhook; owner not reached directly: no route for them in NOTIFY_OWNER_WEBHOOKS"]
     assert ledger.marks()[compute_key(WS, "ci-alice")].marked_at == later
 
 

@@ -195,7 +195,8 @@ def test_an_enforced_stop_claims_rereads_writes_verifies_and_records_once():
     assert (outcome.status, outcome.detail) == (Status.DONE, "stop ci: verified")
     assert [c[0] for c in ledger.calls] == ["writes_since", "last_write", "claim", "count_write", "writes_since", "take_write",
                                             "settle", "record"]
-    assert [c[0] for c in ws.calls] == ["get_compute", "active_jobs", "stop_instance", "get_compute"]
+    # The region's VM sizes are read once, after the write took, to record the cores it freed.
+    assert [c[0] for c in ws.calls] == ["get_compute", "active_jobs", "stop_instance", "get_compute", "location", "vm_sizes"]
     assert notifier.sent == [outcome] and ledger.outcomes == [outcome]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.model import Mode
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings, SettingsError, startup_line
 
 WS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
 BASE = {"ALLOWED_WORKSPACES": WS, "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
@@ -85,3 +85,30 @@ def test_the_start_up_line_names_the_first_bad_setting_and_never_raises():
 
 
 WS_ID_FOR_STARTUP = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+
+
+@pytest.mark.parametrize(("raw", "says"), [
+    ("[1]", "NOTIFY_OWNER_WEBHOOKS: expected a JSON object"),
+    ("{", "NOTIFY_OWNER_WEBHOOKS: not JSON"),
+    ('{"alice": "https://x"}', "is not a user principal name"),
+    ('{"alice@contoso.com": "http://hook"}', "must be an https:// URL"),
+    ('{"alice@contoso.com": "https://hook/a b"}', "must be an https:// URL"),
+    ('{"alice@contoso.com": 5}', "must be an https:// URL"),
+    ('{"Alice@contoso.com": "https://a", "alice@contoso.com": "https://b"}', "is given twice"),
+])
+def test_a_hostile_owner_route_is_refused_in_one_line_naming_the_setting(raw, says):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({**BASE, "NOTIFY_OWNER_WEBHOOKS": raw})
+    assert says in str(err.value) and "\n" not in str(err.value)
+    assert startup_line({**BASE, "NOTIFY_OWNER_WEBHOOKS": raw})[0] is False
+
+
+def test_owner_routes_are_kept_by_lower_case_upn():
+    s = Settings.from_env({**BASE, "NOTIFY_OWNER_WEBHOOKS": '{"Alice@Contoso.com": "https://hooks.example/alice"}'})
+    assert s.notify_owner_webhooks == {"alice@contoso.com": "https://hooks.example/alice"}
+
+
+@pytest.mark.parametrize(("name", "raw"), [("NOTIFY_FORMAT", "html"), ("STUDIO_TENANT_ID", "not-a-guid")])
+def test_a_bad_format_or_tenant_is_refused(name, raw):
+    with pytest.raises(SettingsError, match=f"^{name}: "):
+        Settings.from_env({**BASE, name: raw})

@@ -1,0 +1,131 @@
+"""Messages people act on: one outcome as a webhook body, in the shape the receiving tool expects. Pure.
+
+- ``text``: ``{"text": one line, **the outcome's fields}`` (any JSON webhook);
+- ``teams``: a message with one Adaptive Card attachment, as a Teams Workflows webhook ("Post to a
+  channel when a webhook request is received") takes it: ``{"type": "message", "attachments":
+  [{"contentType": "application/vnd.microsoft.card.adaptive", "content": AdaptiveCard 1.4}]}``; the
+  owner is mentioned with ``<at>UPN</at>`` and a ``msteams.entities`` mention (Microsoft Learn,
+  "Format cards in Microsoft Teams", user mention in an Adaptive Card);
+- ``slack``: Block Kit, ``{"text": fallback, "blocks": [header, section with fields, context, actions]}``
+  within Slack's documented limits (header 150 characters, section text 3000, 10 fields of 2000).
+
+Each carries the outcome, the reason, a link to the compute in Azure ML studio and, for a warning,
+the time left before the action. Names and reasons come from Azure and are not trusted as markup:
+Teams text loses the characters that make links, mentions or HTML, Slack text is escaped as Slack asks.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from shared.model import Outcome, human
+
+STUDIO = "https://ml.azure.com"
+CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+CARD_VERSION = "1.4"
+_UPN = re.compile(r"^[A-Za-z0-9._%+'-]{1,113}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def studio_link(outcome: Outcome, tenant: str = "") -> str | None:
+    """The compute's page in Azure ML studio (`/compute/{name}/details?wsid=…&tid=…`); None for what is not a compute."""
+    if "/computes/" not in outcome.action.resource_id.lower():
+        return None
+    query = {"wsid": outcome.action.workspace.id}
+    if tenant:
+        query["tid"] = tenant
+    return f"{STUDIO}/compute/{quote(outcome.action.target, safe='')}/details?{urlencode(query, safe='/')}"
+
+
+def title(outcome: Outcome, warning: bool) -> str:
+    action = outcome.action
+    if warning:
+        return f"Idle compute {action.target} in {action.workspace.name}: it will be stopped unless used"
+    return f"{outcome.status.value}: {action.change.describe(action.target)} ({action.workspace.name})"
+
+
+def time_left(outcome: Outcome, grace: timedelta | None) -> str | None:
+    """For a warning: how long before the action, and when."""
+    if grace is None:
+        return None
+    due: datetime = outcome.at + grace
+    return f"{human(grace)} (after {due:%Y-%m-%d %H:%M}Z, unless it is used)" if grace else "none: the next sweep acts"
+
+
+def mentionable(owner: str | None) -> str | None:
+    """The owner's UPN when it is one a mention can carry; None otherwise (then the owner is named, not mentioned)."""
+    return owner if owner and _UPN.match(owner) else None
+
+
+def _teams_text(value: Any) -> str:
+    text = _CONTROL.sub(" ", str(value))
+    return text.translate(str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "*": "∗", "_": " ", "`": "'"}))
+
+
+def _slack_text(value: Any, limit: int) -> str:
+    text = _CONTROL.sub(" ", str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _facts(outcome: Outcome, left: str | None) -> list[tuple[str, str]]:
+    a = outcome.action
+    facts = [("Outcome", outcome.status.value), ("Action", a.kind.value), ("Compute", a.target),
+             ("Workspace", a.workspace.name), ("Reason", a.reason), ("Detail", outcome.detail)]
+    if a.owner:
+        facts.append(("Owner", a.owner))
+    if left:
+        facts.append(("Time left", left))
+    return facts
+
+
+def text_body(outcome: Outcome) -> dict[str, Any]:
+    body = outcome.as_log()
+    line = f"[aml-autopilot] {body['status']}: {body['action']} {body['workspace']}/{body['target']} — {body['reason']}"
+    return {"text": line, **body}
+
+
+def teams(outcome: Outcome, link: str | None, left: str | None, warning: bool) -> dict[str, Any]:
+    """A Teams Workflows message: one Adaptive Card (1.4), the owner mentioned on a warning."""
+    upn = mentionable(outcome.action.owner) if warning else None
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": _teams_text(title(outcome, warning)), "weight": "Bolder", "size": "Medium", "wrap": True}]
+    if upn:
+        body.append({"type": "TextBlock", "wrap": True,
+                     "text": f"<at>{upn}</at>, your compute instance {_teams_text(outcome.action.target)} looks idle."})
+    body.append({"type": "FactSet", "facts": [{"title": k, "value": _teams_text(v)} for k, v in _facts(outcome, left)]})
+    card: dict[str, Any] = {"type": "AdaptiveCard", "$schema": CARD_SCHEMA, "version": CARD_VERSION, "body": body}
+    if link:
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open in Azure ML studio", "url": link}]
+    card["msteams"] = {"width": "Full"}
+    if upn:
+        card["msteams"]["entities"] = [{"type": "mention", "text": f"<at>{upn}</at>", "mentioned": {"id": upn, "name": upn}}]
+    return {"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None,
+                                                "content": card}]}
+
+
+def slack(outcome: Outcome, link: str | None, left: str | None, warning: bool) -> dict[str, Any]:
+    """Block Kit: a header, the facts as section fields, the time left, a button to the studio."""
+    head = title(outcome, warning)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _CONTROL.sub(" ", head)[:150], "emoji": False}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason:* {_slack_text(outcome.action.reason, 2900)}"},
+         "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_slack_text(v, 1900)}"} for k, v in _facts(outcome, None)
+                    if k != "Reason"][:10]},
+    ]
+    if left:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"*Time left:* {_slack_text(left, 2900)}"}]})
+    if link:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": "Open in Azure ML studio"}, "url": link}]})
+    return {"text": _slack_text(head, 3000), "blocks": blocks}
+
+
+def render(fmt: str, outcome: Outcome, *, tenant: str = "", grace: timedelta | None = None, warning: bool = False) -> dict[str, Any]:
+    """The webhook body of an outcome in NOTIFY_FORMAT (text, teams or slack)."""
+    if fmt == "text":
+        return text_body(outcome)
+    link, left = studio_link(outcome, tenant), time_left(outcome, grace) if warning else None
+    return teams(outcome, link, left, warning) if fmt == "teams" else slack(outcome, link, left, warning)

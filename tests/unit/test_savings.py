@@ -1,0 +1,54 @@
+"""Savings accrue from the action until the compute holds its VMs again, never beyond now, and not past the
+action when the end is unknown (the estimate errs low)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.savings import Freeing, accrue, daily, money
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def freeing(at: datetime, resource: str = "ws/computes/ci", running_since: datetime | None = None) -> Freeing:
+    return Freeing(resource, "ws", "ci", "idle-instance", "stop-instance", at, "Standard_DS3_v2", 1, 4, {}, running_since)
+
+
+@pytest.mark.parametrize(("live", "hours", "note"), [
+    ((False, None), 5, "still freed"),
+    ((True, NOW - 2 * H), 3, "until started again 2026-11-26 10:00Z"),
+    ((True, None), 0, "held again (or gone) since, at a time Azure does not report: not counted"),
+    ((True, NOW + 5 * H), 5, "until started again 2026-11-26 17:00Z"),  # a start in the future is never beyond now
+    (None, 5, "live state unreadable: counted up to now"),
+])
+def test_one_freeing_accrues_until_the_live_state_says_it_ended(live, hours, note):
+    (a,) = accrue([(freeing(NOW - 5 * H), live)], NOW)
+    assert (a.hours, a.core_hours, a.note) == (pytest.approx(hours), pytest.approx(4 * hours), note)
+
+
+def test_an_earlier_stop_ends_when_the_later_one_saw_the_instance_started():
+    first, second = freeing(NOW - 10 * H), freeing(NOW - 2 * H, running_since=NOW - 6 * H)
+    a, b = accrue([(second, (False, None)), (first, (False, None))], NOW)
+    assert (a.hours, b.hours) == (pytest.approx(4), pytest.approx(2))
+    assert a.note == "until started again 2026-11-26 06:00Z" and b.ongoing and not a.ongoing
+
+
+def test_an_earlier_scale_down_whose_scale_up_time_is_unknown_is_not_counted():
+    first, second = freeing(NOW - 10 * H), freeing(NOW - 2 * H)
+    a, _ = accrue([(first, (False, None)), (second, (False, None))], NOW)
+    assert a.hours == 0 and "not counted" in a.note
+
+
+def test_money_is_vm_hours_times_the_hourly_price_and_nothing_without_a_price():
+    (a,) = accrue([(freeing(NOW - 2 * H), (False, None))], NOW)
+    assert money(a, 0.293) == pytest.approx(0.586) and money(a, None) is None
+
+
+def test_a_saving_is_spread_over_the_days_it_spans():
+    (a,) = accrue([(freeing(NOW - 24 * H), (False, None))], NOW)
+    days = daily([a], NOW - 48 * H, NOW, lambda x: x.core_hours)
+    assert [d.day for d, _ in days] == [24, 25, 26]
+    assert [v for _, v in days] == [pytest.approx(0), pytest.approx(48), pytest.approx(48)]
