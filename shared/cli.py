@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from shared.errors import AzureError, NotConfigured
+from shared.errors import AzureError, Gone, NotConfigured
 from shared.events import Ignored, Rejected, parse_any
 from shared.intake import allowed
 from shared.model import ResourceId, Verdict
@@ -138,6 +138,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             ledger = open_ledger(settings, create=False)  # read only: Storage Table Data Reader is enough
             marks = ledger.marks()
             restores = {key: max_nodes for key, (max_nodes, _) in ledger.restores().items()}
+        except Gone:  # the app has not written yet: nothing is marked
+            ledger_notes.append("the ledger has no table yet (the app has not run here): no marks to show")
         except Exception as exc:
             ledger_notes.append(f"ledger unavailable ({type(exc).__name__}): idle marks not shown")
     wiring = Wiring(settings, ledger)

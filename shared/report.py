@@ -98,6 +98,10 @@ class Report:
         }
 
 
+# What a freeing can be of: a compute (stopped, scaled down, recycled) or an online deployment (deleted).
+FREEING_COLLECTIONS = ("/computes/", "/onlineendpoints/")
+
+
 def freeing_of(row: Mapping[str, Any]) -> Freeing | None:
     """A ledger outcome row as a freeing: a done write that recorded VMs freed; None for any other row."""
     if row.get("Status") != Status.DONE.value or not row.get("Size") or not isinstance(row.get("At"), datetime):
@@ -107,7 +111,8 @@ def freeing_of(row: Mapping[str, Any]) -> Freeing | None:
         params = json.loads(str(row.get("Params") or "{}"))
     except (TypeError, ValueError):
         return None
-    if vms <= 0 or not isinstance(params, dict) or "/computes/" not in str(row.get("Resource") or ""):
+    resource = str(row.get("Resource") or "").lower()
+    if vms <= 0 or not isinstance(params, dict) or not any(part in resource for part in FREEING_COLLECTIONS):
         return None
     since = row.get("RunningSince")
     return Freeing(str(row["Resource"]), str(row.get("Workspace") or ""), str(row.get("Target") or ""), _rule(row),

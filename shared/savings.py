@@ -42,7 +42,9 @@ class Freeing:
 
     @property
     def workspace_key(self) -> str:
-        return self.resource.split("/computes/", 1)[0]
+        """The workspace's id (as the ledger keys it): the resource id up to the workspace's name, whatever
+        child (a compute, an online deployment) the freeing was of."""
+        return "/".join(self.resource.split("/")[:9])
 
 
 @dataclass(frozen=True)

@@ -52,3 +52,16 @@ def test_a_saving_is_spread_over_the_days_it_spans():
     days = daily([a], NOW - 48 * H, NOW, lambda x: x.core_hours)
     assert [d.day for d, _ in days] == [24, 25, 26]
     assert [v for _, v in days] == [pytest.approx(0), pytest.approx(48), pytest.approx(48)]
+
+
+WS_ID = "/subscriptions/s/resourcegroups/rg/providers/microsoft.machinelearningservices/workspaces/mlw"
+
+
+@pytest.mark.parametrize("child", ["computes/ci-alice", "onlineendpoints/scoring-api/deployments/canary"])
+def test_a_freeing_of_a_compute_or_a_deleted_deployment_is_counted_in_its_workspace(child):
+    from shared.report import freeing_of
+
+    row = {"Status": "done", "Size": "Standard_DS3_v2", "At": NOW, "Vms": 2, "Cores": 8, "Params": "{}",
+           "Resource": f"{WS_ID}/{child}", "Workspace": "mlw", "Target": child.split("/", 1)[1], "Action": "x"}
+    found = freeing_of(row)
+    assert found is not None and found.workspace_key == WS_ID and found.cores == 8
