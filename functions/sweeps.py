@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared.settings import current
+from shared.fleet import current
 from shared.work import Kind, sweep
 
 bp = func.Blueprint()

@@ -35,7 +35,7 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("AUTOPILOT_MODE", "observe", "`observe` (plan, log, notify; no writes) or `enforce` (act)."),
     Setting("ALLOWED_WORKSPACES", "", "Comma-separated AML workspace resource ids the autopilot may read, act on and accept events from (this, ALLOWED_SCOPES or both)."),
     Setting("ALLOWED_SCOPES", "", "Comma-separated subscriptions (`/subscriptions/{id}`) or management groups (`/providers/Microsoft.Management/managementGroups/{id}`) whose AML workspaces are allowed too, found through Azure Resource Graph."),
-    Setting("DISCOVERY_TAG", "", "Optional `key=value` (or `key`): only workspaces of ALLOWED_SCOPES carrying this tag (key and value case-insensitive) are allowed."),
+    Setting("DISCOVERY_TAG", "", "Optional `key=value` (or `key`): only workspaces of ALLOWED_SCOPES carrying this tag (the value compared case-insensitively) are allowed."),
     Setting("DISCOVERY_REFRESH_MINUTES", "60", "How long the workspaces found in ALLOWED_SCOPES are trusted (cached in the ledger) before Resource Graph is asked again."),
     Setting("ALLOWED_VAULTS", "", "Comma-separated Key Vault resource ids whose events are accepted and whose managed credentials are rotated."),
     Setting("ARM_ENDPOINT", "https://management.azure.com", "Azure Resource Manager endpoint (sovereign clouds or the local emulator)."),

@@ -391,7 +391,7 @@ variable "allowed_scopes" {
 }
 
 variable "discovery_tag" {
-  description = "DISCOVERY_TAG: optional key=value (or key): only workspaces of allowed_scopes carrying this tag are allowed."
+  description = "DISCOVERY_TAG: optional key=value (or key): only workspaces of allowed_scopes carrying this tag (the value compared case-insensitively) are allowed."
   type        = string
   default     = ""
 }

@@ -71,7 +71,7 @@ from local.httpwire import Request, Response, WireServer
 JournalRedaction = Callable[[str, str, Any], Any]  # (method, path, body as sent) -> body to journal
 
 CONTROL_PREFIX = "/_emulator/"
-OPTIONAL_SERVICES = ("keyvault", "monitor", "sinks")  # modules whose SERVICE joins the dispatch when present
+OPTIONAL_SERVICES = ("keyvault", "monitor", "sinks", "resourcegraph")  # modules whose SERVICE joins the dispatch when present
 IDLE_TIMEOUT_S = 30  # an idle keep-alive connection is closed after this, freeing its thread
 
 _DEFAULT_ERROR_CODES = {
