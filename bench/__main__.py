@@ -32,16 +32,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--imports", type=int, default=10, metavar="N", help="cold-import samples per command (default 10)")
     parser.add_argument("--events", type=int, default=5000, metavar="N", help="events in the throughput batch (default 5000)")
     parser.add_argument("--deliveries", type=int, default=50, metavar="N", help="Event Grid deliveries through the dev host (default 50)")
-    parser.add_argument("--fleet", default="200x20x10", metavar="WxCxS",
-                        help="fleet: workspaces x computes each x subscriptions (default 200x20x10; the full 1000x20x50 takes "
-                             "about 20 minutes on 2 cores)")
+    parser.add_argument("--fleet", default="1000x20x50,1000x20x1", metavar="WxCxS[,...]",
+                        help="fleets: workspaces x computes each x subscriptions, comma-separated (default 1000x20x50, where "
+                             "ARM's per-subscription budget does not bind, and 1000x20x1, where it does)")
     parser.add_argument("--fleet-budget", type=int, default=90, metavar="PCT", help="ARM_BUDGET_PERCENT of the fleet's app (default 90)")
     parser.add_argument("--fleet-json", default=".local-run/bench-fleet.json", metavar="PATH", help="where the fleet's figures go")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     try:
-        args.fleet = tuple(int(n) for n in args.fleet.lower().split("x"))
-        assert len(args.fleet) == 3 and all(n > 0 for n in args.fleet)
+        args.fleet = [tuple(int(n) for n in spec.lower().split("x")) for spec in args.fleet.split(",")]
+        assert all(len(f) == 3 and all(n > 0 for n in f) for f in args.fleet)
     except (ValueError, AssertionError):
         parser.error(f"--fleet: expected WORKSPACESxCOMPUTESxSUBSCRIPTIONS such as 1000x20x50, got {args.fleet!r}")
     unknown = sorted(set(args.only) - set(SECTIONS))
@@ -100,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                     section("arm", lambda: arm.run(azure))
                     env = arm.Runner(azure).env(AUTOPILOT_MODE="observe")
                     section("host", lambda: host.run(azure, stack, env, args.deliveries))
-                    workspaces, computes, subscriptions = args.fleet
-                    section("fleet", lambda: fleet.run(azure, stack, env, workspaces=workspaces, computes=computes,
-                                                       subscriptions=subscriptions, budget_percent=args.fleet_budget,
-                                                       json_path=Path(args.fleet_json)))
+                    section("fleet", lambda: fleet.run_all(azure, stack, env, args.fleet, args.fleet_budget, Path(args.fleet_json)))
     except KeyboardInterrupt as exc:
         print(f"\ninterrupted ({str(exc) or 'Ctrl-C'}): everything the bench started has been stopped", file=sys.stderr)
         return 130

@@ -92,8 +92,18 @@ def figures(entries: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def run_all(azure: LocalAzure, stack: contextlib.ExitStack, env: dict[str, str], fleets: list[tuple[int, int, int]],
+            budget_percent: int, json_path: Path) -> list[Table]:
+    """Each fleet in turn (a fresh host each); every fleet's figures in one JSON list at `json_path`."""
+    results = [run(azure, stack, env, workspaces=w, computes=c, subscriptions=s, budget_percent=budget_percent,
+                   log_path=json_path.with_suffix(f".{w}x{c}x{s}.host.log")) for w, c, s in fleets]
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return [table(r, json_path) for r in results]
+
+
 def run(azure: LocalAzure, stack: contextlib.ExitStack, env: dict[str, str], *, workspaces: int, computes: int,
-        subscriptions: int, budget_percent: int, json_path: Path) -> Table:
+        subscriptions: int, budget_percent: int, log_path: Path) -> dict[str, Any]:
     from local import drive
     from local.host import server as host_server
     from local.stack import REPO, Stack
@@ -106,7 +116,7 @@ def run(azure: LocalAzure, stack: contextlib.ExitStack, env: dict[str, str], *, 
            "DISCOVERY_TAG": "autopilot=on", "ARM_BUDGET_PERCENT": str(budget_percent), "AUTOPILOT_MODE": "observe",
            "WORK_QUEUE": f"fleet-{int(time.time())}"}
     with environment(AZUREML_CURRENT_CLOUD=None), deferred_signals():
-        handle = host_server.start(REPO, env=env, log_path=azure.workdir / "host-fleet.log")
+        handle = host_server.start(REPO, env=env, log_path=azure.workdir / f"host-fleet-{workspaces}x{computes}x{subscriptions}.log")
         stack.callback(handle.stop)
     if handle.errors:
         raise RuntimeError(f"functions failed to index: {handle.errors}")
@@ -129,10 +139,10 @@ def run(azure: LocalAzure, stack: contextlib.ExitStack, env: dict[str, str], *, 
               **found, "lower_bound_s": round(bound, 2), "ratio_to_lower_bound": None if ratio is None else round(ratio, 2),
               "workspaces_swept": len(swept), "work_items_missing": missing, "work_items_poisoned": poisoned,
               "emulator_throttle": throttle}
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    json_path.with_suffix(".host.log").write_text(handle.logs(), encoding="utf-8")  # the bench's workdir is removed
-    return table(result, json_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(handle.logs(), encoding="utf-8")  # the bench's workdir is removed at the end
+    handle.stop()
+    return result
 
 
 def _poisoned(app: Any) -> int:

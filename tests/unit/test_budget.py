@@ -92,3 +92,17 @@ def test_a_wait_past_the_limit_is_a_transient_error_for_the_platform_to_retry():
 def test_a_share_outside_0_to_1_is_refused(share):
     with pytest.raises(ValueError, match="share must be"):
         Budget(share)
+
+
+def test_the_queue_concurrency_in_host_json_is_the_one_the_readme_sizes_to_the_budget():
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    queues = json.loads((root / "host.json").read_text())["extensions"]["queues"]
+    readme = (root / "README.md").read_text()
+    said = re.search(r"`batchSize \+ newBatchThreshold` = (\d+) \+ (\d+) = (\d+)", readme)
+    assert said, "README no longer says how the queue concurrency is sized"
+    assert (queues["batchSize"], queues["newBatchThreshold"]) == (int(said[1]), int(said[2]))
+    assert int(said[1]) + int(said[2]) == int(said[3])
