@@ -45,6 +45,16 @@ class Finder(Protocol):
     def workspaces(self, scopes: Any, tag: tuple[str, str | None] | None) -> tuple[ResourceId, ...]: ...
 
 
+class Uncached:
+    """No cache beyond the process (the operator's command): every resolution asks Resource Graph."""
+
+    def discovered(self, key: str) -> tuple[datetime, list[str]] | None:
+        return None
+
+    def put_discovered(self, key: str, at: datetime, ids: list[str]) -> None:
+        return None
+
+
 def cache_key(settings: Settings) -> str:
     """One ledger row per (scopes, tag): changing either starts afresh."""
     raw = "|".join(sorted(s.id.lower() for s in settings.scopes)) + "#" + repr(settings.discovery_tag)
