@@ -12,8 +12,9 @@ host waits for a local token (at most ``max_wait`` seconds, then a transient err
 retries the work later). Every ARM answer says what is left of the identity's real bucket
 (``x-ms-ratelimit-remaining-subscription-reads`` and friends), which other instances and tools
 spend too: the local bucket never holds more than what is left above the ``1 - share`` part kept
-for them. A 429 empties the local bucket for its ``Retry-After``, so the other threads wait
-instead of being refused in turn. Requests to any other host (Key Vault, Monitor, storage) pass.
+for them. A 429 of ARM's bucket (its remaining header says 0) empties the local bucket for its
+``Retry-After`` (at most ``max_wait``), so the other threads wait instead of being refused in turn;
+any other 429 (a resource provider's own limit, say) is left to the retry policy of its request. Requests to any other host (Key Vault, Monitor, storage) pass.
 """
 
 from __future__ import annotations
@@ -141,9 +142,11 @@ class ArmBudget(SansIOHTTPPolicy):
             return
         headers = response.http_response.headers
         remaining = _int(headers.get(f"x-ms-ratelimit-remaining-{key[0]}-{key[2]}"))
-        retry_after = _int(headers.get("Retry-After")) if response.http_response.status_code == 429 else None
-        if remaining is not None or retry_after is not None:
-            self.budget.observe(key, remaining, retry_after)
+        # Only a 429 of ARM's own bucket (it says none remain) holds every thread back; any other 429 (a
+        # resource provider's) is one request's business, left to the retry policy. Held at most max_wait.
+        retry_after = _int(headers.get("Retry-After")) if response.http_response.status_code == 429 and remaining == 0 else None
+        if remaining is not None:
+            self.budget.observe(key, remaining, None if retry_after is None else min(retry_after, self.max_wait))
 
 
 def _int(value: str | None) -> int | None:
