@@ -11,6 +11,7 @@ re-reads the live state before deciding.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping
@@ -52,11 +53,20 @@ class Allowed:
     workspaces: tuple[ResourceId, ...]
     vaults: tuple[ResourceId, ...] = ()
 
+    # A fleet allows thousands of workspaces: one normalised-key lookup per event, not a scan.
+    @functools.cached_property
+    def _workspaces(self) -> dict[str, ResourceId]:
+        return {rid.key: rid for rid in reversed(self.workspaces)}
+
+    @functools.cached_property
+    def _vaults(self) -> dict[str, ResourceId]:
+        return {rid.key: rid for rid in reversed(self.vaults)}
+
     def workspace(self, source: str) -> ResourceId | None:
-        return next((ws for ws in self.workspaces if ws.same_as(source)), None)
+        return self._workspaces.get(source.strip().rstrip("/").lower())
 
     def vault(self, source: str) -> ResourceId | None:
-        return next((v for v in self.vaults if v.same_as(source)), None)
+        return self._vaults.get(source.strip().rstrip("/").lower())
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,18 @@ class Intake:
         return self.item.to_json() if self.item else None
 
 
+_last: tuple[Settings, Allowed] | None = None
+
+
 def allowed(settings: Settings) -> Allowed:
-    return Allowed(settings.workspaces, settings.vaults)
+    """The sources `settings` allow; kept while the same settings object is in use (its index is built once)."""
+    global _last
+    last = _last
+    if last is not None and last[0] is settings:
+        return last[1]
+    made = Allowed(settings.workspaces, settings.vaults)
+    _last = (settings, made)
+    return made
 
 
 def _triage(parsed: Parsed) -> Intake:

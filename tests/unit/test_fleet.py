@@ -166,3 +166,13 @@ def test_a_tag_filter_that_could_break_out_of_the_query_is_refused(raw):
 ])
 def test_the_discovery_query_asks_for_aml_workspaces_with_the_tag_filter(tag, kql):
     assert query_text(tag) == kql
+
+
+def test_a_fleets_allow_list_finds_any_of_its_thousand_workspaces_whatever_the_spelling_and_nothing_else():
+    from shared.events import Allowed
+
+    fleet = tuple(ws(f"mlw-{i:04d}", f"00000000-0000-0000-0000-{i % 50:012d}") for i in range(1000))
+    allowed = Allowed(fleet)
+    assert allowed.workspace(fleet[999].id.upper().replace("PROVIDERS", "providers") + "/ ") is fleet[999]
+    assert allowed.workspace(fleet[0].id + "x") is None
+    assert allowed.vault(fleet[0].id) is None
