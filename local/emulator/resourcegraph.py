@@ -9,6 +9,10 @@ Rules (REST: Microsoft.ResourceGraph ``resources``, examples ResourcesBasicQuery
 - Answers ``{"totalRecords", "count", "resultTruncated": "false", "facets": [], "data": [rows]}``,
   rows as objects; at most ``$top`` rows (default 100, at most 1000) and, when more remain, a
   ``$skipToken`` to send back in ``options`` for the next page. Rows come in resource id order.
+- Resource Graph's own quota (Learn: "Guidance for throttled requests in Azure Resource Graph"):
+  each principal may send 15 queries in a 5-second window; every answer says
+  ``x-ms-user-quota-remaining`` and ``x-ms-user-quota-resets-after`` (hh:mm:ss), and a query over
+  the quota is answered 429 ``RateLimiting`` with ``Retry-After``.
 - The interpreter is small and honest: it understands exactly the shapes
   ``Resources | where type =~ '<type>' [| where tags['<key>'] =~ '<value>' | where isnotempty(tags['<key>'])]
   | project <columns>`` (``==`` for exact comparisons too), over the AML workspaces the emulator
@@ -20,7 +24,9 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -32,6 +38,7 @@ from local.httpwire import Request, Response
 PATH = "/providers/microsoft.resourcegraph/resources"
 API_VERSIONS = ("2021-03-01", "2022-10-01", "2024-04-01")
 DEFAULT_TOP, MAX_TOP = 100, 1000
+QUOTA, QUOTA_WINDOW_S = 15, 5.0
 COLUMNS = ("id", "name", "type", "location", "resourceGroup", "subscriptionId", "tenantId", "tags")
 WORKSPACE_TYPE = "microsoft.machinelearningservices/workspaces"
 
@@ -126,6 +133,10 @@ def _error(code: str, message: str) -> Response:
     }})
 
 
+def _resets_after(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(math.ceil(seconds)))
+
+
 def _token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
@@ -144,12 +155,14 @@ class ResourceGraphService:
         self.ml = ml
         self.management_groups: dict[str, list[str]] = {}
         self.queries = 0
+        self._windows: dict[str, tuple[float, int]] = {}  # principal -> (window start, queries in it)
 
     def seed(self, scenario: dict[str, Any], now: datetime) -> None:
         del now
         self.management_groups = {str(k).lower(): [str(s).lower() for s in v]
                                   for k, v in (scenario.get("managementGroups") or {}).items()}
         self.queries = 0
+        self._windows.clear()
 
     def state(self) -> dict[str, Any]:
         return {"managementGroups": self.management_groups, "queries": self.queries}
@@ -177,11 +190,32 @@ class ResourceGraphService:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return _error("InvalidRequestContent", "The request body must be a JSON object with a query.")
+        quota, wait = self._quota(str((wire.token_claims(req) or {}).get("oid", "")))
+        if wait:
+            return Response(429, {"error": {
+                "code": "RateLimiting",
+                "message": "Client application has been throttled and should not attempt to repeat the request until an "
+                           "amount of time has elapsed.",
+            }}, {"Retry-After": str(max(1, math.ceil(wait))), **quota})
         self.queries += 1
         try:
-            return Response(200, self._answer(body))
+            answer = Response(200, self._answer(body))
         except QueryError as exc:
-            return _error(exc.code, str(exc))
+            answer = _error(exc.code, str(exc))
+        answer.headers.extend(quota.items())
+        return answer
+
+    def _quota(self, principal: str) -> tuple[dict[str, str], float]:
+        """(the quota headers after counting this query, 0) or, over the quota, (the headers, seconds to wait)."""
+        now = time.monotonic()
+        start, used = self._windows.get(principal, (now, 0))
+        if now - start >= QUOTA_WINDOW_S:
+            start, used = now, 0
+        resets = max(0.0, QUOTA_WINDOW_S - (now - start))
+        if used >= QUOTA:
+            return {"x-ms-user-quota-remaining": "0", "x-ms-user-quota-resets-after": _resets_after(resets)}, max(resets, 0.001)
+        self._windows[principal] = (start, used + 1)
+        return {"x-ms-user-quota-remaining": str(QUOTA - used - 1), "x-ms-user-quota-resets-after": _resets_after(resets)}, 0.0
 
     def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
         predicates, columns = compile_query(body["query"])

@@ -72,3 +72,17 @@ def test_a_refused_discovery_is_an_error_naming_resource_graph(emulator, credent
     rg, settings = graph(emulator, credential, f"/subscriptions/{SUBS[0]}")
     with pytest.raises(AzureError, match="Resource Graph: discover workspaces: HTTP 403"):
         rg.workspaces(settings.scopes, settings.discovery_tag)
+
+
+def test_resource_graph_says_each_principals_quota_and_refuses_the_sixteenth_query_in_five_seconds(emulator, credential):
+    emulator.reset(fleet(1))
+    body = {"subscriptions": SUBS, "query": "Resources | where type =~ 'microsoft.machinelearningservices/workspaces'"}
+    with emulator.arm_client(credential, retry_total=0) as client:
+        from azure.core.rest import HttpRequest
+
+        answers = [client.send_request(HttpRequest("POST", f"{emulator.url}/providers/Microsoft.ResourceGraph/resources",
+                                                   params={"api-version": "2021-03-01"}, json=body)) for _ in range(16)]
+    assert [a.status_code for a in answers] == [200] * 15 + [429]
+    assert [a.headers["x-ms-user-quota-remaining"] for a in answers[:3]] == ["14", "13", "12"]
+    assert answers[0].headers["x-ms-user-quota-resets-after"] == "00:00:05"
+    assert answers[15].json()["error"]["code"] == "RateLimiting" and int(answers[15].headers["Retry-After"]) >= 1
