@@ -15,10 +15,11 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from bench.report import Table
 
-SECTIONS = ("imports", "events", "arm", "host", "scale")
+SECTIONS = ("imports", "events", "arm", "host", "scale", "fleet")
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -33,12 +34,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--deliveries", type=int, default=50, metavar="N", help="Event Grid deliveries through the dev host (default 50)")
     parser.add_argument("--scale-cells", default="", metavar="NxM,...",
                         help="computes x jobs cells of the scale section (default: " + ",".join(f"{n}x{m}" for n, m in _default_cells()) + ")")
+    parser.add_argument("--fleet", default="1000x20x50,1000x20x1", metavar="WxCxS[,...]",
+                        help="fleets: workspaces x computes each x subscriptions, comma-separated (default 1000x20x50, where "
+                             "ARM's per-subscription budget does not bind, and 1000x20x1, where it does)")
+    parser.add_argument("--fleet-budget", type=int, default=90, metavar="PCT", help="ARM_BUDGET_PERCENT of the fleet's app (default 90)")
+    parser.add_argument("--fleet-json", default=".local-run/bench-fleet.json", metavar="PATH", help="where the fleet's figures go")
     args = parser.parse_args(argv)
     try:
         args.scale_cells = [tuple(int(v) for v in c.lower().split("x")) for c in args.scale_cells.split(",") if c.strip()] or _default_cells()
     except ValueError:
         parser.error("--scale-cells takes cells such as 10x100,1000x10000")
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    try:
+        args.fleet = [tuple(int(n) for n in spec.lower().split("x")) for spec in args.fleet.split(",")]
+        assert all(len(f) == 3 and all(n > 0 for n in f) for f in args.fleet)
+    except (ValueError, AssertionError):
+        parser.error(f"--fleet: expected WORKSPACESxCOMPUTESxSUBSCRIPTIONS such as 1000x20x50, got {args.fleet!r}")
     unknown = sorted(set(args.only) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
@@ -88,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         section("imports", lambda: imports.run(args.imports))
         section("events", lambda: events.run(args.events))
-        if {"arm", "host", "scale"} & set(args.only):
+        if {"arm", "host", "scale", "fleet"} & set(args.only):
             with contextlib.ExitStack() as stack:
-                from bench import arm, host, localstack
+                from bench import arm, fleet, host, localstack
 
                 try:
                     azure = localstack.start(stack)
@@ -104,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                     from bench import scale
 
                     section("scale", lambda: scale.run(azure, env, args.scale_cells))
+                    section("fleet", lambda: fleet.run_all(azure, stack, env, args.fleet, args.fleet_budget, Path(args.fleet_json)))
     except KeyboardInterrupt as exc:
         print(f"\ninterrupted ({str(exc) or 'Ctrl-C'}): everything the bench started has been stopped", file=sys.stderr)
         return 130

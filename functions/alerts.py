@@ -7,8 +7,8 @@ import json
 import azure.functions as func
 
 from shared.events import Ignored, Rejected
+from shared.fleet import current
 from shared.intake import accept_alert_body
-from shared.settings import current
 
 bp = func.Blueprint()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from shared.fleet import current
 from shared.intake import accept_event_text
-from shared.settings import current
 
 bp = func.Blueprint()
 

@@ -27,9 +27,9 @@ def _refuse(error: str) -> func.HttpResponse:
 def rotate(req: func.HttpRequest) -> func.HttpResponse:
     """Body: {"vault": "<vault resource id>", "secret": "<name>", "dryRun": false}. Runs now and answers the outcome."""
     from shared.errors import AzureError, TransientFailure
+    from shared.fleet import current
     from shared.ondemand import RequestError, rotation_request
     from shared.runtime import handle
-    from shared.settings import current
 
     payload, error = json_body(req)
     if error:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared.settings import current
+from shared.fleet import current
 from shared.work import Kind, sweep
 
 bp = func.Blueprint()
@@ -23,7 +23,8 @@ def _fan_out(kind: Kind, work: func.Out[Messages]) -> None:
     now = datetime.now(UTC)
     settings = current()
     targets = settings.vaults if kind is Kind.ROTATE else settings.workspaces
-    items = [sweep(kind, target.id, now).to_json() for target in targets]
+    # By subscription: workers that run side by side then share ARM buckets' and getBatch calls' subscription.
+    items = [sweep(kind, target.id, now).to_json() for target in sorted(targets, key=lambda t: t.subscription.lower())]
     work.set(items)
     log.info("%s: queued %d item(s)", kind.value, len(items))
 

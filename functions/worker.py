@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
+from shared.fleet import current
 from shared.intake import allowed
-from shared.settings import current
 from shared.work import BadWorkItem, WorkItem
 
 bp = func.Blueprint()

@@ -118,6 +118,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     everywhere = args.workspace.strip().lower() == "all"
     if everywhere:
         settings = from_environment()
+        if settings.scopes:  # ALLOWED_SCOPES: ask Resource Graph now (the command keeps no cache of its own)
+            from shared.adapters.discovery import ResourceGraph
+            from shared.fleet import Resolver, Uncached
+
+            settings = Resolver(settings, Uncached, lambda: ResourceGraph(settings)).settings(datetime.now(UTC))
         targets = list(settings.workspaces)
     else:
         try:

@@ -139,6 +139,19 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
         return
     yield Check(True, "identity", who(claims(token)))
 
+    if settings.scopes:
+        from shared.adapters.discovery import ResourceGraph
+        from shared.fleet import Resolver, Uncached
+
+        explicit = len(settings.workspaces)
+        try:
+            settings = Resolver(settings, Uncached, lambda: ResourceGraph(settings)).settings(datetime.now(UTC))
+        except AzureError as exc:
+            yield Check(False, "discovery", f"Resource Graph did not answer: {exc}")
+        else:
+            yield Check(True, "discovery", f"{len(settings.workspaces) - explicit} more workspace(s) found in "
+                                           f"{len(settings.scopes)} scope(s) through Resource Graph")
+
     from shared.adapters.aml import Workspace
     from shared.adapters.arm import ArmClient
     from shared.adapters.keyvault import Vault

@@ -50,6 +50,7 @@ class Run:
     now: datetime
     workspace: WorkspacePort
     writes: int = 0  # writes (or planned writes) so far, for MAX_ACTIONS_PER_RUN
+    hour_before: int | None = None  # the hour's writes by others, read once per run for the early cap check
     transient: int = 0  # attempts that failed transiently: the work item is retried
     outcomes: list[Outcome] = field(default_factory=list)
     job_horizon: datetime | None = None  # the newest job creation time the run's complete listing saw
@@ -151,11 +152,15 @@ class Caps(_Guard):
         if attempt.run.writes >= self.per_run:
             return Stop(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_RUN={self.per_run} reached")
         if self.mode is Mode.ENFORCE:
-            try:
-                done = self.ledger.writes_since(attempt.run.now - timedelta(hours=1))
-            except AzureError as exc:
-                return _failed(exc, "cannot count the last hour's writes, not writing: ")
-            if done >= self.per_hour:
+            run = attempt.run
+            # One ledger query per run, not per action: this early check only spares work, the Write
+            # guard's count taken with the write's own place is what holds the cap across workers.
+            if run.hour_before is None:
+                try:
+                    run.hour_before = self.ledger.writes_since(run.now - timedelta(hours=1)) - run.writes
+                except AzureError as exc:
+                    return _failed(exc, "cannot count the last hour's writes, not writing: ")
+            if run.hour_before + run.writes >= self.per_hour:
                 return Stop(Status.SKIPPED, f"cap: MAX_ACTIONS_PER_HOUR={self.per_hour} reached")
         return None
 

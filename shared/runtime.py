@@ -64,11 +64,12 @@ class Wiring:
 
         return self._one("storage", rid, lambda: StorageAccount(self.settings, rid))
 
-    def engine(self) -> Engine:
-        return Engine(self.settings, self.workspace, self.metrics, self.ledger, self.notifier)
+    def engine(self, settings: Settings | None = None) -> Engine:
+        """The engine; `settings` (the same ones, allowed workspaces resolved by shared.fleet) when given."""
+        return Engine(settings or self.settings, self.workspace, self.metrics, self.ledger, self.notifier)
 
-    def rotator(self, checkpoint: Callable[[Any], None] | None = None) -> Rotator:
-        return Rotator(self.settings, self.vault, self.storage, self.workspace, self.ledger, self.notifier, checkpoint)
+    def rotator(self, checkpoint: Callable[[Any], None] | None = None, settings: Settings | None = None) -> Rotator:
+        return Rotator(settings or self.settings, self.vault, self.storage, self.workspace, self.ledger, self.notifier, checkpoint)
 
 
 @functools.cache
@@ -76,12 +77,20 @@ def _process_wiring() -> Wiring:
     return Wiring(current())
 
 
+def process_ledger() -> LedgerPort:
+    return _process_wiring().ledger
+
+
 def engine() -> Engine:
-    return _process_wiring().engine()
+    from shared import fleet
+
+    return _process_wiring().engine(fleet.current())
 
 
 def rotator() -> Rotator:
-    return _process_wiring().rotator()
+    from shared import fleet
+
+    return _process_wiring().rotator(settings=fleet.current())
 
 
 def handle(item: WorkItem, now: datetime, dry_run: bool = False) -> Report:

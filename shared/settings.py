@@ -33,7 +33,10 @@ class Setting:
 # The catalogue. Order is the README's order. `None` as default means required.
 CATALOGUE: tuple[Setting, ...] = (
     Setting("AUTOPILOT_MODE", "observe", "`observe` (plan, log, notify; no writes) or `enforce` (act)."),
-    Setting("ALLOWED_WORKSPACES", None, "Comma-separated AML workspace resource ids the autopilot may read, act on and accept events from."),
+    Setting("ALLOWED_WORKSPACES", "", "Comma-separated AML workspace resource ids the autopilot may read, act on and accept events from (this, ALLOWED_SCOPES or both)."),
+    Setting("ALLOWED_SCOPES", "", "Comma-separated subscriptions (`/subscriptions/{id}`) or management groups (`/providers/Microsoft.Management/managementGroups/{id}`) whose AML workspaces are allowed too, found through Azure Resource Graph."),
+    Setting("DISCOVERY_TAG", "", "Optional `key=value` (or `key`): only workspaces of ALLOWED_SCOPES carrying this tag (the value compared case-insensitively) are allowed."),
+    Setting("DISCOVERY_REFRESH_MINUTES", "60", "How long the workspaces found in ALLOWED_SCOPES are trusted (cached in the ledger) before Resource Graph is asked again."),
     Setting("ALLOWED_VAULTS", "", "Comma-separated Key Vault resource ids whose events are accepted and whose managed credentials are rotated."),
     Setting("ARM_ENDPOINT", "https://management.azure.com", "Azure Resource Manager endpoint (sovereign clouds or the local emulator)."),
     Setting("ARM_AUDIENCE", "https://management.azure.com", "Token audience for ARM."),
@@ -76,6 +79,7 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("RETAIL_PRICES_ENDPOINT", "https://prices.azure.com/api/retail/prices", "Azure Retail Prices API (public, no sign-in) for the report's money estimate."),
     Setting("ARM_TIMEOUT_SECONDS", "20", "Per-request timeout for Azure calls."),
     Setting("ARM_MAX_RETRIES", "3", "Retries of a transient Azure error (429 honouring Retry-After, 5xx, timeouts) before giving up."),
+    Setting("ARM_BUDGET_PERCENT", "50", "Share of ARM's request budget per subscription (reads 250 burst, 25/s; writes and deletes 200, 10/s) one instance of the app may use; instances × share should stay within 100."),
     Setting("AZURE_TOKEN_CREDENTIALS", "", "`ManagedIdentityCredential` (Azure): every Azure call uses the managed identity only, never a developer sign-in; empty: azure-identity's default chain (an operator's `az login`)."),
     Setting("AZURE_CLIENT_ID", "", "Client id of the user-assigned managed identity to use (empty: the system-assigned one)."),
     Setting("AzureWebJobsStorage", "", "Storage connection string of the Function App (ledger table, work queue, timer leases): Azurite locally. When not empty, it decides; in Azure it is empty and the identity settings below decide."),
@@ -182,6 +186,57 @@ def _guid(env: Mapping[str, str], name: str) -> str:
     if raw and not _GUID.match(raw):
         raise SettingsError(f"{name}: expected a tenant id (GUID), got {raw[:80]!a}")
     return raw
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+# Azure's rule for a management group id: 1 to 90 letters, digits, -, _, (, ), . and not ending with a period.
+_MANAGEMENT_GROUP = re.compile(r"^[A-Za-z0-9\-_().]{0,89}[A-Za-z0-9\-_()]$")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where workspaces are discovered: a subscription (its id) or a management group (its name)."""
+
+    kind: str  # "subscription" | "managementGroup"
+    name: str
+
+    @property
+    def id(self) -> str:
+        if self.kind == "subscription":
+            return f"/subscriptions/{self.name}"
+        return f"/providers/Microsoft.Management/managementGroups/{self.name}"
+
+
+def _scopes(env: Mapping[str, str], name: str) -> tuple[Scope, ...]:
+    out: list[Scope] = []
+    for item in (part.strip() for part in _raw(env, name).split(",")):
+        if not item:
+            continue
+        parts = [p for p in item.split("/") if p]
+        if len(parts) == 2 and parts[0].lower() == "subscriptions" and _GUID.match(parts[1]):
+            scope = Scope("subscription", parts[1].lower())
+        elif (len(parts) == 4 and [p.lower() for p in parts[:3]] == ["providers", "microsoft.management", "managementgroups"]
+              and _MANAGEMENT_GROUP.match(parts[3])):
+            scope = Scope("managementGroup", parts[3])
+        else:
+            raise SettingsError(f"{name}: {item[:200]!r} is neither /subscriptions/<guid> nor "
+                                "/providers/Microsoft.Management/managementGroups/<name>")
+        if scope not in out:
+            out.append(scope)
+    return tuple(out)
+
+
+_TAG = re.compile(r"^[^<>%&\\?/=]{1,512}$")  # Azure's tag name rule: up to 512 characters, none of <>%&\?/
+
+
+def _tag(env: Mapping[str, str], name: str) -> tuple[str, str | None] | None:
+    raw = _raw(env, name)
+    if not raw:
+        return None
+    key, sep, value = raw.partition("=")
+    key, value = key.strip(), value.strip()
+    if not _TAG.match(key) or len(value) > 256 or "'" in key + value:
+        raise SettingsError(f"{name}: expected key=value or key (a tag name of up to 512 characters without <>%&\\?/ "
+                            f"and a value of up to 256, no quotes), got {raw[:200]!r}")
+    return key, (value if sep else None)
 
 
 def _pattern(env: Mapping[str, str], name: str) -> re.Pattern[str] | None:
@@ -316,6 +371,10 @@ class Settings:
     def storage_configured(self) -> bool:
         """Whether the ledger can be reached: a connection string, or the identity settings."""
         return bool(self.storage_connection or self.storage_table_endpoint)
+    scopes: tuple[Scope, ...] = ()
+    discovery_tag: tuple[str, str | None] | None = None
+    discovery_refresh_minutes: int = 60
+    arm_budget_percent: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require_storage: bool = True) -> Settings:
@@ -333,12 +392,17 @@ class Settings:
         if _choice(env, "MOVE_TRAFFIC_FROM_FAILED", ("true", "false")) == "true":
             raise SettingsError("MOVE_TRAFFIC_FROM_FAILED: moving traffic off a failed deployment is not implemented; "
                                 "set false (a failed deployment with traffic is reported, never changed)")
+        workspaces = _ids(env, "ALLOWED_WORKSPACES", "Microsoft.MachineLearningServices/workspaces", False)
+        scopes = _scopes(env, "ALLOWED_SCOPES")
+        if not workspaces and not scopes:
+            raise SettingsError("ALLOWED_WORKSPACES: required: at least one workspace resource id, unless ALLOWED_SCOPES names "
+                                "subscriptions or management groups to discover them in")
         template = _url(env, "KEY_VAULT_URL_TEMPLATE")
         if "{name}" not in template:
             raise SettingsError(f"KEY_VAULT_URL_TEMPLATE: must contain {{name}}, got {template!r}")
         return cls(
             mode=Mode(_choice(env, "AUTOPILOT_MODE", tuple(m.value for m in Mode))),
-            workspaces=_ids(env, "ALLOWED_WORKSPACES", "Microsoft.MachineLearningServices/workspaces", True),
+            workspaces=workspaces,
             vaults=_ids(env, "ALLOWED_VAULTS", "Microsoft.KeyVault/vaults", False),
             arm_endpoint=_url(env, "ARM_ENDPOINT"),
             arm_audience=_url(env, "ARM_AUDIENCE"),
@@ -381,6 +445,10 @@ class Settings:
             storage_client_id=storage_client_id,
             app_insights_connection=_raw(env, "APPLICATIONINSIGHTS_CONNECTION_STRING"),
             app_insights_client_id=_telemetry_identity(env),
+            scopes=scopes,
+            discovery_tag=_tag(env, "DISCOVERY_TAG"),
+            discovery_refresh_minutes=_int(env, "DISCOVERY_REFRESH_MINUTES", 1, 10080),
+            arm_budget_percent=_int(env, "ARM_BUDGET_PERCENT", 1, 100),
         )
 
     def workspace(self, resource_id: str) -> ResourceId:

@@ -15,6 +15,9 @@ locals {
   app_settings = {
     AUTOPILOT_MODE                 = var.autopilot_mode
     ALLOWED_WORKSPACES             = join(",", [for w in values(var.workspaces) : w.id])
+    ALLOWED_SCOPES                 = var.allowed_scopes
+    DISCOVERY_TAG                  = var.discovery_tag
+    DISCOVERY_REFRESH_MINUTES      = tostring(var.discovery_refresh_minutes)
     ALLOWED_VAULTS                 = join(",", [for v in values(var.vaults) : v.id])
     ARM_ENDPOINT                   = var.arm_endpoint
     ARM_AUDIENCE                   = var.arm_audience
@@ -57,6 +60,7 @@ locals {
     RETAIL_PRICES_ENDPOINT         = var.retail_prices_endpoint
     ARM_TIMEOUT_SECONDS            = tostring(var.arm_timeout_seconds)
     ARM_MAX_RETRIES                = tostring(var.arm_max_retries)
+    ARM_BUDGET_PERCENT             = tostring(var.arm_budget_percent)
 
     # The identity, and only it: the Azure SDK clients use ManagedIdentityCredential with this client
     # id (shared/adapters/azure.py), never the developer-tool chain.
@@ -194,6 +198,11 @@ resource "azurerm_function_app_flex_consumption" "this" {
       # Added by the portal when it links the app to Application Insights.
       tags["hidden-link: /app-insights-resource-id"],
     ]
+
+    precondition {
+      condition     = length(var.workspaces) > 0 || trimspace(var.allowed_scopes) != ""
+      error_message = "ALLOWED_WORKSPACES: at least one workspace is required, unless allowed_scopes names where to discover them."
+    }
   }
 
   # The host reaches its storage (leases, keys, queues, the package) with the identity from its

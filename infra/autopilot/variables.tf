@@ -166,11 +166,8 @@ variable "workspaces" {
       resource_group_name = string
     }))
   }))
-
-  validation {
-    condition     = length(var.workspaces) > 0
-    error_message = "ALLOWED_WORKSPACES: at least one workspace is required."
-  }
+  # Empty when allowed_scopes discovers the workspaces (main.tf checks that one of the two is set).
+  default = {}
 
   validation {
     condition     = alltrue([for w in values(var.workspaces) : can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.MachineLearningServices/workspaces/[^/]+$", w.id))])
@@ -500,4 +497,33 @@ variable "arm_max_retries" {
   description = "ARM_MAX_RETRIES: retries of a transient Azure error (429 honouring Retry-After, 5xx, timeouts) before giving up."
   type        = number
   default     = 3
+}
+
+variable "allowed_scopes" {
+  description = "ALLOWED_SCOPES: comma-separated subscriptions (/subscriptions/{id}) or management groups (/providers/Microsoft.Management/managementGroups/{id}) whose AML workspaces are allowed too, found through Azure Resource Graph. Grant the app's identity its roles at these scopes."
+  type        = string
+  default     = ""
+}
+
+variable "discovery_tag" {
+  description = "DISCOVERY_TAG: optional key=value (or key): only workspaces of allowed_scopes carrying this tag (the value compared case-insensitively) are allowed."
+  type        = string
+  default     = ""
+}
+
+variable "discovery_refresh_minutes" {
+  description = "DISCOVERY_REFRESH_MINUTES: how long the workspaces found in allowed_scopes are trusted before Resource Graph is asked again."
+  type        = number
+  default     = 60
+}
+
+variable "arm_budget_percent" {
+  description = "ARM_BUDGET_PERCENT: share of ARM's per-subscription request budget one instance may use; maximum_instance_count times this should stay within 100."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.arm_budget_percent >= 1 && var.arm_budget_percent <= 100
+    error_message = "ARM_BUDGET_PERCENT must be 1 to 100."
+  }
 }

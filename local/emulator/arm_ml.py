@@ -201,7 +201,7 @@ class MLService:
         self.tenant_id = wire.TENANT_ID
         self.subscription = DEFAULT_SUBSCRIPTION
         self.quotas: dict[str, dict[str, int]] = {}
-        self._workspaces: dict[tuple[str, str], Workspace] = {}  # (rg, name), lower-cased
+        self._workspaces: dict[tuple[str, str, str], Workspace] = {}  # (subscription, rg, name), lower-cased
         self.page_size = paging.DEFAULT_PAGE_SIZE
 
     # --- protocol -------------------------------------------------------------------------
@@ -214,7 +214,7 @@ class MLService:
         self.quotas = {loc.lower(): dict(q) for loc, q in (scenario.get("quotas") or {}).items()}
         for spec in scenario.get("workspaces") or []:
             ws = Workspace(
-                subscription=self.subscription,
+                subscription=str(spec.get("subscriptionId") or self.subscription),  # a fleet spans subscriptions
                 resource_group=str(spec["resourceGroup"]),
                 name=str(spec["name"]),
                 location=str(spec.get("location") or "westeurope"),
@@ -223,7 +223,7 @@ class MLService:
                 created_by=str(spec.get("createdBy") or "admin@contoso.com"),
                 storage_account=spec.get("storageAccount"),
             )
-            self._workspaces[(ws.resource_group.lower(), ws.name.lower())] = ws
+            self._workspaces[(ws.subscription.lower(), ws.resource_group.lower(), ws.name.lower())] = ws
             for compute in spec.get("computes") or []:
                 self._upsert_compute_spec(ws, compute, now)
             for job in spec.get("jobs") or []:
@@ -273,6 +273,10 @@ class MLService:
         return wire.arm_error(404, "NoRegisteredProviderFound", f"No route for {req.method} {req.path} in {PROVIDER}.")
 
     # --- control-API helpers --------------------------------------------------------------
+
+    def workspaces(self) -> list[Workspace]:
+        """Every workspace of every subscription (what Resource Graph indexes)."""
+        return list(self._workspaces.values())
 
     def workspace_by_id(self, resource_id: str) -> Workspace | None:
         for ws in self._workspaces.values():
@@ -676,8 +680,8 @@ class MLService:
     # --- route handlers ---------------------------------------------------------------------
 
     def _workspace(self, args: dict[str, str]) -> Workspace | Response:
-        ws = self._workspaces.get((args["rg"].lower(), args["ws"].lower()))
-        if ws is None or ws.subscription.lower() != args["sub"].lower():
+        ws = self._workspaces.get((args["sub"].lower(), args["rg"].lower(), args["ws"].lower()))
+        if ws is None:
             return wire.arm_error(
                 404,
                 "ResourceNotFound",

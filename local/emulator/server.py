@@ -2,7 +2,8 @@
 
 Rules:
 - Every request outside the control API is, in this order: journaled, delayed by the
-  configured latency, checked against the faults, then offered to each service's ``handle``
+  configured latency, checked against the faults, counted by ARM's throttling (an ARM request
+  over its bucket is answered 429; every ARM answer carries the rate-limit headers), then offered to each service's ``handle``
   in turn (identity, authorization, storage, ML, then Key Vault, Monitor and sinks when their modules exist);
   nobody answering is a 404 with an ARM error body. A service that raises gives a 500 with an
   ARM error body: the server never dies on bad input.
@@ -42,6 +43,9 @@ Control API:
   POST   paging                      {"pageSize": N}: ARM lists' page size (0: one page; a reset
                                      restores the scenario's "paging", default 100)
   DELETE arm/computes?id=<compute id>
+  GET    throttle                    {"enabled", "reads": [burst, refill/s], "writes", "deletes", "throttled": {kind: 429s}}
+  POST   throttle                    {"enabled": bool, "reads": [burst, refill/s], ...}: ARM's throttling
+                                     (throttle.py), on with Azure's published sizes after every reset
   POST   permissions                 {"deny": ["<action>", ...]}: the caller loses those actions at every
                                      scope of ARM's permissions API (see authorization.py); a reset
                                      grants everything again
@@ -65,14 +69,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.emulator import arm_endpoints, arm_ml, arm_storage, authorization, certs, identity, lro, paging, wire
+from local.emulator import arm_endpoints, arm_ml, arm_storage, authorization, certs, identity, lro, paging, throttle, wire
 from local.emulator.identity import TOKEN_PATH
 from local.httpwire import Request, Response, WireServer
 
 JournalRedaction = Callable[[str, str, Any], Any]  # (method, path, body as sent) -> body to journal
 
 CONTROL_PREFIX = "/_emulator/"
-OPTIONAL_SERVICES = ("keyvault", "monitor", "sinks", "prices")  # modules whose SERVICE joins the dispatch when present
+OPTIONAL_SERVICES = ("keyvault", "monitor", "sinks", "prices", "resourcegraph")  # modules whose SERVICE joins the dispatch when present
 IDLE_TIMEOUT_S = 30  # an idle keep-alive connection is closed after this, freeing its thread
 
 _DEFAULT_ERROR_CODES = {
@@ -137,6 +141,7 @@ class Emulator:
         self.ml = arm_ml.SERVICE
         self.operations = self.ml.operations
         self.authorization = authorization.SERVICE
+        self.throttle = throttle.SERVICE
         # (state key, journal name, service, journal redaction). Storage seeds before ML and the
         # optional services: account-key datastores and Key Vault secrets take storage keys as
         # they are at seeding time.
@@ -176,6 +181,7 @@ class Emulator:
             self.journal.clear()
             self.faults.clear()
             self.latency_ms = 0
+            self.throttle.reset()
 
     def state(self) -> dict[str, Any]:
         with self.lock:
@@ -240,13 +246,22 @@ class Emulator:
                 time.sleep(fault.delay_ms / 1000)
             if fault.drop:
                 return None
+        limited, rate_headers = self._throttle(req)
         if fault is not None and fault.status is not None:
             resp = Response(fault.status, copy_json(fault.body), dict(fault.headers))
         else:
-            resp = self.dispatch(req)
+            resp = limited or self.dispatch(req)
+        resp.headers.extend(rate_headers.items())
         with self.lock:
             entry["status"] = resp.status
         return resp
+
+    def _throttle(self, req: Request) -> tuple[Response | None, dict[str, str]]:
+        """ARM's throttling (throttle.py): only ARM requests count."""
+        if _journal_service(req.path) != "arm":
+            return None, {}
+        with self.lock:
+            return self.throttle.take(req)
 
     def dispatch(self, req: Request) -> Response:
         with self.lock:
@@ -329,6 +344,9 @@ class Emulator:
             with self.lock:
                 deleted = self.ml.delete_compute(str(req.arg("id") or ""))
             return Response(200 if deleted else 404, {"deleted": deleted})
+        if route == "throttle" and method in ("GET", "POST"):
+            with self.lock:
+                return Response(200, self.throttle.configure(body or {}) if method == "POST" else self.throttle.state())
         if (method, route) == ("POST", "permissions"):
             with self.lock:
                 return Response(200, self.authorization.deny(list((body or {}).get("deny") or [])))

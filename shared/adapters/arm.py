@@ -28,7 +28,7 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy, ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-from shared.adapters.azure import USER_AGENT, AzureError, client_options, credential, translate
+from shared.adapters.azure import USER_AGENT, AzureError, arm_budget, client_options, credential, translate
 from shared.settings import Settings
 
 ML_API = "2025-12-01"  # the api-version azure-ai-ml 1.35 speaks
@@ -46,6 +46,7 @@ class ArmClient:
             ARMAutoResourceProviderRegistrationPolicy(),
             ContentDecodePolicy(),
             opts["retry_policy"],
+            arm_budget(settings),
             CustomHookPolicy(),
             ARMChallengeAuthenticationPolicy(cred or credential(), f"{settings.arm_audience}/.default"),
             ARMHttpLoggingPolicy(),

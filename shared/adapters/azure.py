@@ -26,7 +26,7 @@ from azure.core.pipeline.policies import RetryPolicy
 from shared.errors import AzureError, Conflict, Gone, NotConfigured
 from shared.settings import Settings
 
-__all__ = ["AzureError", "BoundedRetryPolicy", "Conflict", "Gone", "NotConfigured", "client_options", "credential", "translate"]
+__all__ = ["AzureError", "BoundedRetryPolicy", "Conflict", "Gone", "NotConfigured", "arm_budget", "client_options", "credential", "translate"]
 
 USER_AGENT = "aml-autopilot/0.1"
 MAX_RETRY_AFTER_S = 10
@@ -51,9 +51,20 @@ class BoundedRetryPolicy(RetryPolicy):
         return wait
 
 
+def arm_budget(settings: Settings) -> Any:
+    """The per-retry policy that keeps the process inside its share of ARM's budget (budget.py)."""
+    from shared.adapters.budget import ArmBudget, process_budget
+
+    return ArmBudget(settings.arm_endpoint, process_budget(settings.arm_budget_percent), settings.arm_timeout_seconds * 3)
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments every azure-core based client accepts: retries and timeouts that fit the triggers."""
+    """Keyword arguments every azure-core based client accepts: retries and timeouts that fit the triggers.
+
+    Each attempt to the ARM host also waits for a token of the process's ARM budget (other hosts pass).
+    """
     return {
+        "per_retry_policies": [arm_budget(settings)],
         "retry_policy": BoundedRetryPolicy(
             retry_total=settings.arm_max_retries,
             retry_backoff_factor=0.5,

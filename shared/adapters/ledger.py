@@ -110,6 +110,30 @@ class Ledger:
                 service.create_table_if_not_exists(table)
                 self._created.add(key)
 
+    # --- discovered workspaces ----------------------------------------------------------------
+
+    # A table string property holds at most 64 KiB (32,768 UTF-16 characters): a fleet's ids are
+    # kept in as many properties as they need (an entity holds up to 1 MiB, some 7,000 workspace ids).
+    _IDS_PER_PROPERTY = 30_000
+
+    @_translated("read the discovered workspaces")
+    def discovered(self, key: str) -> tuple[datetime, list[str]] | None:
+        """When the workspaces of a discovery were found, and their ids; None when never stored."""
+        try:
+            row = self.table.get_entity("discovery", _rk(key))
+        except ResourceNotFoundError:
+            return None
+        text = "".join(row.get(f"Ids{i}", "") for i in range(int(row.get("Parts", 0))))
+        return row["At"], [part for part in text.split(",") if part]
+
+    @_translated("keep the discovered workspaces")
+    def put_discovered(self, key: str, at: datetime, ids: list[str]) -> None:
+        text = ",".join(ids)
+        parts = [text[i:i + self._IDS_PER_PROPERTY] for i in range(0, len(text), self._IDS_PER_PROPERTY)]
+        entity = {"PartitionKey": "discovery", "RowKey": _rk(key), "Key": key, "At": at, "Count": len(ids), "Parts": len(parts),
+                  **{f"Ids{i}": part for i, part in enumerate(parts)}}
+        self.table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
     # --- claims ------------------------------------------------------------------------------
 
     @_translated("claim")

@@ -166,6 +166,14 @@ NO_ACTION: dict[str, str] = {
 }
 
 
+# ARM requests that need no RBAC action of their own, and why.
+NO_ACTION_ROUTES: dict[tuple[str, str, str], str] = {
+    ("arm", "POST", "/providers/microsoft.resourcegraph/resources"):
+        "a Resource Graph query (discovery): it answers with the resources the identity may already read, so "
+        f"{ML}/workspaces/read at a scope is what makes that scope's workspaces discoverable",
+}
+
+
 def _regex(pattern: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[^}/]+\})", pattern)
     body = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
@@ -179,9 +187,9 @@ def _compiled() -> tuple[tuple[Route, re.Pattern[str]], ...]:
 
 def route_for(service: str, method: str, path: str) -> Route | None:
     """The route of a request (None: its service needs no RBAC action); ``Unmapped`` when the table lacks it."""
-    if service in NO_ACTION:
-        return None
     bare = path.split("?", 1)[0]
+    if service in NO_ACTION or (service, method.upper(), bare.rstrip("/").lower()) in NO_ACTION_ROUTES:
+        return None
     for route, regex in _compiled():
         if route.service == service and route.method == method.upper() and regex.fullmatch(bare):
             return route

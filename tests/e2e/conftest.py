@@ -31,8 +31,8 @@ from shared.settings import Settings
 
 WS = ResourceId.parse(DEMO_WORKSPACE_ID)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# POSTs that only read (ARM models some reads as actions).
-READ_ACTIONS = ("/listKeys", "/listSecrets", "/listNodes", "/getLogs")
+# POSTs that only read (ARM models some reads as actions; a Resource Graph query is a POST).
+READ_ACTIONS = ("/listKeys", "/listSecrets", "/listNodes", "/getLogs", "/Microsoft.ResourceGraph/resources")
 
 
 def azure_writes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

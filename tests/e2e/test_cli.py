@@ -373,3 +373,15 @@ def test_a_long_reason_is_wrapped_onto_continuation_lines_and_no_text_is_lost(wo
     verdicts = json.loads(autopilot(world, "plan", "--workspace", WS.id, "--json").stdout)["verdicts"]
     assert {(v["rule"], v["target"]): " ".join(v["reason"].split()) for v in verdicts} == printed
     assert max(len(line) for line in lines[1:]) <= max(100, reason_at + 40)
+
+
+def test_workspace_all_with_a_scope_plans_every_workspace_resource_graph_finds_there(world: World):
+    ws2 = second_workspace(world)
+    start = world.mark()
+    found = autopilot(world, "plan", "--workspace", "all", "--json", ALLOWED_WORKSPACES="",
+                      ALLOWED_SCOPES=f"/subscriptions/{WS.subscription}")
+    assert found.returncode == 0, found.stderr
+    assert sorted(p["workspace"] for p in json.loads(found.stdout)) == sorted([WS.id, ws2.id])
+    assert [e["path"] for e in world.emulator.journal(start) if "ResourceGraph" in e["path"]] == [
+        "/providers/Microsoft.ResourceGraph/resources"]
+    assert world.writes(start) == []

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from local.emulator.client import DEMO_SUBSCRIPTION
 from local.stack import REPO
 from shared.adapters.permissions import COMPUTE_OPERATION, SECRET_SET, grants
 from shared.doctor import allowed, claims, missing, who
@@ -31,6 +32,14 @@ def test_doctor_against_the_local_stack_passes_every_check_and_exits_0(world: Wo
     assert any(w.startswith("✓ permissions on storage account ") for w in whats)
     assert whats[-1].startswith("✓ vault ")
     assert world.writes(start) == [], "doctor only reads"
+
+
+def test_doctor_with_a_scope_finds_the_workspaces_through_resource_graph_and_checks_each(world: World):
+    done = autopilot(world, "doctor", ALLOWED_WORKSPACES="", ALLOWED_SCOPES=f"/subscriptions/{DEMO_SUBSCRIPTION}")
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    said = lines(done)
+    assert said[2] == "✓ discovery: 1 more workspace(s) found in 1 scope(s) through Resource Graph"
+    assert "✓ workspace mlw-demo: readable (westeurope)" in said
 
 
 def test_doctor_names_an_action_the_identity_lacks_with_its_reason_and_exits_1(world: World):

@@ -151,3 +151,52 @@ def test_the_scale_cells_hold_instances_and_clusters_and_their_table_judges_the_
     assert passing.verdict.startswith("PASS")
     assert scale.table([{**row, "wall_s": 93.0}], 100).verdict == \
         "ABOVE TARGET: 10 × 100,000: idle-sweep 93.0 s (target < 30 s, < 300 MB)"
+def test_the_fleet_bound_is_the_busiest_subscriptions_reads_past_the_burst_at_the_refill_rate():
+    from collections import Counter
+
+    from bench import fleet
+
+    assert fleet.lower_bound_s(Counter({"a": 3000, "b": 10})) == (3000 - 250) / 25
+    assert fleet.lower_bound_s(Counter({"a": 60, "b": 60})) == 0.0
+
+
+def test_the_fleet_counts_only_the_reads_arm_served_and_its_429s_apart():
+    from bench import fleet
+
+    sub = fleet.subscription(0)
+    ws = f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w"
+    entries = [
+        {"service": "arm", "method": "GET", "path": ws + "/computes", "status": 200},
+        {"service": "arm", "method": "GET", "path": ws + "/jobs", "status": 429},
+        {"service": "arm", "method": "GET", "path": ws + "/jobs", "status": 200},
+        {"service": "arm", "method": "POST", "path": "/providers/Microsoft.ResourceGraph/resources", "status": 200},
+        {"service": "monitor", "method": "POST", "path": f"/subscriptions/{sub}/metrics:getBatch", "status": 200},
+    ]
+    found = fleet.figures(entries)
+    assert (found["arm_requests"], found["arm_reads_served"], found["arm_429"]) == (4, 2, 1)
+    assert (found["resource_graph_requests"], found["monitor_requests"], found["busiest_subscription_reads"]) == (1, 1, 2)
+
+
+def test_a_fleet_scenario_spreads_uniquely_named_workspaces_over_its_subscriptions():
+    from bench import fleet
+
+    s = fleet.scenario(10, 4, 3)
+    assert len({w["name"] for w in s["workspaces"]}) == 10
+    assert len({w["subscriptionId"] for w in s["workspaces"]}) == 3
+    assert [c["type"] for c in s["workspaces"][0]["computes"]] == ["ComputeInstance"] * 3 + ["AmlCompute"]
+
+
+def test_the_fleet_table_passes_only_when_nothing_is_lost_and_the_wall_time_is_within_the_bound_ratio():
+    from pathlib import Path
+
+    from bench import fleet
+
+    base = {"workspaces": 2, "computes_per_workspace": 1, "subscriptions": 1, "arm_budget_percent": 90, "timer_status": 202,
+            "wall_s": 12.0, "arm_requests": 6, "arm_reads_served": 6, "arm_429": 0, "resource_graph_requests": 1,
+            "monitor_requests": 2, "busiest_subscription_reads": 6, "lower_bound_s": 10.0, "ratio_to_lower_bound": 1.2,
+            "workspaces_swept": 2, "work_items_missing": 0, "work_items_poisoned": 0}
+    good = fleet.table(base, Path("x.json"))
+    well_formed(good)
+    assert good.verdict.startswith("PASS")
+    assert fleet.table({**base, "work_items_poisoned": 1}, Path("x.json")).verdict.startswith("FAIL")
+    assert fleet.table({**base, "ratio_to_lower_bound": 1.6}, Path("x.json")).verdict.startswith("FAIL")

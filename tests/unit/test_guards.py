@@ -292,3 +292,17 @@ def test_a_ledger_failure_after_the_slot_is_taken_gives_slot_and_place_back_so_t
     later = NOW + timedelta(minutes=1)
     assert Write(Mode.ENFORCE, ledger, 30, 30).check(Attempt(recycle, Run("alert-1", later, ws))) is None
     assert [c[0] for c in ws.writes] == ["set_scale"]
+
+
+def test_the_early_hourly_cap_check_reads_the_ledger_once_per_run_and_counts_the_runs_own_writes_after():
+    ledger = MemoryLedger()
+    for _ in range(3):
+        ledger.count_write("x", NOW - timedelta(minutes=10))
+    ws = MemoryWorkspace(WS, [instance(f"ci-{i}") for i in range(4)])
+    p = pipeline(Mode.ENFORCE, [WS], EXEMPT, 10, 5, 0, ledger, MemoryNotifier())
+    run = Run("t", NOW, ws)
+    outcomes = [p.run(stop(f"ci-{i}"), run) for i in range(4)]
+    assert [o.status for o in outcomes] == [Status.DONE, Status.DONE, Status.SKIPPED, Status.SKIPPED]
+    assert outcomes[2].detail == "cap: MAX_ACTIONS_PER_HOUR=5 reached"
+    early = [c for c in ledger.calls if c[0] == "writes_since"]
+    assert len(early) == 1 + 2, "one early count for the run, then one per write with its own place"

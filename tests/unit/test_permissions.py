@@ -61,6 +61,8 @@ EXAMPLES = [
     ("identity", "GET", "/msi/token?api-version=2019-08-01&resource=https://management.azure.com", None),
     ("notify", "POST", "/hooks/ops", None),
     ("notify", "POST", "/api/events?api-version=2018-01-01", None),
+    # Resource Graph (discovery) answers with what the identity may already read: no action of its own.
+    ("arm", "POST", "/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01", None),
 ]
 
 
@@ -93,6 +95,7 @@ def test_every_route_has_an_example():
     pytest.param("keyvault", "PATCH", "/secrets/stdata01-key/3f1c", id="update properties"),
     pytest.param("monitor", "POST", "/v1/workspaces/abc/query", id="Log Analytics"),
     pytest.param("graph", "GET", "/me", id="unknown service"),
+    pytest.param("arm", "GET", "/providers/Microsoft.ResourceGraph/resources", id="Resource Graph takes POST only"),
 ])
 def test_a_request_outside_the_map_raises_naming_it(service, method, path):
     with pytest.raises(Unmapped, match=re.escape(f"{service} {method} {path.split('?')[0]}")):

@@ -17,7 +17,7 @@ def test_the_sample_settings_hold_every_setting_and_nothing_unknown():
     host_only = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags"}
     assert set(values) - host_only == NAMES
     for s in CATALOGUE:
-        if s.default is not None and s.name not in ("ALLOWED_VAULTS", "AzureWebJobsStorage"):  # local values (Azurite)
+        if s.default is not None and s.name not in ("ALLOWED_WORKSPACES", "ALLOWED_VAULTS", "AzureWebJobsStorage"):  # local values (the demo's, Azurite)
             assert values[s.name] == s.default, s.name
 
 
