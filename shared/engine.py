@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import names
+from shared import job_cache, names
 from shared.actions import AzureWrite, change_from
 from shared.errors import AzureError, TransientFailure
 from shared.guards import Pipeline, Run, claim_fields, pipeline
@@ -100,7 +100,7 @@ class Gatherer:
             computes = tuple(ws.list_computes())
         if purpose is Purpose.QUOTA and not params.get("family"):
             return Snapshot(ws.id, computes)
-        listed = ws.list_jobs() if computes else None
+        listed = job_cache.list_jobs(ws, self.ledger, self.settings, now, notes) if computes else None
         jobs, horizon = (listed.jobs, listed.horizon) if listed else ((), None)
         snap = Snapshot(ws.id, computes, jobs)
         cpu = self._cpu(ws, snap, now, notes) if need.cpu else {}
@@ -125,7 +125,7 @@ class Gatherer:
         if compute is None:
             return Snapshot(ws.id, found=f"run {run} ran on {job.compute}, which no longer exists: skipped, already gone")
         clusters = [compute] if isinstance(compute, Cluster) else []
-        listed = ws.list_jobs()
+        listed = job_cache.list_jobs(ws, self.ledger, self.settings, now, notes)
         return Snapshot(ws.id, (compute,), listed.jobs, restores=self._restores(clusters, now, notes), job_horizon=listed.horizon)
 
     def _cpu(self, ws: WorkspacePort, snap: Snapshot, now: datetime, notes: list[str]) -> dict[str, CpuActivity] | None:
