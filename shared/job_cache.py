@@ -115,7 +115,7 @@ def decode(text: str, print_: str, now: datetime, refresh: timedelta) -> JobDige
     if len(text) > MAX_CHARS:
         raise Unusable(f"{len(text):,} characters, over {MAX_CHARS:,}")
     try:
-        row = load_json(text, MAX_CHARS * 4, "job digest")
+        row = load_json(text, MAX_CHARS * 4, "job digest", shaped=False)  # its shape is checked in full below
     except PayloadError as exc:
         raise Unusable(str(exc)) from None
     if not isinstance(row, dict) or set(row) != {"v", "fp", "full_at", "horizon", "active", "finished"}:
