@@ -74,7 +74,8 @@ class Unusable(ValueError):
     """Why a kept digest cannot be used (one line)."""
 
 
-def _time(value: Any, what: str, now: datetime) -> datetime | None:
+def _time(value: Any, what: str, now: datetime | None = None) -> datetime | None:
+    """A kept time; with ``now``, one that must not lie after it."""
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 40:
@@ -85,7 +86,7 @@ def _time(value: Any, what: str, now: datetime) -> datetime | None:
         raise Unusable(f"{what} is not a time") from None
     if at.tzinfo is None:
         raise Unusable(f"{what} has no time zone")
-    if at > now:
+    if now is not None and at > now:
         raise Unusable(f"{what} lies in the future")
     return at
 
@@ -96,7 +97,9 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
-def _decode_job(entry: Any, now: datetime) -> Job:
+def _decode_job(entry: Any) -> Job:
+    """One kept job. Its own times may lie ahead of this clock (ARM's clock is not ours); they only
+    ever make a compute look used more recently, never free one."""
     if not isinstance(entry, list) or len(entry) != 6:
         raise Unusable("a job entry is not a list of 6")
     name, status, compute, also, created, modified = entry
@@ -106,7 +109,7 @@ def _decode_job(entry: Any, now: datetime) -> Job:
     if not isinstance(also, list) or len(also) > 64:
         raise Unusable(f"job {name}: its steps' computes are not a short list")
     return Job(name, _text(status, f"job {name}: status"), None if compute is None else _text(compute, f"job {name}: compute"),
-               _time(created, f"job {name}: creation", now), _time(modified, f"job {name}: last change", now),
+               _time(created, f"job {name}: creation"), _time(modified, f"job {name}: last change"),
                tuple(_text(c, f"job {name}: a step's compute") for c in also))
 
 
@@ -132,7 +135,7 @@ def decode(text: str, print_: str, now: datetime, refresh: timedelta) -> JobDige
         raise Unusable("its jobs are not lists")
     out = JobDigest(horizon=horizon, full_at=full_at, full=False)
     for entry in row["active"]:
-        job = _decode_job(entry, now)
+        job = _decode_job(entry)
         if not job.active or not job.computes:
             raise Unusable(f"job {job.name} is kept as active but is {job.status} or on no compute")
         out.active[name_key(job.name)] = job
@@ -140,7 +143,7 @@ def decode(text: str, print_: str, now: datetime, refresh: timedelta) -> JobDige
         if not isinstance(entry, list) or len(entry) != 7:
             raise Unusable("a finished entry is not a list of 7")
         compute = _text(entry[0], "a compute")
-        job = _decode_job(entry[1:], now)
+        job = _decode_job(entry[1:])
         if job.active or compute != name_key(compute) or not job.runs_on(compute):
             raise Unusable(f"job {job.name} is kept as {compute}'s last finished one but is not")
         out.last_finished[compute] = job

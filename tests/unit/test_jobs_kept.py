@@ -196,3 +196,13 @@ def test_a_digest_over_the_size_bound_is_not_kept():
     bodies = [body(f"run-{i:05d}-" + "x" * 200, "Running", "gpu", 100 + i) for i in range(2000)]
     listed, _ = sweep(bodies, ledger)
     assert len(listed.active) == 2000 and WS.key not in ledger.digests
+
+
+def test_a_job_whose_end_lies_ahead_of_this_clock_does_not_spoil_the_kept_digest():
+    ledger = MemoryLedger()
+    ahead = {**body("skewed", "Completed", "ci", 1), "systemData": {"createdAt": NOW.isoformat(),
+                                                                    "lastModifiedAt": (NOW + timedelta(minutes=30)).isoformat()}}
+    bodies = [ahead, *history(300)]
+    sweep(bodies, ledger)
+    listed, pages = sweep(bodies, ledger, LATER)
+    assert not listed.full and pages.read < 30 and [j.name for j in listed.jobs if j.runs_on("ci")] == ["skewed"]
