@@ -87,9 +87,12 @@ class MemoryWorkspace(_Faults):
         index = self._find(name)
         return None if index is None else self.computes[index]
 
-    def list_jobs(self) -> JobDigest:
+    def list_jobs(self, known: JobDigest | None = None, now: datetime | None = None) -> JobDigest:
+        """Always the complete listing (what ``known`` saves is reading, which costs nothing here)."""
         self._call("list_jobs")
-        return digest(self.jobs)
+        out = digest(self.jobs)
+        out.full_at = now
+        return out
 
     def get_job(self, name: str) -> Job | None:
         self._call("get_job", name)
@@ -172,6 +175,7 @@ class MemoryLedger(_Faults):
     write_log: list[tuple[str, datetime]] = field(default_factory=list)
     restore_rows: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    digests: dict[str, tuple[str, str]] = field(default_factory=dict)  # workspace key → (text, etag)
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
@@ -265,6 +269,19 @@ class MemoryLedger(_Faults):
     def record(self, outcome: Outcome) -> None:
         self._call("record", outcome.action.target)
         self.outcomes.append(outcome)
+
+    def job_digest(self, workspace_key: str) -> tuple[str, str | None]:
+        self._call("job_digest", workspace_key)
+        text, etag = self.digests.get(workspace_key.lower(), ("", None))
+        return text, etag
+
+    def put_job_digest(self, workspace_key: str, text: str, etag: str | None) -> bool:
+        self._call("put_job_digest", workspace_key)
+        current = self.digests.get(workspace_key.lower())
+        if (current[1] if current else None) != etag:
+            return False
+        self.digests[workspace_key.lower()] = (text, str(next(_etags)))
+        return True
 
 
 @dataclass

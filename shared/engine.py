@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared import job_cache
 from shared.actions import AzureWrite, change_from
 from shared.errors import AzureError, Gone, TransientFailure
 from shared.guards import Pipeline, Run, claim_fields, pipeline
@@ -92,7 +93,7 @@ class Gatherer:
         if purpose is Purpose.RUN_ENDED:
             return self._run_compute(ws, str(params.get("run", "")), now, notes)
         if purpose is Purpose.NOT_RESPONDING:
-            return self._silent_jobs(ws, str(params.get("run") or ""))
+            return self._silent_jobs(ws, str(params.get("run") or ""), now, notes)
         if purpose is Purpose.DEPLOYMENT_SWEEP:
             return self._deployments(ws, need, self._marks(need, marks), Snapshot(ws.id))
         named = str(params.get("cluster") or "") if purpose is Purpose.UNUSABLE_NODES else ""
@@ -105,7 +106,7 @@ class Gatherer:
             computes = tuple(ws.list_computes())
         if purpose is Purpose.QUOTA and not params.get("family"):
             return Snapshot(ws.id, computes)
-        listed = ws.list_jobs() if computes else None
+        listed = job_cache.list_jobs(ws, self.ledger, self.settings, now, notes) if computes else None
         jobs, horizon = (listed.jobs, listed.horizon) if listed else ((), None)
         snap = Snapshot(ws.id, computes, jobs)
         cpu = self._cpu(ws, snap, now, notes) if need.cpu else {}
@@ -162,12 +163,12 @@ class Gatherer:
                 raise
             return f"(the inference server log could not be read: {exc})"
 
-    def _silent_jobs(self, ws: WorkspacePort, run: str) -> Snapshot:
+    def _silent_jobs(self, ws: WorkspacePort, run: str, now: datetime, notes: list[str]) -> Snapshot:
         """The job an event names (one read), or every job of the workspace (an alert names none)."""
         if run:
             job = ws.get_job(run)
             return Snapshot(ws.id, jobs=(job,) if job else (), found="" if job else f"run {run} not found in {ws.id.name}: skipped (already gone or archived)")
-        return Snapshot(ws.id, jobs=ws.list_jobs().jobs)
+        return Snapshot(ws.id, jobs=job_cache.list_jobs(ws, self.ledger, self.settings, now, notes).jobs)
 
     def _run_compute(self, ws: WorkspacePort, run: str, now: datetime, notes: list[str]) -> Snapshot:
         job = ws.get_job(run) if run else None
@@ -179,7 +180,7 @@ class Gatherer:
         if compute is None:
             return Snapshot(ws.id, found=f"run {run} ran on {job.compute}, which no longer exists: skipped, already gone")
         clusters = [compute] if isinstance(compute, Cluster) else []
-        listed = ws.list_jobs()
+        listed = job_cache.list_jobs(ws, self.ledger, self.settings, now, notes)
         return Snapshot(ws.id, (compute,), listed.jobs, restores=self._restores(clusters, now, notes), job_horizon=listed.horizon)
 
     def _cpu(self, ws: WorkspacePort, snap: Snapshot, now: datetime, notes: list[str]) -> dict[str, CpuActivity] | None:

@@ -28,12 +28,12 @@ AML = "Microsoft.MachineLearningServices."
 KEY_VAULT = "Microsoft.KeyVault."
 RUN_STATUS_CHANGED = AML + "RunStatusChanged"
 RUN_COMPLETED = AML + "RunCompleted"
-AML_IGNORED = {AML + t for t in ("ModelRegistered", "ModelDeployed", "DatasetDriftDetected")}
+AML_IGNORED = frozenset(AML + t for t in ("ModelRegistered", "ModelDeployed", "DatasetDriftDetected"))
 SECRET_NEAR_EXPIRY = KEY_VAULT + "SecretNearExpiry"
 SECRET_EXPIRED = KEY_VAULT + "SecretExpired"
-KV_IGNORED = {KEY_VAULT + t for t in ("SecretNewVersionCreated", "KeyNearExpiry", "KeyExpired", "KeyNewVersionCreated",
-                                     "CertificateNearExpiry", "CertificateExpired", "CertificateNewVersionCreated",
-                                     "VaultAccessPolicyChanged")}
+KV_IGNORED = frozenset(KEY_VAULT + t for t in ("SecretNewVersionCreated", "KeyNearExpiry", "KeyExpired", "KeyNewVersionCreated",
+                                               "CertificateNearExpiry", "CertificateExpired", "CertificateNewVersionCreated",
+                                               "VaultAccessPolicyChanged"))
 EVENT_GRID = "Microsoft.EventGrid."
 # Event Grid's own events reach a webhook only as part of a subscription's life: the Functions host
 # answers the validation handshake itself, and a deletion notice needs nothing.
@@ -275,13 +275,18 @@ def parse_event(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     return Rejected(f"unknown event type {shown(etype)} from {shown(env.source)}", security=True, envelope=env)
 
 
-def _known(env: Envelope, source: ResourceId | None, what: str, service: str, acted: tuple[str, ...], ignored: set[str],
+@functools.cache
+def _canonical(acted: tuple[str, ...], ignored: frozenset[str]) -> dict[str, str]:
+    """A service's event types by their lower-case spelling (built once per service, not per event)."""
+    return {t.lower(): t for t in (*acted, *ignored)}
+
+
+def _known(env: Envelope, source: ResourceId | None, what: str, service: str, acted: tuple[str, ...], ignored: frozenset[str],
            why_ignored: str) -> str | Rejected | Ignored:
     """Authenticate the source, then canonicalise the type: the type's canonical spelling, or why not."""
     if source is None:
         return Rejected(f"{shown(env.type)} from {shown(env.source)}, which is not an allowed {what}", security=True, envelope=env)
-    canonical = {t.lower(): t for t in (*acted, *ignored)}
-    etype = canonical.get(env.type.lower())
+    etype = _canonical(acted, ignored).get(env.type.lower())
     if etype is None:
         # From an allowed source an unknown type is new, not forged: acknowledged, no security warning.
         return Rejected(f"unknown {service} event type {shown(env.type)}", envelope=env)

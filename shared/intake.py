@@ -49,15 +49,26 @@ def allowed(settings: Settings) -> Allowed:
     return held[1]
 
 
+def _say(level: int, line: str) -> None:
+    """Log one finished line from the triage, the one line an event gets.
+
+    The record is made directly, naming the triage as its caller: ``Logger.info`` would walk the
+    stack to find that same caller and %-format the message, on every event — about a third of
+    the cost of logging it. Handlers, filters and levels are the logger's own, untouched.
+    """
+    if log.isEnabledFor(level):
+        log.handle(log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage"))
+
+
 def _triage(parsed: Parsed) -> Intake:
     if isinstance(parsed, Rejected):
         if parsed.security:
-            log.warning("security: rejected %s", parsed.describe())
+            _say(logging.WARNING, "security: rejected " + parsed.describe())
         else:
-            log.error("rejected %s", parsed.describe())
+            _say(logging.ERROR, "rejected " + parsed.describe())
         return Intake(parsed, None)
     if isinstance(parsed, Ignored):
-        log.info("%s", parsed.describe())
+        _say(logging.INFO, parsed.describe())
         return Intake(parsed, None)
     assert isinstance(parsed, ACTIONABLE)
     item = from_event(parsed)
@@ -65,8 +76,11 @@ def _triage(parsed: Parsed) -> Intake:
         message = item.to_json()
     except BadWorkItem as exc:
         return _triage(Rejected(str(exc), envelope=parsed.envelope))
-    log.info("accepted %s", parsed.describe())
+    _say(logging.INFO, "accepted " + parsed.describe())
     return Intake(parsed, item, message)
+
+
+_TRIAGE_LINE = _triage.__code__.co_firstlineno
 
 
 def accept_event(payload: Any, settings: Settings) -> Intake:

@@ -8,16 +8,23 @@ pages of the jobs list arrive: the list itself is never held.
 
 It also remembers the newest creation time it saw (``horizon``): a job the listing did not see can
 only have been created after it, which is what lets the re-read before a write look at the newest
-jobs only (see ``shared.adapters.aml``).
+jobs only (see ``shared.adapters.aml``), and a later run read only the jobs created since, carrying
+the rest over from this digest kept in the ledger (``shared.job_cache``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.model import Job, name_key
+
+# ARM's jobs list, archived or not: archiving hides a job from the studio's list, it does not stop it.
+ALL_JOBS = {"listViewType": "All"}
+# A job created this long before the newest one a listing saw may still have been invisible to it
+# (created, not yet indexed): a read of the newest jobs looks back this far past the horizon.
+HORIZON_MARGIN = timedelta(minutes=15)
 
 
 @dataclass
@@ -28,19 +35,29 @@ class JobDigest:
     last_finished: dict[str, Job] = field(default_factory=dict)  # compute name key → its latest finished job
     horizon: datetime | None = None  # the newest creation time seen
     seen: int = 0  # jobs seen in the listing
+    full_at: datetime | None = None  # when the complete listing this digest stems from was read
+    full: bool = True  # this run read the complete listing (False: only the newest jobs, the rest carried over)
+    reread: int = 0  # jobs carried over from an earlier digest and read again by name
 
     def add(self, job: Job) -> None:
         self.seen += 1
-        if job.created_at is not None and (self.horizon is None or job.created_at > self.horizon):
-            self.horizon = job.created_at
+        self.saw(job.created_at)
         if job.active:
             self.active[name_key(job.name)] = job
             return
-        when = job.last_seen_at
         for compute in job.computes:
-            kept = self.last_finished.get(name_key(compute))
-            if kept is None or (when is not None and (kept.last_seen_at is None or when > kept.last_seen_at)):
-                self.last_finished[name_key(compute)] = job
+            self.finished_on(name_key(compute), job)
+
+    def saw(self, created: datetime | None) -> None:
+        if created is not None and (self.horizon is None or created > self.horizon):
+            self.horizon = created
+
+    def finished_on(self, compute_key: str, job: Job) -> None:
+        """Keep `job` as the compute's latest finished one if it ended later than the one kept."""
+        kept = self.last_finished.get(compute_key)
+        when = job.last_seen_at
+        if kept is None or (when is not None and (kept.last_seen_at is None or when > kept.last_seen_at)):
+            self.last_finished[compute_key] = job
 
     @property
     def jobs(self) -> tuple[Job, ...]:

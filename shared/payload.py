@@ -37,13 +37,15 @@ def load_json(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body"
         raise PayloadError(f"{what} is {size:,} bytes, over the {limit:,}-byte limit")
     decoded = isinstance(raw, bytes)
     if isinstance(raw, bytes):
+        # A byte-order mark is allowed and skipped (as "utf-8-sig" does, whose codec is Python, not C).
+        bom = 3 if raw[:3] == b"\xef\xbb\xbf" else 0
         try:
-            raw = raw.decode("utf-8-sig")
+            raw = (raw[bom:] if bom else raw).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise PayloadError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+            raise PayloadError(f"{what} is not UTF-8 text (byte {exc.start + bom})") from None
     try:
         # json's scanner raises RecursionError on a recursion bomb; the shape check then bounds the depth.
-        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
+        value = _DECODER.decode(raw)
     except (ValueError, RecursionError) as exc:
         reason = (exc.msg if isinstance(exc, json.JSONDecodeError) else
                   f"nested deeper than {MAX_DEPTH} levels" if isinstance(exc, RecursionError) else str(exc))
@@ -76,6 +78,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             seen.add(key)
     return out
 
+
+# One decoder for every document: json.loads with hooks would build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 

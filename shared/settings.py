@@ -68,6 +68,7 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("ROTATION_SCHEDULE", "0 30 2 * * *", "NCRONTAB schedule of the credential rotation sweep."),
     Setting("ROTATION_NEAR_EXPIRY_DAYS", "30", "The rotation sweep rotates a managed credential expiring within this many days."),
     Setting("ROTATION_MIN_INTERVAL_HOURS", "24", "Never rotate one credential twice within this time."),
+    Setting("JOBS_FULL_LISTING_HOURS", "24", "A sweep reads a workspace's whole job list at least this often; in between it lists the jobs created since and reads the active ones it keeps in the ledger by name."),
     Setting("LEDGER_TABLE", "autopilotledger", "Table (in AzureWebJobsStorage) holding claims, marks and outcomes."),
     Setting("WORK_QUEUE", "autopilot-work", "Queue (in AzureWebJobsStorage) for per-workspace work handed off by triggers."),
     Setting("NOTIFY_WEBHOOK_URL", "", "Optional: JSON webhook (Teams or Slack workflow) receiving one message per outcome."),
@@ -366,6 +367,7 @@ class Settings:
     storage_client_id: str | None = None  # None: the process's credential; "" the system identity; else a client id
     app_insights_connection: str = field(default="", repr=False)
     app_insights_client_id: str | None = None  # None: no Entra authentication of the telemetry
+    jobs_full_listing_hours: int = 24
 
     @property
     def storage_configured(self) -> bool:
@@ -449,6 +451,7 @@ class Settings:
             discovery_tag=_tag(env, "DISCOVERY_TAG"),
             discovery_refresh_minutes=_int(env, "DISCOVERY_REFRESH_MINUTES", 1, 10080),
             arm_budget_percent=_int(env, "ARM_BUDGET_PERCENT", 1, 100),
+            jobs_full_listing_hours=_int(env, "JOBS_FULL_LISTING_HOURS", 1, 168),
         )
 
     def workspace(self, resource_id: str) -> ResourceId:

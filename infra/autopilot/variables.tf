@@ -418,6 +418,16 @@ variable "rotation_min_interval_hours" {
   default     = 24
 }
 
+variable "jobs_full_listing_hours" {
+  description = "JOBS_FULL_LISTING_HOURS: a sweep reads a workspace's whole job list at least this often; in between it lists the jobs created since and reads the active ones it keeps in the ledger by name."
+  type        = number
+  default     = 24
+  validation {
+    condition     = var.jobs_full_listing_hours >= 1 && var.jobs_full_listing_hours <= 168
+    error_message = "JOBS_FULL_LISTING_HOURS must be 1 to 168."
+  }
+}
+
 variable "ledger_table" {
   description = "LEDGER_TABLE: table (in AzureWebJobsStorage) holding claims, marks and outcomes."
   type        = string

@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import isodate
@@ -20,7 +20,7 @@ import isodate
 from shared.adapters.arm import ArmClient
 from shared.adapters.azure import client_options, credential, translate
 from shared.errors import Gone
-from shared.jobs import JobDigest
+from shared.jobs import ALL_JOBS, HORIZON_MARGIN, JobDigest
 from shared.model import (
     Cluster,
     ComputeInstance,
@@ -215,11 +215,6 @@ def deployment_from_arm(workspace: ResourceId, endpoint: str, body: dict[str, An
     )
 
 
-# Archived or not: archiving hides a job from the studio's list, it does not stop it.
-ALL_JOBS = {"listViewType": "All"}
-# A job created this long before the newest one a listing saw may still have been invisible to it
-# (created, not yet indexed): the re-read before a write looks back this far past the horizon.
-HORIZON_MARGIN = timedelta(minutes=15)
 
 
 class Workspace:
@@ -321,7 +316,7 @@ class Workspace:
             if job is not None:
                 yield job
 
-    def list_jobs(self) -> JobDigest:
+    def list_jobs(self, known: JobDigest | None = None, now: datetime | None = None) -> JobDigest:
         """Every job of the workspace, digested as the pages stream in (see ``shared.jobs``).
 
         Why this source (the evidence is in the README, "Jobs at the cost of what is active"): ARM's
@@ -332,11 +327,72 @@ class Workspace:
         a regional data-plane API, per experiment, absent from the published REST specs; node state
         counts see a cluster's running nodes but not a queued job, nor anything on an instance.
         The pages are read as raw JSON (azure-ai-ml's entities cost about 20 times more CPU per job).
+
+        With ``known``, the digest of an earlier complete listing (kept in the ledger), only the jobs
+        created since its horizon (less ``HORIZON_MARGIN``) are listed — usually one page — and the
+        rest is carried over: a job created before the horizon was seen by that listing, a finished
+        job never runs again, and each job it knew active is read again by name (404: gone), until
+        one per compute is found still active (the others stay active as far as known: they can
+        only keep a compute, never free one). The newest-first order is checked as the pages come;
+        should it break, the whole list is read and ``known`` is not used — completeness first.
         """
-        out = JobDigest()
+        if known is None or known.horizon is None:
+            return self._full(now)
+        fresh = JobDigest(full_at=known.full_at, full=False)
+        floor = known.horizon - HORIZON_MARGIN
+        previous: datetime | None = None
+        listed: set[str] = set()
+        ordered = True
+        for job in self._jobs():
+            when = job.created_at
+            if ordered and when is not None:
+                if previous is not None and when > previous:
+                    ordered = False  # not newest first after all: only the whole list is complete
+                    log.warning("jobs of %s not listed newest first: reading the whole list", self.id.name)
+                elif when < floor:
+                    break
+                else:
+                    previous = when
+            listed.add(name_key(job.name))
+            fresh.add(job)
+        if not ordered:
+            fresh.full, fresh.full_at = True, now
+            return fresh
+        self._carry(known, fresh, listed)
+        return fresh
+
+    def _full(self, now: datetime | None) -> JobDigest:
+        out = JobDigest(full_at=now)
         for job in self._jobs():
             out.add(job)
         return out
+
+    def _carry(self, known: JobDigest, fresh: JobDigest, listed: set[str]) -> None:
+        """Carry ``known`` over into ``fresh`` (the newest jobs): its finished jobs as they are, its active
+        ones read again by name — but none whose every compute a job confirmed active already keeps."""
+        confirmed = {name_key(c) for job in fresh.active.values() for c in job.computes}
+        # Oldest first: a job that has run for long is the likeliest to run still, and confirms its computes.
+        carried = sorted(known.active.items(), key=lambda kv: kv[1].created_at or datetime.min.replace(tzinfo=UTC))
+        for key, job in carried:
+            computes = [name_key(c) for c in job.computes]
+            if key in listed or not computes:
+                continue  # read in the new pages already, or serverless: it keeps no compute
+            if all(c in confirmed for c in computes):
+                fresh.active[key] = job
+                continue
+            now_job = self.get_job(job.name)
+            fresh.reread += 1
+            if now_job is None:
+                continue  # gone
+            if now_job.active:
+                fresh.active[key] = now_job
+                confirmed.update(name_key(c) for c in now_job.computes)
+            else:
+                for compute in now_job.computes:
+                    fresh.finished_on(name_key(compute), now_job)
+        for compute, job in known.last_finished.items():
+            fresh.finished_on(compute, job)
+        fresh.saw(known.horizon)
 
     def get_job(self, name: str) -> Job | None:
         """One job as it is now (``GET jobs/{name}``), or None when it no longer exists."""

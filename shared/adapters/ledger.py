@@ -16,6 +16,7 @@ Partitions (row keys are hashes: Table keys forbid '/', '#', '?'):
   out-YYYYMMDD   outcomes, newest first within a day (a done write that freed VMs adds Size, Vms, Cores,
                  RunningSince and its Params, from which the report rebuilds the action kind)
   price          hourly VM prices read from the Azure Retail Prices API, one row per region and size
+  jobs           one row per workspace: its job digest between runs (``shared.job_cache``), in parts
 
 Every storage error leaves this module as ``shared.errors.AzureError`` (transient or not).
 """
@@ -36,6 +37,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import TableServiceClient, UpdateMode
 
 from shared.adapters.azure import credential, managed_identity, translate
+from shared.job_cache import MAX_PARTS, PART_CHARS
 from shared.model import Mark, Mode, Outcome, Status
 from shared.payload import PayloadError, load_json
 from shared.ports import LEASE, Claim, Orphan
@@ -313,6 +315,47 @@ class Ledger:
     @_translated("clear a restore")
     def clear_restore(self, cluster_key: str) -> None:
         self.table.delete_entity("restore", _rk(cluster_key.lower()))
+
+    # --- job digests ----------------------------------------------------------------------------
+
+    @_translated("read the kept job digest")
+    def job_digest(self, workspace_key: str) -> tuple[str, str | None]:
+        """The digest's text (its parts in order) and the row's ETag; ("", None) when no row is kept.
+
+        A row is read as hostile: a part count or a part that is not what this module writes reads as
+        an empty digest, which ``shared.job_cache`` refuses (a complete listing follows).
+        """
+        try:
+            row = self.table.get_entity("jobs", _rk(workspace_key.lower()))
+        except ResourceNotFoundError:
+            return "", None
+        etag = row.metadata["etag"]
+        count = row.get("Parts")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_PARTS:
+            return "", etag
+        parts = [row.get(f"Part{i:02d}") for i in range(count)]
+        if not all(isinstance(part, str) for part in parts):
+            return "", etag
+        return "".join(parts), etag  # type: ignore[arg-type]
+
+    @_translated("keep the job digest")
+    def put_job_digest(self, workspace_key: str, text: str, etag: str | None) -> bool:
+        key = workspace_key.lower()
+        parts = [text[i:i + PART_CHARS] for i in range(0, len(text), PART_CHARS)] or [""]
+        entity: dict[str, Any] = {"PartitionKey": "jobs", "RowKey": _rk(key), "Workspace": key, "Parts": len(parts),
+                                  **{f"Part{i:02d}": part for i, part in enumerate(parts)}}
+        try:
+            if etag is None:
+                self.table.create_entity(entity)
+            else:
+                self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified)
+        except ResourceExistsError:
+            return False  # another run kept one first
+        except HttpResponseError as exc:
+            if exc.status_code in (404, 412):
+                return False  # changed or removed since this run read it
+            raise
+        return True
 
     # --- audit trail -----------------------------------------------------------------------------
 
