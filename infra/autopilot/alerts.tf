@@ -16,154 +16,86 @@ resource "azurerm_monitor_action_group" "autopilot" {
   }
 }
 
-resource "azurerm_monitor_metric_alert" "unusable_nodes" {
-  for_each            = var.connect_triggers ? var.workspaces : {}
-  name                = "autopilot-${var.name}-unusable-nodes-${each.key}"
-  resource_group_name = var.resource_group_name
-  scopes              = [each.value.id]
-  description         = "A cluster of this workspace has unusable nodes: the autopilot inspects and relieves it."
-  severity            = var.alert_severity
-  frequency           = "PT5M"
-  window_size         = "PT15M"
-  auto_mitigate       = true
-  tags                = var.tags
-
-  criteria {
-    metric_namespace = "Microsoft.MachineLearningServices/workspaces"
-    metric_name      = "Unusable Nodes"
-    aggregation      = "Average"
-    operator         = "GreaterThan"
-    threshold        = 0
-
-    dimension {
-      name     = "ClusterName"
-      operator = "Include"
-      values   = ["*"]
+# The five alerts differ only in their metric, aggregation, window, threshold and split: one table,
+# one resource. Each key is also the alert name's middle part.
+locals {
+  baseline_alerts = {
+    unusable-nodes = {
+      metric      = "Unusable Nodes"
+      aggregation = "Average"
+      window      = "PT15M"
+      threshold   = 0
+      dimensions  = ["ClusterName"]
+      description = "A cluster of this workspace has unusable nodes: the autopilot inspects and relieves it."
+    }
+    quota = {
+      metric      = "Quota Utilization Percentage"
+      aggregation = "Average"
+      window      = "PT15M"
+      threshold   = var.quota_alert_threshold_percent
+      dimensions  = ["VmFamilyName", "ClusterName"]
+      description = "A VM family's quota is above ${var.quota_alert_threshold_percent}% for a cluster of this workspace: the autopilot frees cores."
+    }
+    model-deploy-failed = {
+      metric      = "Model Deploy Failed"
+      aggregation = "Total"
+      window      = "PT5M"
+      threshold   = var.model_deploy_failed_alert_threshold
+      dimensions  = ["Scenario", "StatusCode"]
+      description = "A model deployment of this workspace failed: the autopilot says why, and releases the quota of a failed deployment nobody is served by."
+    }
+    not-responding-runs = {
+      metric      = "Not Responding Runs"
+      aggregation = "Total"
+      window      = "PT5M"
+      threshold   = var.not_responding_runs_alert_threshold
+      dimensions  = []
+      description = "A run of this workspace stopped responding: the autopilot tells its owner (and cancels it only when opted in)."
+    }
+    failed-runs = {
+      metric      = "Failed Runs"
+      aggregation = "Total"
+      window      = "PT5M"
+      threshold   = var.failed_runs_alert_threshold
+      dimensions  = []
+      description = "Runs of this workspace failed: the autopilot checks the clusters they held."
     }
   }
 
-  action {
-    action_group_id = azurerm_monitor_action_group.autopilot[0].id
-  }
+  # One alert per workspace and baseline metric, keyed "<alert>-<workspace key>".
+  workspace_alerts = var.connect_triggers ? {
+    for pair in setproduct(keys(local.baseline_alerts), keys(var.workspaces)) :
+    "${pair[0]}-${pair[1]}" => merge(local.baseline_alerts[pair[0]], { workspace_id = var.workspaces[pair[1]].id })
+  } : {}
 }
 
-resource "azurerm_monitor_metric_alert" "quota_utilization" {
-  for_each            = var.connect_triggers ? var.workspaces : {}
-  name                = "autopilot-${var.name}-quota-${each.key}"
+resource "azurerm_monitor_metric_alert" "baseline" {
+  for_each            = local.workspace_alerts
+  name                = "autopilot-${var.name}-${each.key}"
   resource_group_name = var.resource_group_name
-  scopes              = [each.value.id]
-  description         = "A VM family's quota is above ${var.quota_alert_threshold_percent}% for a cluster of this workspace: the autopilot frees cores."
+  scopes              = [each.value.workspace_id]
+  description         = each.value.description
   severity            = var.alert_severity
   frequency           = "PT5M"
-  window_size         = "PT15M"
+  window_size         = each.value.window
   auto_mitigate       = true
   tags                = var.tags
 
   criteria {
     metric_namespace = "Microsoft.MachineLearningServices/workspaces"
-    metric_name      = "Quota Utilization Percentage"
-    aggregation      = "Average"
+    metric_name      = each.value.metric
+    aggregation      = each.value.aggregation
     operator         = "GreaterThan"
-    threshold        = var.quota_alert_threshold_percent
+    threshold        = each.value.threshold
 
-    dimension {
-      name     = "VmFamilyName"
-      operator = "Include"
-      values   = ["*"]
+    dynamic "dimension" {
+      for_each = each.value.dimensions
+      content {
+        name     = dimension.value
+        operator = "Include"
+        values   = ["*"]
+      }
     }
-
-    dimension {
-      name     = "ClusterName"
-      operator = "Include"
-      values   = ["*"]
-    }
-  }
-
-  action {
-    action_group_id = azurerm_monitor_action_group.autopilot[0].id
-  }
-}
-
-resource "azurerm_monitor_metric_alert" "model_deploy_failed" {
-  for_each            = var.connect_triggers ? var.workspaces : {}
-  name                = "autopilot-${var.name}-model-deploy-failed-${each.key}"
-  resource_group_name = var.resource_group_name
-  scopes              = [each.value.id]
-  description         = "A model deployment of this workspace failed: the autopilot says why, and releases the quota of a failed deployment nobody is served by."
-  severity            = var.alert_severity
-  frequency           = "PT5M"
-  window_size         = "PT5M"
-  auto_mitigate       = true
-  tags                = var.tags
-
-  criteria {
-    metric_namespace = "Microsoft.MachineLearningServices/workspaces"
-    metric_name      = "Model Deploy Failed"
-    aggregation      = "Total"
-    operator         = "GreaterThan"
-    threshold        = var.model_deploy_failed_alert_threshold
-
-    dimension {
-      name     = "Scenario"
-      operator = "Include"
-      values   = ["*"]
-    }
-
-    dimension {
-      name     = "StatusCode"
-      operator = "Include"
-      values   = ["*"]
-    }
-  }
-
-  action {
-    action_group_id = azurerm_monitor_action_group.autopilot[0].id
-  }
-}
-
-resource "azurerm_monitor_metric_alert" "not_responding_runs" {
-  for_each            = var.connect_triggers ? var.workspaces : {}
-  name                = "autopilot-${var.name}-not-responding-runs-${each.key}"
-  resource_group_name = var.resource_group_name
-  scopes              = [each.value.id]
-  description         = "A run of this workspace stopped responding: the autopilot tells its owner (and cancels it only when opted in)."
-  severity            = var.alert_severity
-  frequency           = "PT5M"
-  window_size         = "PT5M"
-  auto_mitigate       = true
-  tags                = var.tags
-
-  criteria {
-    metric_namespace = "Microsoft.MachineLearningServices/workspaces"
-    metric_name      = "Not Responding Runs"
-    aggregation      = "Total"
-    operator         = "GreaterThan"
-    threshold        = var.not_responding_runs_alert_threshold
-  }
-
-  action {
-    action_group_id = azurerm_monitor_action_group.autopilot[0].id
-  }
-}
-
-resource "azurerm_monitor_metric_alert" "failed_runs" {
-  for_each            = var.connect_triggers ? var.workspaces : {}
-  name                = "autopilot-${var.name}-failed-runs-${each.key}"
-  resource_group_name = var.resource_group_name
-  scopes              = [each.value.id]
-  description         = "Runs of this workspace failed: the autopilot checks the clusters they held."
-  severity            = var.alert_severity
-  frequency           = "PT5M"
-  window_size         = "PT5M"
-  auto_mitigate       = true
-  tags                = var.tags
-
-  criteria {
-    metric_namespace = "Microsoft.MachineLearningServices/workspaces"
-    metric_name      = "Failed Runs"
-    aggregation      = "Total"
-    operator         = "GreaterThan"
-    threshold        = var.failed_runs_alert_threshold
   }
 
   action {

@@ -301,15 +301,18 @@ def test_the_event_grid_filters_match_the_events_the_code_handles(module):
 def test_the_five_baseline_workspace_alerts_exist_with_the_metric_names_the_intake_acts_on(module):
     from shared.events import ALERT_METRICS
 
-    alerts = _resources(module, "azurerm_monitor_metric_alert")
-    metrics = {name: _unquote(body["criteria"][0]["metric_name"]) for name, body in alerts.items()}
-    assert sorted(m.lower() for m in metrics.values()) == sorted(ALERT_METRICS)
-    for name in ("model_deploy_failed", "not_responding_runs", "failed_runs"):
-        criteria = alerts[name]["criteria"][0]
-        assert _unquote(criteria["metric_namespace"]) == "Microsoft.MachineLearningServices/workspaces"
-        assert str(criteria["threshold"]) == f"${{var.{name}_alert_threshold}}"  # a variable, not a constant
-    dims = [_unquote(d["name"]) for d in alerts["model_deploy_failed"]["criteria"][0]["dimension"]]
-    assert dims == ["Scenario", "StatusCode"]
+    table = _locals(module)["baseline_alerts"]
+    assert sorted(_unquote(a["metric"]).lower() for a in table.values()) == sorted(ALERT_METRICS)
+    for key, variable in (("model-deploy-failed", "model_deploy_failed_alert_threshold"),
+                          ("not-responding-runs", "not_responding_runs_alert_threshold"),
+                          ("failed-runs", "failed_runs_alert_threshold"), ("quota", "quota_alert_threshold_percent")):
+        assert str(table[key]["threshold"]) == f"${{var.{variable}}}"  # a variable, not a constant
+    assert [_unquote(d) for d in table["model-deploy-failed"]["dimensions"]] == ["Scenario", "StatusCode"]
+    assert [_unquote(d) for d in table["unusable-nodes"]["dimensions"]] == ["ClusterName"]
+    (alert,) = _resources(module, "azurerm_monitor_metric_alert").values()
+    criteria = alert["criteria"][0]
+    assert _unquote(criteria["metric_namespace"]) == "Microsoft.MachineLearningServices/workspaces"
+    assert str(criteria["metric_name"]) == "${each.value.metric}" and str(alert["for_each"]) == "${local.workspace_alerts}"
 
 
 def test_the_action_group_calls_the_alerts_route_with_the_common_schema(module):
