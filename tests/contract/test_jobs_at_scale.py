@@ -139,7 +139,7 @@ def test_a_pipeline_protects_every_compute_its_steps_name(emulator: EmulatorClie
 
 
 def test_the_margin_covers_a_job_indexed_late(emulator: EmulatorClient) -> None:
-    from shared.adapters.aml import HORIZON_MARGIN
+    from shared.jobs import HORIZON_MARGIN
 
     _bulk(emulator, 300, computes=["cpu-cluster"], since="now-300m")
     ws = _workspace(emulator)
