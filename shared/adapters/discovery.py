@@ -31,6 +31,8 @@ def query_text(tag: tuple[str, str | None] | None) -> str:
     stages = ["Resources", f"where type =~ '{WORKSPACE_TYPE}'"]
     if tag is not None:
         key, value = tag
+        if any(c in "'\\" or not c.isprintable() for c in key + (value or "")):
+            raise ValueError("a tag filter holding a quote, a backslash or a control character cannot be a KQL literal")
         stages.append(f"where isnotempty(tags['{key}'])" if value is None else f"where tags['{key}'] =~ '{value}'")
     stages.append("project id, subscriptionId, location")
     return " | ".join(stages)

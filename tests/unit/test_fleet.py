@@ -151,7 +151,7 @@ def test_neither_workspaces_nor_scopes_is_refused():
         Settings.from_env(BASE)
 
 
-@pytest.mark.parametrize("raw", ["a'b=c", "k=it's", "a/b=c", "=v"])
+@pytest.mark.parametrize("raw", ["a'b=c", "k=it's", "a/b=c", "=v", "k=ends\\", "k=a\\'b", "k=line\nbreak", "ta\tb=v"])
 def test_a_tag_filter_that_could_break_out_of_the_query_is_refused(raw):
     with pytest.raises(SettingsError, match=r"^DISCOVERY_TAG: expected key=value or key"):
         Settings.from_env({**BASE, "ALLOWED_SCOPES": f"/subscriptions/{SUB}", "DISCOVERY_TAG": raw})
@@ -166,6 +166,11 @@ def test_a_tag_filter_that_could_break_out_of_the_query_is_refused(raw):
 ])
 def test_the_discovery_query_asks_for_aml_workspaces_with_the_tag_filter(tag, kql):
     assert query_text(tag) == kql
+
+
+def test_the_query_refuses_a_tag_filter_that_is_no_kql_literal_whatever_reached_it():
+    with pytest.raises(ValueError, match="cannot be a KQL literal"):
+        query_text(("k", "ends\\"))
 
 
 def test_a_fleets_allow_list_finds_any_of_its_thousand_workspaces_whatever_the_spelling_and_nothing_else():
