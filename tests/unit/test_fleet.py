@@ -97,6 +97,29 @@ def test_a_workspace_that_left_the_scope_is_no_longer_allowed_after_the_interval
         r.settings(NOW + timedelta(hours=1)).workspace(ws("a").id)
 
 
+def test_a_ledger_set_dated_after_this_clock_is_not_trusted_and_resource_graph_is_asked():
+    table = Table()
+    table.rows[cache_key(resolver(table, Graph(())).base)] = (datetime(9999, 1, 1, tzinfo=UTC), [ws("left").id])
+    graph = Graph((ws("a"),))
+    assert [w.name for w in resolver(table, graph).settings(NOW).workspaces] == ["explicit", "a"] and graph.calls == 1
+
+
+def test_a_ledger_set_keeps_only_aml_workspaces_of_the_scopes_subscriptions():
+    table = Table()
+    other = "00000000-0000-0000-0000-0000000000b2"
+    vault = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"
+    table.rows[cache_key(resolver(table, Graph(())).base)] = (NOW, [ws("a").id, ws("b", other).id, vault])
+    graph = Graph(())
+    assert [w.name for w in resolver(table, graph).settings(NOW + timedelta(minutes=1)).workspaces] == ["explicit", "a"]
+
+
+def test_resource_graph_rows_outside_the_scopes_subscriptions_are_dropped():
+    from shared.fleet import in_scopes
+
+    settings = resolver(Table(), Graph(())).base
+    assert in_scopes(ws("A"), settings.scopes) and not in_scopes(ws("a", "00000000-0000-0000-0000-0000000000b2"), settings.scopes)
+
+
 def test_a_resource_graph_outage_keeps_the_last_known_set_and_asks_again_a_minute_later():
     graph = Graph((ws("a"),))
     r = resolver(Table(), graph)
