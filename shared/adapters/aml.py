@@ -41,14 +41,15 @@ Compute = ComputeInstance | Cluster | OtherCompute
 
 
 def _time(value: Any) -> datetime | None:
+    """An ARM time; one without a zone is UTC (ARM's clock), so that it compares with every other time."""
     if not value:
         return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        return isodate.parse_datetime(str(value))
-    except (ValueError, isodate.ISO8601Error):
-        return None
+    if not isinstance(value, datetime):
+        try:
+            value = isodate.parse_datetime(str(value))
+        except (ValueError, isodate.ISO8601Error):
+            return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _seconds(value: Any) -> int | None:

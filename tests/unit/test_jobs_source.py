@@ -62,6 +62,14 @@ def test_a_pipeline_names_its_default_compute_and_each_steps_however_spelled():
     assert job is not None and job.computes == ("cpu", "gpu", "ci")
 
 
+def test_a_job_time_without_a_zone_is_utc_and_the_re_read_still_reads_past_it():
+    naive = body("naive", "Running", "ci", 1)
+    naive["systemData"] = {"createdAt": (NOW - timedelta(minutes=1)).replace(tzinfo=None).isoformat()}
+    ws, pages = workspace([naive, body("old", "Completed", "ci", 60)])
+    assert [j.name for j in ws.active_jobs("ci", NOW - timedelta(minutes=2))] == ["naive"]
+    assert job_from_arm(naive).created_at == NOW - timedelta(minutes=1) and pages.read == 2
+
+
 def test_an_item_that_is_no_job_is_skipped():
     assert job_from_arm({"properties": {"status": "Running"}}) is None and job_from_arm("x") is None
 
