@@ -82,10 +82,19 @@ class Resolver:
         interval = timedelta(minutes=self.base.discovery_refresh_minutes)
         if self._known is not None and now - self._known[0] < interval:
             return self._settings
-        with self._lock:  # one refresh at a time; the others wait for its answer
+        # One refresh at a time. While it runs, a caller with a set known goes on with it rather than
+        # wait: Resource Graph may take longer than Event Grid's 30 s for a delivery (then retried)
+        # and every event of the instance would wait with it. Only a caller with no set waits.
+        if self._known is not None and not self._lock.acquire(blocking=False):
+            return self._settings
+        if self._known is None:
+            self._lock.acquire()
+        try:
             if self._known is None or now - self._known[0] >= interval:
                 self._refresh(now, interval)
             return self._settings
+        finally:
+            self._lock.release()
 
     def _refresh(self, now: datetime, interval: timedelta) -> None:
         key = cache_key(self.base)

@@ -120,6 +120,32 @@ def test_resource_graph_rows_outside_the_scopes_subscriptions_are_dropped():
     assert in_scopes(ws("A"), settings.scopes) and not in_scopes(ws("a", "00000000-0000-0000-0000-0000000000b2"), settings.scopes)
 
 
+def test_while_one_caller_refreshes_the_set_the_others_go_on_with_the_known_one_without_waiting():
+    import threading
+
+    graph = Graph((ws("a"),))
+    r = resolver(Table(), graph)
+    r.settings(NOW)
+    asked, release = threading.Event(), threading.Event()
+
+    def slow(scopes, tag):
+        asked.set()
+        release.wait(10)
+        return (ws("a"), ws("b"))
+
+    graph.workspaces = slow
+    later = NOW + timedelta(hours=1)
+    refresher = threading.Thread(target=r.settings, args=(later,))
+    refresher.start()
+    assert asked.wait(10)
+    try:
+        assert [w.name for w in r.settings(later).workspaces] == ["explicit", "a"]  # answered while Resource Graph is asked
+    finally:
+        release.set()
+        refresher.join(10)
+    assert [w.name for w in r.settings(later).workspaces] == ["explicit", "a", "b"]
+
+
 def test_a_resource_graph_outage_keeps_the_last_known_set_and_asks_again_a_minute_later():
     graph = Graph((ws("a"),))
     r = resolver(Table(), graph)
