@@ -85,10 +85,8 @@ class Resolver:
         # One refresh at a time. While it runs, a caller with a set known goes on with it rather than
         # wait: Resource Graph may take longer than Event Grid's 30 s for a delivery (then retried)
         # and every event of the instance would wait with it. Only a caller with no set waits.
-        if self._known is not None and not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(blocking=self._known is None):
             return self._settings
-        if self._known is None:
-            self._lock.acquire()
         try:
             if self._known is None or now - self._known[0] >= interval:
                 self._refresh(now, interval)
