@@ -21,17 +21,19 @@ import functools
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.errors import AzureError
 from shared.model import ResourceId
-from shared.settings import Settings
+from shared.settings import Scope, Settings
 from shared.settings import current as configured
 
 log = logging.getLogger("autopilot.fleet")
+
+WORKSPACE_TYPE = "microsoft.machinelearningservices/workspaces"
 
 
 class DiscoveryCache(Protocol):
@@ -80,14 +82,21 @@ class Resolver:
         interval = timedelta(minutes=self.base.discovery_refresh_minutes)
         if self._known is not None and now - self._known[0] < interval:
             return self._settings
-        with self._lock:  # one refresh at a time; the others wait for its answer
+        # One refresh at a time. While it runs, a caller with a set known goes on with it rather than
+        # wait: Resource Graph may take longer than Event Grid's 30 s for a delivery (then retried)
+        # and every event of the instance would wait with it. Only a caller with no set waits.
+        if not self._lock.acquire(blocking=self._known is None):
+            return self._settings
+        try:
             if self._known is None or now - self._known[0] >= interval:
                 self._refresh(now, interval)
             return self._settings
+        finally:
+            self._lock.release()
 
     def _refresh(self, now: datetime, interval: timedelta) -> None:
         key = cache_key(self.base)
-        stored = self._stored(key)
+        stored = self._stored(key, now)
         if stored is not None and now - stored[0] < interval:
             self._use(*stored)
             return
@@ -109,7 +118,9 @@ class Resolver:
             log.warning("discovery: could not keep the set in the ledger: %s", exc)
         self._use(now, found)
 
-    def _stored(self, key: str) -> tuple[datetime, tuple[ResourceId, ...]] | None:
+    def _stored(self, key: str, now: datetime) -> tuple[datetime, tuple[ResourceId, ...]] | None:
+        """The ledger's set, read as hostile: a row dated after `now` is none (it would be trusted for ever),
+        and only AML workspace ids within the scopes are kept."""
         try:
             row = self._cache().discovered(key)
         except AzureError as exc:
@@ -117,19 +128,39 @@ class Resolver:
             return None
         if row is None:
             return None
+        at, values = row
+        if not isinstance(at, datetime) or at.tzinfo is None or at > now:
+            log.warning("discovery: the ledger's set is not used: its time is missing or lies ahead of this clock")
+            return None
         ids = []
-        for value in row[1]:
+        for value in values:
             try:
-                ids.append(ResourceId.parse(value))
+                rid = ResourceId.parse(value)
             except ValueError:
                 log.warning("discovery: dropped a stored id that is no resource id")
-        return row[0], tuple(ids)
+                continue
+            if not in_scopes(rid, self.base.scopes):
+                log.warning("discovery: dropped a stored id that is no AML workspace of the scopes: %s", rid.id[:300])
+                continue
+            ids.append(rid)
+        return at, tuple(ids)
 
     def _use(self, at: datetime, found: tuple[ResourceId, ...], keep_time: datetime | None = None) -> None:
         explicit = {w.key for w in self.base.workspaces}
         merged = self.base.workspaces + tuple(w for w in found if w.key not in explicit)
-        self._known = (keep_time or at, found)
+        # The settings before the time: a reader that sees the new time without the lock gets the new set.
         self._settings = replace(self.base, workspaces=merged)
+        self._known = (keep_time or at, found)
+
+
+def in_scopes(rid: ResourceId, scopes: Sequence[Scope]) -> bool:
+    """Whether `rid` can be a workspace discovered in the scopes: an AML workspace, in one of the scopes'
+    subscriptions when every scope is a subscription (a management group's subscriptions are not known here)."""
+    if rid.type_path.lower() != WORKSPACE_TYPE:
+        return False
+    if all(scope.kind == "subscription" for scope in scopes):
+        return rid.subscription.lower() in {scope.name.lower() for scope in scopes}
+    return True
 
 
 @functools.cache

@@ -27,6 +27,36 @@ ALL_JOBS = {"listViewType": "All"}
 HORIZON_MARGIN = timedelta(minutes=15)
 
 
+class NewestFirst:
+    """Reads a jobs list said to come newest first down to ``horizon - HORIZON_MARGIN``, only as far as
+    the order proves itself; once it does not, ``broken`` is set and the whole list must be read.
+
+    The REST spec does not state the order, so it is checked, never assumed: the first dated job
+    must be no older than ``horizon`` (the newest job a complete listing saw is still listed, so a
+    newest-first list starts with it or a newer one: a list oldest first, or in any other order,
+    starts older and would otherwise stop at its first item), and no job may be newer than the one
+    before it.
+    """
+
+    def __init__(self, horizon: datetime) -> None:
+        self.horizon = horizon
+        self.floor = horizon - HORIZON_MARGIN
+        self.previous: datetime | None = None
+        self.broken = False
+
+    def goes_on(self, created: datetime | None) -> bool:
+        """Whether the job created at ``created`` is to be read (False: every job from here on is older than the floor)."""
+        if self.broken or created is None:
+            return True
+        if created > self.previous if self.previous is not None else created < self.horizon:
+            self.broken = True
+            return True
+        if created < self.floor:
+            return False
+        self.previous = created
+        return True
+
+
 @dataclass
 class JobDigest:
     """The jobs that matter, out of a complete listing (see the module docstring)."""

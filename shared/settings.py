@@ -234,9 +234,11 @@ def _tag(env: Mapping[str, str], name: str) -> tuple[str, str | None] | None:
         return None
     key, sep, value = raw.partition("=")
     key, value = key.strip(), value.strip()
-    if not _TAG.match(key) or len(value) > 256 or "'" in key + value:
+    # Both go into a KQL string literal: a quote would end it, a backslash escape its closing quote,
+    # a line break or other control character break it.
+    if not _TAG.match(key) or len(value) > 256 or any(c in "'\\" for c in key + value) or not (key + value).isprintable():
         raise SettingsError(f"{name}: expected key=value or key (a tag name of up to 512 characters without <>%&\\?/ "
-                            f"and a value of up to 256, no quotes), got {raw[:200]!r}")
+                            f"and a value of up to 256, no quotes, backslashes or control characters), got {raw[:200]!r}")
     return key, (value if sep else None)
 
 

@@ -20,7 +20,7 @@ import isodate
 from shared.adapters.arm import ArmClient
 from shared.adapters.azure import client_options, credential, translate
 from shared.errors import Gone
-from shared.jobs import ALL_JOBS, HORIZON_MARGIN, JobDigest
+from shared.jobs import ALL_JOBS, JobDigest, NewestFirst
 from shared.model import (
     Cluster,
     ComputeInstance,
@@ -41,14 +41,15 @@ Compute = ComputeInstance | Cluster | OtherCompute
 
 
 def _time(value: Any) -> datetime | None:
+    """An ARM time; one without a zone is UTC (ARM's clock), so that it compares with every other time."""
     if not value:
         return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        return isodate.parse_datetime(str(value))
-    except (ValueError, isodate.ISO8601Error):
-        return None
+    if not isinstance(value, datetime):
+        try:
+            value = isodate.parse_datetime(str(value))
+        except (ValueError, isodate.ISO8601Error):
+            return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _seconds(value: Any) -> int | None:
@@ -339,23 +340,15 @@ class Workspace:
         if known is None or known.horizon is None:
             return self._full(now)
         fresh = JobDigest(full_at=known.full_at, full=False)
-        floor = known.horizon - HORIZON_MARGIN
-        previous: datetime | None = None
+        order = NewestFirst(known.horizon)
         listed: set[str] = set()
-        ordered = True
         for job in self._jobs():
-            when = job.created_at
-            if ordered and when is not None:
-                if previous is not None and when > previous:
-                    ordered = False  # not newest first after all: only the whole list is complete
-                    log.warning("jobs of %s not listed newest first: reading the whole list", self.id.name)
-                elif when < floor:
-                    break
-                else:
-                    previous = when
+            if not order.goes_on(job.created_at):
+                break
             listed.add(name_key(job.name))
             fresh.add(job)
-        if not ordered:
+        if order.broken:  # not newest first after all: only the whole list is complete
+            log.warning("jobs of %s not listed newest first: the whole list read", self.id.name)
             fresh.full, fresh.full_at = True, now
             return fresh
         self._carry(known, fresh, listed)
@@ -414,17 +407,10 @@ class Workspace:
         """
         found: dict[str, Job] = {}
         seen: set[str] = set()
-        floor = horizon - HORIZON_MARGIN if horizon is not None else None
-        previous: datetime | None = None
+        order = NewestFirst(horizon) if horizon is not None else None
         for job in self._jobs():
-            when = job.created_at
-            if floor is not None and when is not None:
-                if previous is not None and when > previous:
-                    floor = None  # not newest first after all: only the whole list is complete
-                elif when < floor:
-                    break
-                else:
-                    previous = when
+            if order is not None and not order.goes_on(job.created_at):
+                break
             seen.add(name_key(job.name))
             if job.active and job.runs_on(compute):
                 found[name_key(job.name)] = job

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core import PipelineClient
 from azure.core.pipeline.policies import (
@@ -55,6 +56,8 @@ class ArmClient:
         transport = RequestsTransport(connection_timeout=opts["connection_timeout"], read_timeout=opts["read_timeout"])
         self._client = PipelineClient(settings.arm_endpoint, policies=policies, transport=transport)
         self._lro_timeout = settings.arm_timeout_seconds * 6
+        origin = urlsplit(settings.arm_endpoint)
+        self._origin = (origin.scheme.lower(), origin.netloc.lower())
 
     def _request(self, method: str, path: str, api_version: str, body: Any, query: Mapping[str, str] | None = None) -> HttpRequest:
         url = self._client.format_url(path)
@@ -85,11 +88,21 @@ class ArmClient:
         """Every item of a paged ARM list, following nextLink: one page in memory at a time, and a
         caller that stops early reads no further page."""
         page = self._send("GET", path, api_version, what=what, query=query)
+        followed: set[str] = set()
         while True:
-            yield from page.get("value", [])
+            # A page that is no list is no "nothing listed": an empty jobs list would free every compute.
+            if not isinstance(page, dict) or not isinstance(page.get("value"), list):
+                raise AzureError(f"{what or path}: ARM answered a page that is no list", transient=True)
+            yield from page["value"]
             next_link = page.get("nextLink")
             if not next_link:
                 return
+            # The bearer token goes with the link: only to the ARM endpoint, and never round in a circle.
+            if not isinstance(next_link, str) or tuple(part.lower() for part in urlsplit(next_link)[:2]) != self._origin:
+                raise AzureError(f"{what or path}: ARM's nextLink {str(next_link)[:120]!r} leaves {self._origin[1]}", transient=False)
+            if next_link in followed:
+                raise AzureError(f"{what or path}: ARM's nextLink leads back to a page already read", transient=True)
+            followed.add(next_link)
             try:
                 response = self._client.send_request(HttpRequest("GET", next_link))
                 response.raise_for_status()

@@ -19,7 +19,6 @@ any other 429 (a resource provider's own limit, say) is left to the retry policy
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 import time
@@ -106,11 +105,13 @@ class Budget:
         burst, rate = ARM_BUCKETS[key[2]]
         with self._lock:
             bucket = self._bucket(key, self._clock())
+            # A header is no reason to wait longer than ARM itself can make anyone wait: a count below 0
+            # or above the burst, or a Retry-After below 0, is taken at that bound.
             if remaining is not None:
                 # Keep the (1 - share) part of ARM's bucket for the other instances and tools.
-                bucket.tokens = min(bucket.tokens, remaining - (1 - self.share) * burst)
+                bucket.tokens = min(bucket.tokens, min(max(remaining, 0), burst) - (1 - self.share) * burst)
             if retry_after is not None:
-                bucket.tokens = min(bucket.tokens, 1 - retry_after * rate * self.share)
+                bucket.tokens = min(bucket.tokens, 1 - max(retry_after, 0) * rate * self.share)
 
 
 class ArmBudget(SansIOHTTPPolicy):
@@ -156,7 +157,17 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-@functools.cache
+_BUDGETS: dict[int, Budget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
 def process_budget(share_percent: int) -> Budget:
-    """One budget per process (per share): every client and worker thread of the instance draws from it."""
-    return Budget(share_percent / 100)
+    """One budget per process (per share): every client and worker thread of the instance draws from it.
+
+    Made under a lock: two workers starting at once must not each get a budget of their own (twice the share).
+    """
+    with _BUDGETS_LOCK:
+        budget = _BUDGETS.get(share_percent)
+        if budget is None:
+            budget = _BUDGETS[share_percent] = Budget(share_percent / 100)
+        return budget

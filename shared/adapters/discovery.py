@@ -13,12 +13,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from shared.adapters.azure import client_options, credential, translate
+from shared.fleet import WORKSPACE_TYPE, in_scopes
 from shared.model import ResourceId
 from shared.settings import Scope, Settings
 
 log = logging.getLogger("autopilot.discovery")
 
-WORKSPACE_TYPE = "microsoft.machinelearningservices/workspaces"
 PAGE_ROWS = 1000  # Resource Graph's maximum $top
 SUBSCRIPTIONS_PER_QUERY = 1000  # Resource Graph takes at most this many subscriptions in one request
 
@@ -31,6 +31,8 @@ def query_text(tag: tuple[str, str | None] | None) -> str:
     stages = ["Resources", f"where type =~ '{WORKSPACE_TYPE}'"]
     if tag is not None:
         key, value = tag
+        if any(c in "'\\" or not c.isprintable() for c in key + (value or "")):
+            raise ValueError("a tag filter holding a quote, a backslash or a control character cannot be a KQL literal")
         stages.append(f"where isnotempty(tags['{key}'])" if value is None else f"where tags['{key}'] =~ '{value}'")
     stages.append("project id, subscriptionId, location")
     return " | ".join(stages)
@@ -63,8 +65,8 @@ class ResourceGraph:
                 except ValueError as exc:
                     log.warning("discovery: dropped a row that is no resource id: %s", exc)
                     continue
-                if rid.type_path.lower() != WORKSPACE_TYPE:
-                    log.warning("discovery: dropped %s, which is not an AML workspace", rid.id[:300])
+                if not in_scopes(rid, scopes):
+                    log.warning("discovery: dropped %s, which is not an AML workspace of the scopes", rid.id[:300])
                     continue
                 found.setdefault(rid.key, rid)
         return tuple(found.values())

@@ -117,16 +117,26 @@ class Ledger:
     # A table string property holds at most 64 KiB (32,768 UTF-16 characters): a fleet's ids are
     # kept in as many properties as they need (an entity holds up to 1 MiB, some 7,000 workspace ids).
     _IDS_PER_PROPERTY = 30_000
+    _MAX_ID_PARTS = 35  # 1 MiB of UTF-16 in parts of 30,000 characters
 
     @_translated("read the discovered workspaces")
     def discovered(self, key: str) -> tuple[datetime, list[str]] | None:
-        """When the workspaces of a discovery were found, and their ids; None when never stored."""
+        """When the workspaces of a discovery were found, and their ids; None when never stored.
+
+        A row is read as hostile: one that is not what ``put_discovered`` writes (a part count that is no
+        small number, a part that is no string, a time that is no time) reads as none stored.
+        """
         try:
             row = self.table.get_entity("discovery", _rk(key))
         except ResourceNotFoundError:
             return None
-        text = "".join(row.get(f"Ids{i}", "") for i in range(int(row.get("Parts", 0))))
-        return row["At"], [part for part in text.split(",") if part]
+        count, at = row.get("Parts"), row.get("At")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= self._MAX_ID_PARTS or not isinstance(at, datetime):
+            return None
+        parts = [row.get(f"Ids{i}") for i in range(count)]
+        if not all(isinstance(part, str) for part in parts):
+            return None
+        return at, [part for part in "".join(parts).split(",") if part]  # type: ignore[arg-type]
 
     @_translated("keep the discovered workspaces")
     def put_discovered(self, key: str, at: datetime, ids: list[str]) -> None:

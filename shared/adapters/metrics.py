@@ -123,12 +123,15 @@ class Metrics:
                 filter=f"{DIMENSION} eq '*'",
                 max_results=1000,
             )
-            for position, result in enumerate(results):
+            for result in results:
                 for metric in result.metrics:
-                    # A metric's id is its resource's id + /providers/Microsoft.Insights/metrics/<name>.
+                    # A metric's id is its resource's id + /providers/Microsoft.Insights/metrics/<name>. The
+                    # answers' order is not documented: one that names no workspace asked for is an error, never
+                    # guessed by its position (another workspace's quiet CPU would make a busy instance idle).
                     owner = str(metric.id or "").lower().split("/providers/microsoft.insights/metrics/")[0]
-                    if owner not in batch.members and position < len(ids):
-                        owner = ids[position]
+                    if owner not in batch.members:
+                        raise AzureError(f"metrics:getBatch: an answer names no workspace asked for ({str(metric.id)[:200]!r})",
+                                         transient=False)
                     batch.series.setdefault(owner, []).extend(metric.timeseries)
         except Exception as exc:
             batch.error = exc

@@ -139,7 +139,7 @@ def test_a_pipeline_protects_every_compute_its_steps_name(emulator: EmulatorClie
 
 
 def test_the_margin_covers_a_job_indexed_late(emulator: EmulatorClient) -> None:
-    from shared.adapters.aml import HORIZON_MARGIN
+    from shared.jobs import HORIZON_MARGIN
 
     _bulk(emulator, 300, computes=["cpu-cluster"], since="now-300m")
     ws = _workspace(emulator)
@@ -162,3 +162,26 @@ def test_the_computes_list_is_paged_too_and_every_compute_is_read(emulator: Emul
     names = {c.name for c in _workspace(emulator).list_computes()}
     assert len(names) == len(ws["computes"]) and "cluster-119" in names
     assert len(emulator.journal(seq, path="/computes")) == 2
+
+
+@pytest.mark.parametrize(("page", "error"), [
+    ({"nextLink": None}, "ARM answered a page that is no list"),
+    ({"value": "all done"}, "ARM answered a page that is no list"),
+    ({"value": [], "nextLink": "https://attacker.example/jobs?$skipToken=x"}, "leaves"),
+])
+def test_a_jobs_page_that_is_no_list_or_links_away_from_arm_is_an_error_not_an_empty_list(emulator: EmulatorClient, page: Any,
+                                                                                            error: str) -> None:
+    from shared.errors import AzureError
+
+    emulator.fault(method="GET", path="/jobs$", status=200, body=page, times=1)
+    with pytest.raises(AzureError, match=error):
+        _workspace(emulator).list_jobs()
+
+
+def test_a_next_link_back_to_a_page_already_read_is_an_error_not_an_endless_list(emulator: EmulatorClient) -> None:
+    from shared.errors import AzureError
+
+    loop = f"{emulator.url}{DEMO_WORKSPACE_ID}/jobs?api-version=2024-10-01&$skipToken=loop"
+    emulator.fault(method="GET", path="/jobs$", status=200, body={"value": [], "nextLink": loop}, times=3)
+    with pytest.raises(AzureError, match="leads back to a page already read"):
+        _workspace(emulator).list_jobs()

@@ -87,3 +87,19 @@ def test_a_failed_shared_call_fails_every_worker_of_the_batch(emulator, metrics)
     emulator.fault(method="POST", path="metrics:getBatch", status=400, times=5)
     answers = ask_together(metrics, workspaces)
     assert all(isinstance(a, AzureError) and "CPU metrics of" in str(a) for a in answers.values())
+
+
+def test_an_answer_that_names_no_workspace_asked_for_fails_the_batch_rather_than_lend_one_workspace_anothers_cpu(emulator, metrics):
+    workspaces = [ws(0), ws(1)]
+    emulator.reset(scenario(workspaces))
+    at = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=0, microsecond=0).isoformat().replace("+00:00", "Z")
+
+    def answer(value: float) -> dict[str, Any]:  # a metric whose id names no resource
+        series = [{"metadatavalues": [{"name": {"value": "ComputeName"}, "value": "ci"}], "data": [{"timeStamp": at, "maximum": value}]}]
+        return {"starttime": at, "endtime": at, "interval": "PT1M", "namespace": NS.lower(), "resourceregion": "westeurope",
+                "value": [{"id": "", "type": "Microsoft.Insights/metrics", "name": {"value": "CpuUtilizationPercentage"},
+                           "unit": "Percent", "timeseries": series, "errorCode": "Success"}]}
+
+    emulator.fault(method="POST", path="metrics:getBatch", status=200, body={"values": [answer(1.0), answer(50.0)]}, times=1)
+    answers = ask_together(metrics, workspaces)
+    assert all(isinstance(a, AzureError) and "names no workspace asked for" in str(a) for a in answers.values()), answers

@@ -89,3 +89,12 @@ def test_a_row_whose_parts_are_not_what_the_ledger_writes_reads_as_no_digest(wor
     assert ledger.job_digest(WS.key)[0] == ""
     ledger.table.upsert_entity({"PartitionKey": "jobs", "RowKey": _rk(WS.key), "Parts": 2, "Part00": "{}"})
     assert ledger.job_digest(WS.key)[0] == ""
+
+
+def test_a_discovery_row_that_is_not_what_the_ledger_writes_reads_as_none_stored(world: World):
+    ledger = world.ledger()
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    for row in ({"Parts": "many", "At": at}, {"Parts": 10**9, "At": at}, {"Parts": 1, "At": "soon", "Ids0": WS.id},
+                {"Parts": 2, "At": at, "Ids0": WS.id}, {"Parts": 1, "At": at, "Ids0": 7}):
+        ledger.table.upsert_entity({"PartitionKey": "discovery", "RowKey": _rk("discovery-x"), **row})
+        assert ledger.discovered("discovery-x") is None

@@ -88,6 +88,15 @@ def test_a_wait_past_the_limit_is_a_transient_error_for_the_platform_to_retry():
     assert clock.now == 0
 
 
+@pytest.mark.parametrize(("remaining", "retry_after"), [(-10**12, None), (0, -10**12), (-1, -1)])
+def test_a_hostile_rate_limit_header_holds_the_bucket_no_longer_than_an_empty_one(remaining, retry_after):
+    clock = Clock()
+    budget = Budget(1.0, clock=clock, sleep=clock.sleep)
+    budget.observe(SUB, remaining=remaining, retry_after=retry_after)
+    budget.acquire(SUB, max_wait=5)  # an empty bucket: one token back in 1/25 s
+    assert clock.now == pytest.approx(1 / 25)
+
+
 @pytest.mark.parametrize("share", [0, -0.5, 1.5])
 def test_a_share_outside_0_to_1_is_refused(share):
     with pytest.raises(ValueError, match="share must be"):

@@ -97,6 +97,55 @@ def test_a_workspace_that_left_the_scope_is_no_longer_allowed_after_the_interval
         r.settings(NOW + timedelta(hours=1)).workspace(ws("a").id)
 
 
+def test_a_ledger_set_dated_after_this_clock_is_not_trusted_and_resource_graph_is_asked():
+    table = Table()
+    table.rows[cache_key(resolver(table, Graph(())).base)] = (datetime(9999, 1, 1, tzinfo=UTC), [ws("left").id])
+    graph = Graph((ws("a"),))
+    assert [w.name for w in resolver(table, graph).settings(NOW).workspaces] == ["explicit", "a"] and graph.calls == 1
+
+
+def test_a_ledger_set_keeps_only_aml_workspaces_of_the_scopes_subscriptions():
+    table = Table()
+    other = "00000000-0000-0000-0000-0000000000b2"
+    vault = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"
+    table.rows[cache_key(resolver(table, Graph(())).base)] = (NOW, [ws("a").id, ws("b", other).id, vault])
+    graph = Graph(())
+    assert [w.name for w in resolver(table, graph).settings(NOW + timedelta(minutes=1)).workspaces] == ["explicit", "a"]
+
+
+def test_resource_graph_rows_outside_the_scopes_subscriptions_are_dropped():
+    from shared.fleet import in_scopes
+
+    settings = resolver(Table(), Graph(())).base
+    assert in_scopes(ws("A"), settings.scopes) and not in_scopes(ws("a", "00000000-0000-0000-0000-0000000000b2"), settings.scopes)
+
+
+def test_while_one_caller_refreshes_the_set_the_others_go_on_with_the_known_one_without_waiting():
+    import threading
+
+    graph = Graph((ws("a"),))
+    r = resolver(Table(), graph)
+    r.settings(NOW)
+    asked, release = threading.Event(), threading.Event()
+
+    def slow(scopes, tag):
+        asked.set()
+        release.wait(10)
+        return (ws("a"), ws("b"))
+
+    graph.workspaces = slow
+    later = NOW + timedelta(hours=1)
+    refresher = threading.Thread(target=r.settings, args=(later,))
+    refresher.start()
+    assert asked.wait(10)
+    try:
+        assert [w.name for w in r.settings(later).workspaces] == ["explicit", "a"]  # answered while Resource Graph is asked
+    finally:
+        release.set()
+        refresher.join(10)
+    assert [w.name for w in r.settings(later).workspaces] == ["explicit", "a", "b"]
+
+
 def test_a_resource_graph_outage_keeps_the_last_known_set_and_asks_again_a_minute_later():
     graph = Graph((ws("a"),))
     r = resolver(Table(), graph)
@@ -151,7 +200,7 @@ def test_neither_workspaces_nor_scopes_is_refused():
         Settings.from_env(BASE)
 
 
-@pytest.mark.parametrize("raw", ["a'b=c", "k=it's", "a/b=c", "=v"])
+@pytest.mark.parametrize("raw", ["a'b=c", "k=it's", "a/b=c", "=v", "k=ends\\", "k=a\\'b", "k=line\nbreak", "ta\tb=v"])
 def test_a_tag_filter_that_could_break_out_of_the_query_is_refused(raw):
     with pytest.raises(SettingsError, match=r"^DISCOVERY_TAG: expected key=value or key"):
         Settings.from_env({**BASE, "ALLOWED_SCOPES": f"/subscriptions/{SUB}", "DISCOVERY_TAG": raw})
@@ -166,6 +215,11 @@ def test_a_tag_filter_that_could_break_out_of_the_query_is_refused(raw):
 ])
 def test_the_discovery_query_asks_for_aml_workspaces_with_the_tag_filter(tag, kql):
     assert query_text(tag) == kql
+
+
+def test_the_query_refuses_a_tag_filter_that_is_no_kql_literal_whatever_reached_it():
+    with pytest.raises(ValueError, match="cannot be a KQL literal"):
+        query_text(("k", "ends\\"))
 
 
 def test_a_fleets_allow_list_finds_any_of_its_thousand_workspaces_whatever_the_spelling_and_nothing_else():

@@ -113,6 +113,15 @@ def test_out_of_order_pages_fall_back_to_the_whole_list():
     assert listed.full and pages.read == len(bodies) and [j.name for j in listed.active_on("gpu")] == ["hidden"]
 
 
+def test_a_list_oldest_first_is_read_to_its_end_so_a_job_started_between_sweeps_protects_its_compute():
+    ledger = MemoryLedger()
+    bodies = history(300)[::-1]  # oldest first: its first job is older than the horizon, which newest first cannot be
+    sweep(bodies, ledger)
+    bodies.append(body("fresh", "Running", "ci", -5))
+    listed, pages = sweep(bodies, ledger, LATER)
+    assert listed.full and pages.read == len(bodies) and [j.name for j in listed.active_on("ci")] == ["fresh"]
+
+
 def test_a_complete_listing_is_forced_once_the_refresh_interval_has_passed():
     ledger = MemoryLedger()
     bodies = history(300)

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from shared.adapters.aml import HORIZON_MARGIN, Workspace, job_from_arm
+from shared.adapters.aml import Workspace, job_from_arm
 from shared.errors import Gone
+from shared.jobs import HORIZON_MARGIN
 from shared.settings import Settings
 from tests.unit.builders import NOW, WS
 
@@ -61,6 +62,14 @@ def test_a_pipeline_names_its_default_compute_and_each_steps_however_spelled():
     assert job is not None and job.computes == ("cpu", "gpu", "ci")
 
 
+def test_a_job_time_without_a_zone_is_utc_and_the_re_read_still_reads_past_it():
+    naive = body("naive", "Running", "ci", 1)
+    naive["systemData"] = {"createdAt": (NOW - timedelta(minutes=1)).replace(tzinfo=None).isoformat()}
+    ws, pages = workspace([naive, body("old", "Completed", "ci", 60)])
+    assert [j.name for j in ws.active_jobs("ci", NOW - timedelta(minutes=2))] == ["naive"]
+    assert job_from_arm(naive).created_at == NOW - timedelta(minutes=1) and pages.read == 2
+
+
 def test_an_item_that_is_no_job_is_skipped():
     assert job_from_arm({"properties": {"status": "Running"}}) is None and job_from_arm("x") is None
 
@@ -78,6 +87,12 @@ def test_a_list_out_of_order_is_read_to_its_end():
                            *[body(f"d-{i}", "Completed", "x", 100 + i) for i in range(20)], body("late", "Running", "ci", 500)])
     assert [j.name for j in ws.active_jobs("ci", NOW - timedelta(minutes=1))] == ["late"]
     assert pages.read == 24
+
+
+def test_a_list_oldest_first_is_read_to_its_end_by_the_re_read():
+    ws, pages = workspace([*[body(f"d-{i}", "Completed", "x", 100 - i) for i in range(20)], body("late", "Queued", "ci", 0)])
+    assert [j.name for j in ws.active_jobs("ci", NOW - timedelta(minutes=1))] == ["late"]
+    assert pages.read == 21
 
 
 def test_a_job_active_at_the_listing_is_read_again_by_name_unless_its_page_was_read():
