@@ -336,6 +336,8 @@ class DeleteDeployment(AzureWrite):
             return f"state is now {deployment.state}: it recovered (re-read)"
         if endpoint is None:
             return "its endpoint could not be read: traffic unknown, not deleting (re-read)"
+        if endpoint.unreadable:
+            return f"its endpoint's traffic split is unreadable ({endpoint.unreadable}): not deleting (re-read)"
         traffic, mirror = endpoint.share(deployment.name)
         if traffic or mirror:
             return f"it now receives {traffic} % of traffic and {mirror} % of mirror traffic (re-read)"

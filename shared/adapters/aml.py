@@ -33,6 +33,7 @@ from shared.model import (
     name_key,
     same_name,
 )
+from shared.names import shown
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.aml")
@@ -181,18 +182,37 @@ def job_from_arm(body: Any) -> Job | None:
     )
 
 
+def traffic_split(value: Any, what: str, required: bool) -> tuple[dict[str, int], str]:
+    """A traffic or mirror traffic map as ARM gives it (deployment name → whole percent), and why it is unreadable.
+
+    Anything but a map of whole numbers from 0 to 100 (a string, a fraction, a negative share, true) is not read
+    as 0 %: it is unreadable, and a deployment of an endpoint whose split is unreadable is never deleted.
+    A missing ``mirrorTraffic`` is none (older endpoints have no mirror); a missing ``traffic`` is unreadable.
+    """
+    if value is None and not required:
+        return {}, ""
+    if not isinstance(value, dict):
+        return {}, f"{what} is {type(value).__name__}, expected a map of deployment names to percent"
+    split: dict[str, int] = {}
+    for key, share in value.items():
+        whole = isinstance(share, int | float) and not isinstance(share, bool) and float(share).is_integer()
+        if not whole or not 0 <= share <= 100:
+            return {}, f"{what} of {shown(str(key))} is {shown(share if isinstance(share, str) else repr(share))}, not a whole percent"
+        split[str(key)] = int(share)
+    return split, ""
+
+
 def endpoint_from_arm(body: dict[str, Any]) -> OnlineEndpoint:
-    props = body.get("properties") or {}
-
-    def split(value: Any) -> dict[str, int]:
-        return {str(k): _count(v) or 0 for k, v in value.items()} if isinstance(value, dict) else {}
-
+    props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+    traffic, bad_traffic = traffic_split(props.get("traffic"), "traffic", required=True)
+    mirror, bad_mirror = traffic_split(props.get("mirrorTraffic"), "mirrorTraffic", required=False)
     return OnlineEndpoint(
         name=str(body.get("name") or ""),
         compute_type=str(props.get("endpointComputeType") or "Managed"),
         state=str(props.get("provisioningState") or "Unknown"),
-        traffic=split(props.get("traffic")),
-        mirror_traffic=split(props.get("mirrorTraffic")),
+        traffic=traffic,
+        mirror_traffic=mirror,
+        unreadable="; ".join(b for b in (bad_traffic, bad_mirror) if b),
     )
 
 

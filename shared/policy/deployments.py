@@ -10,6 +10,7 @@ it. The rule, for each deployment in state Failed:
   it (the guard re-reads the deployment and its endpoint's traffic just before the delete);
 - receiving traffic or mirror traffic: never deleted — the outcome names the endpoint, the share at
   risk and the healthy deployments that could take it (moving traffic is not done);
+- its endpoint unreadable, or its traffic split unreadable (a share that is not a whole percent): never deleted;
 - a Kubernetes deployment: reported, never changed (its capacity is the cluster's, not AML quota);
 - a marked deployment that is no longer Failed recovered: kept, its mark cleared.
 """
@@ -122,6 +123,9 @@ def judge_deployment(deployment: OnlineDeployment, endpoint: OnlineEndpoint | No
         why = f"failed {deployment.compute_type} deployment: reported, never changed (its capacity is the cluster's)"
     elif endpoint is None:
         why = f"failed, holding {held}; its endpoint could not be read, so its traffic is unknown: never deleted"
+    elif endpoint.unreadable:
+        why = (f"failed, holding {held}; endpoint {endpoint.name}'s traffic split is unreadable ({endpoint.unreadable}), "
+               f"so its traffic is unknown: never deleted")
     elif traffic or mirror:
         why = (f"failed while endpoint {endpoint.name} sends it {traffic} % of traffic and {mirror} % of mirror traffic: "
                f"that share is at risk; never deleted; healthy deployments that could take it: "

@@ -9,10 +9,12 @@ import pytest
 
 from local.memory import MemoryLedger, MemoryMetrics, MemoryNotifier, MemoryWorkspace
 from shared.actions import REGISTRY, CancelJob, DeleteDeployment, change_from
+from shared.adapters.aml import endpoint_from_arm
 from shared.engine import Engine
 from shared.model import (
     ActionKind,
     Decision,
+    DeploymentState,
     Job,
     Mark,
     Mode,
@@ -347,3 +349,40 @@ def test_a_deployment_told_it_is_not_deleted_is_told_afresh_before_any_delete_on
     assert fresh.marked_at == NOW and not fresh.reason.startswith(REPORTED_ONLY)  # a new grace period starts now
     later = judge_deployment(d, endpoint(), (d,), fresh, None, None, SIZES, RULES, NOW + timedelta(minutes=61))
     assert [a.kind for a in later.actions] == [ActionKind.DELETE_DEPLOYMENT]
+
+
+def arm_endpoint(traffic: object, mirror: object = None) -> dict[str, object]:
+    props: dict[str, object] = {"provisioningState": "Succeeded", "endpointComputeType": "Managed"}
+    if traffic is not ...:
+        props["traffic"] = traffic
+    if mirror is not None:
+        props["mirrorTraffic"] = mirror
+    return {"name": "api", "properties": props}
+
+
+@pytest.mark.parametrize(("case", "body"), [
+    ("a share given as text", arm_endpoint({"prod": 90, "canary": "10"})),
+    ("a fractional share", arm_endpoint({"prod": 99.5, "canary": 0.5})),
+    ("a negative share cancelling another spelling of the name", arm_endpoint({"prod": 100, "canary": 10, "CANARY": -10})),
+    ("a share that is true", arm_endpoint({"prod": 100, "canary": True})),
+    ("a mirror share given as text", arm_endpoint({"prod": 100}, {"canary": "5"})),
+    ("traffic that is not a map", arm_endpoint("canary=10")),
+    ("no traffic map at all", arm_endpoint(...)),
+])
+def test_never_delete_a_failed_deployment_whose_endpoint_traffic_split_cannot_be_read_as_whole_percents(case, body):
+    ep = endpoint_from_arm(body)
+    assert ep.unreadable, case
+    verdict = judge(deployment(), ep, 600)
+    assert verdict.decision is Decision.KEEP and verdict.actions == (), (case, verdict.reason)
+    assert "never deleted" in verdict.reason and "unreadable" in verdict.reason
+    fresh = DeploymentState(deployment(), ep)
+    assert "unreadable" in (DeleteDeployment().precheck(fresh, ()) or ""), case
+
+
+def test_a_missing_mirror_traffic_map_is_none_and_a_traffic_key_in_another_case_still_protects_the_deployment():
+    ep = endpoint_from_arm(arm_endpoint({"prod": 90, "CaNaRy": 10}))
+    assert not ep.unreadable and ep.share("canary") == (10, 0)
+    assert judge(deployment(), ep, 600).decision is Decision.KEEP
+    assert DeleteDeployment().precheck(DeploymentState(deployment(), ep), ()) is not None
+    idle = endpoint_from_arm(arm_endpoint({"prod": 100, "canary": 0.0}))
+    assert not idle.unreadable and judge(deployment(), idle, 61).actions[0].kind is ActionKind.DELETE_DEPLOYMENT
