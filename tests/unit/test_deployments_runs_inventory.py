@@ -27,7 +27,7 @@ from shared.model import (
 )
 from shared.policy.common import Exemptions
 from shared.policy.decide import Purpose, Rules, Snapshot, decide
-from shared.policy.deployments import DeploymentRules, judge_deployment, redact
+from shared.policy.deployments import DeploymentRules, judge_deployment, log_tail, redact
 from shared.policy.inventory import LEFT_ALONE, inventory
 from shared.policy.runs import judge_not_responding
 from shared.settings import Settings, SettingsError
@@ -113,6 +113,26 @@ def test_the_delete_states_the_cores_it_frees_and_round_trips_through_the_ledger
 def test_anything_that_looks_like_a_secret_is_redacted_from_a_log_tail_and_the_rest_kept(text, kept, gone):
     out = redact(text)
     assert kept in out and gone not in out
+
+
+@pytest.mark.parametrize(("text", "kept", "gone"), [
+    ("connecting to postgres://scorer:Hunter2pass@db.contoso.com:5432/features", "postgres://scorer:[redacted]@db.contoso.com", "Hunter2"),
+    ("GET https://svc:p4ss@feature-store/x returned 401", "https://svc:[redacted]@feature-store/x returned 401", "p4ss"),
+    ('password = "correct horse battery staple"', 'password = "[redacted]"', "horse"),
+    ('{"client_secret": "two words", "user": "ml"}', '"client_secret": "[redacted]", "user": "ml"', "words"),
+    ("PWD='a b c'", "PWD='[redacted]'", "a b c"),
+    ("Authorization: Bearer abc.def", "Bearer [redacted]", "abc.def"),
+    ("model from https%3A%2F%2Fst.blob%3Fsv%3D2022%26sig%3DZmFrZQ%253D", "sig%3D[redacted]", "ZmFrZQ"),
+])
+def test_passwords_in_urls_quoted_secrets_short_bearer_tokens_and_encoded_signatures_are_redacted(text, kept, gone):
+    out = redact(text)
+    assert kept in out and gone not in out, out
+
+
+def test_a_log_tail_carries_no_terminal_escape_control_or_invisible_reordering_character():
+    tail = log_tail("boot\x00ing\x07\r\nERROR \x1b[31mno model\x1b[0m \x1b]8;;https://evil.example\x07click\x1b]8;;\x07"
+                    "\u202egnp.exe\u200b done\x85")
+    assert tail == "booting | ERROR no model clickgnp.exe done"
 
 
 # --- not-responding runs ------------------------------------------------------------------------
