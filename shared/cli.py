@@ -78,10 +78,26 @@ def _table(rows: list[list[str]], headers: list[str], width: int | None = None) 
     return "\n".join(out)
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: a text starting like a formula (``=``, ``+``, ``-``, ``@``, a tab or a
+    line break: names, reasons and details come from Azure and the ledger) is led by a ``'``, as OWASP's
+    "CSV Injection" advises. Numbers stay numbers, and so does text that reads as one (``-3``) and a lone ``-`` (no value)."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA) or value == "-":
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
 def _csv(rows: list[list[Any]], headers: list[str]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(headers)
-    writer.writerows(rows)
+    writer.writerows([csv_cell(c) for c in row] for row in rows)
 
 
 def _json(value: Any) -> None:

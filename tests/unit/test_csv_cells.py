@@ -1,0 +1,18 @@
+"""CSV output (plan, history, report) opened in a spreadsheet: what came from Azure or the ledger is text, never a formula."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from shared import cli
+
+
+@pytest.mark.parametrize("hostile", ['=HYPERLINK("https://evil.example","open")', "+cmd|' /C calc'!A0", "-2+3+cmd|'/C calc'!A0",
+                                     "@SUM(1+1)*cmd|'/C calc'!A0", "\t=1+1", "\r=1+1"])
+def test_a_csv_cell_that_starts_like_a_formula_is_written_as_text(hostile, capsys):
+    cli._csv([["ws", hostile, 3, -2.5, "-", "-7"]], ["workspace", "reason", "n", "x", "dash", "negative"])
+    (row,) = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1:]
+    assert row == ["ws", "'" + hostile, "3", "-2.5", "-", "-7"]
