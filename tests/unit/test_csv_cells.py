@@ -14,5 +14,5 @@ from shared import cli
                                      "@SUM(1+1)*cmd|'/C calc'!A0", "\t=1+1", "\r=1+1"])
 def test_a_csv_cell_that_starts_like_a_formula_is_written_as_text(hostile, capsys):
     cli._csv([["ws", hostile, 3, -2.5, "-", "-7"]], ["workspace", "reason", "n", "x", "dash", "negative"])
-    (row,) = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1:]
+    (row,) = list(csv.reader(io.StringIO(capsys.readouterr().out, newline="")))[1:]
     assert row == ["ws", "'" + hostile, "3", "-2.5", "-", "-7"]
