@@ -85,7 +85,12 @@ def csv_cell(value: Any) -> Any:
     """A cell a spreadsheet shows as text: a text starting like a formula (``=``, ``+``, ``-``, ``@``, a tab or a
     line break: names, reasons and details come from Azure and the ledger) is led by a ``'``, as OWASP's
     "CSV Injection" advises. Numbers stay numbers, and so does text that reads as one (``-3``) and a lone ``-`` (no value)."""
-    if not isinstance(value, str) or not value.startswith(_FORMULA) or value == "-":
+    if not isinstance(value, str):
+        return value
+    # A lone carriage return is no line terminator to the writer (lineterminator "\n"), so it would be written
+    # unquoted and split the row for a reader: it is written as the line break it means.
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if not value.startswith(_FORMULA) or value == "-":
         return value
     try:
         float(value)

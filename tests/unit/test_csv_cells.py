@@ -15,4 +15,10 @@ from shared import cli
 def test_a_csv_cell_that_starts_like_a_formula_is_written_as_text(hostile, capsys):
     cli._csv([["ws", hostile, 3, -2.5, "-", "-7"]], ["workspace", "reason", "n", "x", "dash", "negative"])
     (row,) = list(csv.reader(io.StringIO(capsys.readouterr().out, newline="")))[1:]
-    assert row == ["ws", "'" + hostile, "3", "-2.5", "-", "-7"]
+    assert row == ["ws", "'" + hostile.replace("\r", "\n"), "3", "-2.5", "-", "-7"]
+
+
+def test_a_carriage_return_in_a_csv_cell_does_not_split_its_row(capsys):
+    cli._csv([["ws", "line one\rinjected,row", "x"]], ["workspace", "reason", "y"])
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out, newline="")))
+    assert rows == [["workspace", "reason", "y"], ["ws", "line one\ninjected,row", "x"]]
