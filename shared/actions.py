@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -324,7 +324,9 @@ class DeleteDeployment(AzureWrite):
         deployment = ws.get_deployment(endpoint, name)
         if deployment is None:
             return None
-        return DeploymentState(deployment, ws.get_endpoint(endpoint))
+        # The traffic that protects it is looked up by the name the delete's URL carries, not by whatever name
+        # (none, another) the body read back gives: a body without its name must not read as 0 % of traffic.
+        return DeploymentState(replace(deployment, name=name), ws.get_endpoint(endpoint))
 
     def precheck(self, fresh: Any, active_jobs: ActiveJobs) -> str | None:
         if not isinstance(fresh, DeploymentState):

@@ -3,6 +3,7 @@ and guards on in-memory ports for what may change between a decision and its wri
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -406,3 +407,18 @@ def test_a_missing_mirror_traffic_map_is_none_and_a_traffic_key_in_another_case_
     assert DeleteDeployment().precheck(DeploymentState(deployment(), ep), ()) is not None
     idle = endpoint_from_arm(arm_endpoint({"prod": 100, "canary": 0.0}))
     assert not idle.unreadable and judge(deployment(), idle, 61).actions[0].kind is ActionKind.DELETE_DEPLOYMENT
+
+
+class NamelessReRead(MemoryWorkspace):
+    """A workspace whose deployment, read back by name just before the delete, comes without its name."""
+
+    def get_deployment(self, endpoint_name: str, name: str) -> OnlineDeployment | None:
+        found = super().get_deployment(endpoint_name, name)
+        return None if found is None else replace(found, name="")
+
+
+def test_the_traffic_re_read_before_a_delete_is_looked_up_by_the_name_the_delete_would_use():
+    d = deployment()
+    ws = NamelessReRead(WS, endpoints=[endpoint({"prod": 70, "canary": 30})], deployments=[d], sizes=SIZES)
+    fresh = DeleteDeployment().read(d.target, ws)
+    assert DeleteDeployment().precheck(fresh, ()) == "it now receives 30 % of traffic and 0 % of mirror traffic (re-read)"
