@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from shared.actions import MarkIdle, ScaleCluster, StopInstance
+from shared.actions import MarkFailedDeployment, MarkIdle, ScaleCluster, StopInstance
 from shared.messages import render, studio_link
 from shared.model import Action, Outcome, ResourceId, Status
 
@@ -115,3 +115,27 @@ def test_slack_text_from_azure_is_escaped_as_slack_asks():
 def test_the_text_format_is_the_line_and_the_fields_as_before():
     body = render("text", done_stop())
     assert body["text"] == "[aml-autopilot] done: stop-instance mlw-demo/ci-frank — idle 8h" and body["target"] == "ci-frank"
+
+
+def failed_deployment(deletable: bool = True) -> Outcome:
+    return Outcome(Action(MarkFailedDeployment(deletable=deletable), WS, "api/deployments/canary", "failed; status code 502",
+                          owner="dave@contoso.com"), Status.DONE, "failed deployment: told", NOW)
+
+
+def test_a_failed_deployments_owner_is_told_it_failed_and_will_be_deleted_unless_it_recovers_not_that_a_compute_looks_idle():
+    card = card_of(render("teams", failed_deployment(), grace=timedelta(hours=24), warning=True))
+    valid_card(card)
+    text = json.dumps(card)
+    assert "idle" not in text.lower() and "compute" not in text.lower() and "stopped" not in text
+    assert card["body"][0]["text"] == "Failed online deployment api/deployments/canary in mlw-demo: it will be deleted unless it recovers"
+    assert card["body"][1]["text"] == "<at>dave@contoso.com</at>, your online deployment api/deployments/canary failed."
+    facts = {f["title"]: f["value"] for f in card["body"][-1]["facts"]}
+    assert facts["Deployment"] == "api/deployments/canary"
+    assert facts["Time left"] == "1d (after 2026-11-27 12:00Z, unless it recovers or receives traffic)"
+
+
+def test_the_owner_of_a_failed_deployment_that_receives_traffic_is_never_told_it_will_be_deleted():
+    message = render("slack", failed_deployment(deletable=False), grace=None, warning=True)
+    assert message["text"] == ("Failed online deployment api/deployments/canary in mlw-demo: it is not deleted "
+                               "(it receives traffic or runs on Kubernetes)")
+    assert "deleted unless" not in json.dumps(message) and "stopped" not in json.dumps(message)
