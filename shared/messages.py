@@ -16,6 +16,7 @@ Teams text loses the characters that make links, mentions or HTML, Slack text is
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -89,9 +90,24 @@ def mentionable(owner: str | None) -> str | None:
     return owner if owner and _UPN.match(owner) else None
 
 
-def _teams_text(value: Any) -> str:
+# Teams refuses a webhook message over about 28 KB ("Request Entity too large"; Microsoft Learn, "Create Incoming
+# Webhooks" and the Teams connector's known limits). Each text has a budget of bytes as it is sent (JSON, non-ASCII
+# escaped), so that every card fits whatever Azure or a log put in its reason: 1 KB for the title, 8 KB for the
+# reason, 2 KB for each other fact.
+TEAMS_TEXT_BYTES = 2048
+TEAMS_REASON_BYTES = 8192
+TEAMS_TITLE_BYTES = 1024
+
+
+def _teams_text(value: Any, budget: int = TEAMS_TEXT_BYTES) -> str:
     text = _CONTROL.sub(" ", str(value))
-    return text.translate(str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "*": "∗", "_": " ", "`": "'"}))
+    text = text.translate(str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "*": "∗", "_": " ", "`": "'"}))
+    if len(json.dumps(text)) <= budget:
+        return text
+    cut = len(text)
+    while cut and len(json.dumps(text[:cut] + "…")) > budget:
+        cut = min(cut - 1, cut * budget // len(json.dumps(text[:cut] + "…")))
+    return text[:cut] + "…"
 
 
 def _slack_text(value: Any, limit: int) -> str:
@@ -120,11 +136,12 @@ def teams(outcome: Outcome, link: str | None, left: str | None, warning: bool) -
     """A Teams Workflows message: one Adaptive Card (1.4), the owner mentioned on a warning."""
     upn = mentionable(outcome.action.owner) if warning else None
     body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "text": _teams_text(title(outcome, warning, left is not None)), "weight": "Bolder", "size": "Medium", "wrap": True}]
+        {"type": "TextBlock", "text": _teams_text(title(outcome, warning, left is not None), TEAMS_TITLE_BYTES), "weight": "Bolder", "size": "Medium", "wrap": True}]
     if upn:
         body.append({"type": "TextBlock", "wrap": True,
                      "text": f"<at>{upn}</at>, " + _warning(outcome).told.format(target=_teams_text(outcome.action.target))})
-    body.append({"type": "FactSet", "facts": [{"title": k, "value": _teams_text(v)} for k, v in _facts(outcome, left)]})
+    body.append({"type": "FactSet", "facts": [{"title": k, "value": _teams_text(v, TEAMS_REASON_BYTES if k == "Reason" else TEAMS_TEXT_BYTES)}
+                                              for k, v in _facts(outcome, left)]})
     card: dict[str, Any] = {"type": "AdaptiveCard", "$schema": CARD_SCHEMA, "version": CARD_VERSION, "body": body}
     if link:
         card["actions"] = [{"type": "Action.OpenUrl", "title": "Open in Azure ML studio", "url": link}]

@@ -139,3 +139,14 @@ def test_the_owner_of_a_failed_deployment_that_receives_traffic_is_never_told_it
     assert message["text"] == ("Failed online deployment api/deployments/canary in mlw-demo: it is not deleted "
                                "(it receives traffic or runs on Kubernetes)")
     assert "deleted unless" not in json.dumps(message) and "stopped" not in json.dumps(message)
+
+
+@pytest.mark.parametrize("filler", ["x", "é", "<", "😀"])
+def test_a_teams_card_stays_within_teams_28_kb_message_limit_whatever_the_reason_and_detail_hold(filler):
+    long = filler * 60_000
+    outcome = Outcome(Action(MarkIdle(), WS, "ci-alice", long, owner="alice@contoso.com"), Status.FAILED, long, NOW)
+    message = render("teams", outcome, grace=timedelta(minutes=60), warning=True)
+    valid_card(card_of(message))
+    assert len(json.dumps(message).encode()) < 28 * 1024
+    facts = {f["title"]: f["value"] for f in card_of(message)["body"][-1]["facts"]}
+    assert facts["Reason"].endswith("…") and len(facts["Reason"]) > 1000 // 12
