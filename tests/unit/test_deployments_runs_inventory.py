@@ -422,3 +422,15 @@ def test_the_traffic_re_read_before_a_delete_is_looked_up_by_the_name_the_delete
     ws = NamelessReRead(WS, endpoints=[endpoint({"prod": 70, "canary": 30})], deployments=[d], sizes=SIZES)
     fresh = DeleteDeployment().read(d.target, ws)
     assert DeleteDeployment().precheck(fresh, ()) == "it now receives 30 % of traffic and 0 % of mirror traffic (re-read)"
+
+
+def test_an_endpoint_or_deployment_whose_listed_name_breaks_azures_naming_rule_is_said_and_never_requested():
+    bad_endpoint = OnlineEndpoint("..", "Managed", "Succeeded", {}, {})
+    ws = MemoryWorkspace(WS, endpoints=[endpoint(), bad_endpoint],
+                         deployments=[deployment(), deployment("x?api-version=1"), deployment("..", endpoint="..")], sizes=SIZES)
+    report = run_sweep(ws, MemoryLedger())
+    assert [o.action.target for o in report.outcomes] == ["api/deployments/canary"]
+    assert any("online endpoint name '..' breaks Azure's naming rule" in n for n in report.notes)
+    assert any("online deployment name 'x?api-version=1' breaks Azure's naming rule" in n for n in report.notes)
+    requested = [args for _, args in ws.calls if args]
+    assert all(".." not in a and "?" not in a for args in requested for a in args)
