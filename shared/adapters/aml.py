@@ -216,12 +216,19 @@ def endpoint_from_arm(body: dict[str, Any]) -> OnlineEndpoint:
     )
 
 
+def _map(value: Any) -> dict[str, Any]:
+    """A JSON object read from ARM, or an empty one when the field is of another type."""
+    return value if isinstance(value, dict) else {}
+
+
 def deployment_from_arm(workspace: ResourceId, endpoint: str, body: dict[str, Any]) -> OnlineDeployment:
-    props = body.get("properties") or {}
-    sku = body.get("sku") or {}
-    scale = props.get("scaleSettings") or {}
+    """A deployment's ARM JSON as a domain value; a field of the wrong type reads as absent, never raises (the
+    owner it names is told by message, so it is text or nobody)."""
+    props, sku, system = _map(body.get("properties")), _map(body.get("sku")), _map(body.get("systemData"))
+    scale = _map(props.get("scaleSettings"))
     # The instance count is the SKU's capacity (the REST examples); a target-utilization scale reports its minimum.
     count = _count(sku.get("capacity")) or _count(scale.get("minInstances")) or 1
+    owner = system.get("createdBy")
     return OnlineDeployment(
         workspace=workspace,
         endpoint=endpoint,
@@ -230,11 +237,9 @@ def deployment_from_arm(workspace: ResourceId, endpoint: str, body: dict[str, An
         state=str(props.get("provisioningState") or "Unknown"),
         instance_type=str(props.get("instanceType") or ""),
         instance_count=count,
-        owner=(body.get("systemData") or {}).get("createdBy"),
-        tags={str(k): str(v) for k, v in (body.get("tags") or {}).items()},
+        owner=owner.strip() or None if isinstance(owner, str) else None,
+        tags={str(k): str(v) for k, v in _map(body.get("tags")).items()},
     )
-
-
 
 
 class Workspace:

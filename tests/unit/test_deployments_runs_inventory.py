@@ -10,7 +10,7 @@ import pytest
 
 from local.memory import MemoryLedger, MemoryMetrics, MemoryNotifier, MemoryWorkspace
 from shared.actions import REGISTRY, CancelJob, DeleteDeployment, change_from
-from shared.adapters.aml import endpoint_from_arm
+from shared.adapters.aml import deployment_from_arm, endpoint_from_arm
 from shared.engine import Engine
 from shared.model import (
     ActionKind,
@@ -434,3 +434,13 @@ def test_an_endpoint_or_deployment_whose_listed_name_breaks_azures_naming_rule_i
     assert any("online deployment name 'x?api-version=1' breaks Azure's naming rule" in n for n in report.notes)
     requested = [args for _, args in ws.calls if args]
     assert all(".." not in a and "?" not in a for args in requested for a in args)
+
+
+@pytest.mark.parametrize("odd", [
+    {"properties": ["Failed"], "sku": "Standard", "systemData": "dave", "tags": ["x"]},
+    {"properties": {"provisioningState": "Failed", "scaleSettings": 3}, "systemData": {"createdBy": {"upn": "dave@contoso.com"}}},
+    {"properties": {"provisioningState": "Failed"}, "sku": {"capacity": "lots"}, "systemData": {"createdBy": ["dave"]}, "tags": None},
+])
+def test_a_deployment_body_with_fields_of_the_wrong_type_reads_as_absent_and_names_no_owner(odd):
+    d = deployment_from_arm(WS, "api", {"name": "canary", **odd})
+    assert d.name == "canary" and d.owner is None and d.instance_count == 1 and isinstance(d.tags, dict)
