@@ -28,7 +28,7 @@ from shared.model import ActionKind, Outcome, human
 STUDIO = "https://ml.azure.com"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.4"
-_UPN = re.compile(r"^[A-Za-z0-9._%+'-]{1,113}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_UPN = re.compile(r"^[A-Za-z0-9._%+'-]{1,113}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -87,7 +87,7 @@ def time_left(outcome: Outcome, grace: timedelta | None) -> str | None:
 
 def mentionable(owner: str | None) -> str | None:
     """The owner's UPN when it is one a mention can carry; None otherwise (then the owner is named, not mentioned)."""
-    return owner if owner and _UPN.match(owner) else None
+    return owner if isinstance(owner, str) and _UPN.match(owner) else None
 
 
 # Teams refuses a webhook message over about 28 KB ("Request Entity too large"; Microsoft Learn, "Create Incoming

@@ -83,7 +83,8 @@ def test_a_teams_card_for_a_done_action_has_no_mention_and_no_time_left():
     assert "Time left" not in {f["title"] for f in card["body"][-1]["facts"]}
 
 
-@pytest.mark.parametrize("owner", ["</at><at>everyone", "[click](https://evil.example)", "bob@contoso.com\n<b>x</b>"])
+@pytest.mark.parametrize("owner", ["</at><at>everyone", "[click](https://evil.example)", "bob@contoso.com\n<b>x</b>",
+                                   "bob@contoso.com\n", {"upn": "bob@contoso.com"}])
 def test_an_owner_that_is_no_upn_is_named_but_never_mentioned_and_never_markup(owner):
     card = card_of(render("teams", warning(owner), grace=timedelta(minutes=60), warning=True))
     valid_card(card)
@@ -150,3 +151,14 @@ def test_a_teams_card_stays_within_teams_28_kb_message_limit_whatever_the_reason
     assert len(json.dumps(message).encode()) < 28 * 1024
     facts = {f["title"]: f["value"] for f in card_of(message)["body"][-1]["facts"]}
     assert facts["Reason"].endswith("…") and len(facts["Reason"]) > 1000 // 12
+
+
+def test_an_owner_that_is_not_text_is_routed_to_no_owner_webhook_and_breaks_nothing():
+    from shared.adapters.notify import Notifier
+    from shared.settings import Settings
+
+    settings = Settings.from_env({"ALLOWED_WORKSPACES": WS.id, "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                                  "NOTIFY_OWNER_WEBHOOKS": '{"bob@contoso.com": "https://hooks.example/bob"}'})
+    notifier = Notifier(settings)
+    assert notifier.reaches(" BOB@contoso.com ") and not notifier.reaches({"upn": "bob@contoso.com"})
+    assert not notifier.reaches(["bob@contoso.com"]) and not notifier.reaches(None)
