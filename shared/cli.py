@@ -56,12 +56,19 @@ SIGPIPE_EXIT = 128 + 13
 # --- output -----------------------------------------------------------------------------------------
 
 
+def _printable(cell: Any) -> str:
+    """A cell on one line, every character the terminal would act on or hide (escape sequences, other control and
+    format characters such as bidi overrides) shown as ``?``: names, reasons and details come from Azure and the ledger."""
+    text = " ".join(str(cell).split())
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _table(rows: list[list[str]], headers: list[str], width: int | None = None) -> str:
     """Columns padded to their widest cell; the last one wraps at word boundaries onto continuation lines.
 
     Nothing is cut: a cell wider than the room left is carried on the next lines, aligned under its column.
     """
-    rows = [[" ".join(str(c).split()) for c in r] for r in rows]
+    rows = [[_printable(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     offset = sum(widths[:-1]) + 2 * (len(widths) - 1)
     total = width or shutil.get_terminal_size((WIDTH_WHEN_PIPED, 24)).columns

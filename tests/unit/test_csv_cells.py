@@ -22,3 +22,9 @@ def test_a_carriage_return_in_a_csv_cell_does_not_split_its_row(capsys):
     cli._csv([["ws", "line one\rinjected,row", "x"]], ["workspace", "reason", "y"])
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out, newline="")))
     assert rows == [["workspace", "reason", "y"], ["ws", "line one\ninjected,row", "x"]]
+
+
+def test_a_table_cell_carries_no_terminal_escape_or_invisible_reordering_character():
+    out = cli._table([["ci-\x1b[2J\x1b]0;pwned\x07x", "owner\u202egnp.exe", "reason\x00\x9b31m"]], ["name", "owner", "reason"])
+    assert "\x1b" not in out and "\u202e" not in out and "\x00" not in out and "\x9b" not in out and "\x07" not in out
+    assert "ci-?[2J?]0;pwned?x" in out and "owner?gnp.exe" in out
