@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -324,7 +324,9 @@ class DeleteDeployment(AzureWrite):
         deployment = ws.get_deployment(endpoint, name)
         if deployment is None:
             return None
-        return DeploymentState(deployment, ws.get_endpoint(endpoint))
+        # The traffic that protects it is looked up by the name the delete's URL carries, not by whatever name
+        # (none, another) the body read back gives: a body without its name must not read as 0 % of traffic.
+        return DeploymentState(replace(deployment, name=name), ws.get_endpoint(endpoint))
 
     def precheck(self, fresh: Any, active_jobs: ActiveJobs) -> str | None:
         if not isinstance(fresh, DeploymentState):
@@ -336,6 +338,8 @@ class DeleteDeployment(AzureWrite):
             return f"state is now {deployment.state}: it recovered (re-read)"
         if endpoint is None:
             return "its endpoint could not be read: traffic unknown, not deleting (re-read)"
+        if endpoint.unreadable:
+            return f"its endpoint's traffic split is unreadable ({endpoint.unreadable}): not deleting (re-read)"
         traffic, mirror = endpoint.share(deployment.name)
         if traffic or mirror:
             return f"it now receives {traffic} % of traffic and {mirror} % of mirror traffic (re-read)"

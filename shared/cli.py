@@ -56,12 +56,19 @@ SIGPIPE_EXIT = 128 + 13
 # --- output -----------------------------------------------------------------------------------------
 
 
+def _printable(cell: Any) -> str:
+    """A cell on one line, every character the terminal would act on or hide (escape sequences, other control and
+    format characters such as bidi overrides) shown as ``?``: names, reasons and details come from Azure and the ledger."""
+    text = " ".join(str(cell).split())
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _table(rows: list[list[str]], headers: list[str], width: int | None = None) -> str:
     """Columns padded to their widest cell; the last one wraps at word boundaries onto continuation lines.
 
     Nothing is cut: a cell wider than the room left is carried on the next lines, aligned under its column.
     """
-    rows = [[" ".join(str(c).split()) for c in r] for r in rows]
+    rows = [[_printable(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     offset = sum(widths[:-1]) + 2 * (len(widths) - 1)
     total = width or shutil.get_terminal_size((WIDTH_WHEN_PIPED, 24)).columns
@@ -78,10 +85,31 @@ def _table(rows: list[list[str]], headers: list[str], width: int | None = None) 
     return "\n".join(out)
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: a text starting like a formula (``=``, ``+``, ``-``, ``@``, a tab or a
+    line break: names, reasons and details come from Azure and the ledger) is led by a ``'``, as OWASP's
+    "CSV Injection" advises. Numbers stay numbers, and so does text that reads as one (``-3``) and a lone ``-`` (no value)."""
+    if not isinstance(value, str):
+        return value
+    # A lone carriage return is no line terminator to the writer (lineterminator "\n"), so it would be written
+    # unquoted and split the row for a reader: it is written as the line break it means.
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if not value.startswith(_FORMULA) or value == "-":
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
 def _csv(rows: list[list[Any]], headers: list[str]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(headers)
-    writer.writerows(rows)
+    writer.writerows([csv_cell(c) for c in row] for row in rows)
 
 
 def _json(value: Any) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import job_cache
+from shared import job_cache, names
 from shared.actions import AzureWrite, change_from
 from shared.errors import AzureError, Gone, TransientFailure
 from shared.guards import Pipeline, Run, claim_fields, pipeline
@@ -95,7 +95,7 @@ class Gatherer:
         if purpose is Purpose.NOT_RESPONDING:
             return self._silent_jobs(ws, str(params.get("run") or ""), now, notes)
         if purpose is Purpose.DEPLOYMENT_SWEEP:
-            return self._deployments(ws, need, self._marks(need, marks), Snapshot(ws.id))
+            return self._deployments(ws, need, self._marks(need, marks), Snapshot(ws.id), notes)
         named = str(params.get("cluster") or "") if purpose is Purpose.UNUSABLE_NODES else ""
         if named:
             compute = ws.get_compute(named)
@@ -121,7 +121,7 @@ class Gatherer:
         if not need.deployments:
             return snap
         try:
-            return self._deployments(ws, need, marks, snap)
+            return self._deployments(ws, need, marks, snap, notes)
         except AzureError as exc:  # the plan still shows every compute when endpoints cannot be read
             notes.append(f"online deployments could not be read ({exc})")
             return snap
@@ -131,14 +131,16 @@ class Gatherer:
         # Only marks of the running mode count: an observe-mode mark never shortens an enforce-mode grace period.
         return {key: mark for key, mark in marks.items() if mark.mode is self.settings.mode}
 
-    def _deployments(self, ws: WorkspacePort, need: Needs, marks: Mapping[str, Mark], snap: Snapshot) -> Snapshot:
+    def _deployments(self, ws: WorkspacePort, need: Needs, marks: Mapping[str, Mark], snap: Snapshot, notes: list[str]) -> Snapshot:
         """Online endpoints and their deployments; for a failed one not yet marked, its log tail (why it failed);
         and when a managed one failed, the VM sizes (the cores of quota it holds, which its delete frees)."""
-        endpoints = tuple(ws.list_endpoints())
+        # Names read from ARM go into URLs too (each deployment's list, its logs, its delete): one that breaks Azure's
+        # naming rule names no real resource, so it is said and left out, never requested.
+        endpoints = tuple(e for e in ws.list_endpoints() if not self._misnamed(names.ENDPOINT.check(e.name), notes))
         listed: list[OnlineDeployment] = []
         for endpoint in endpoints:
             try:
-                listed += ws.list_deployments(endpoint.name)
+                listed += [d for d in ws.list_deployments(endpoint.name) if not self._misnamed(names.DEPLOYMENT.check(d.name), notes)]
             except Gone:
                 continue  # the endpoint went away since it was listed: nothing of it to judge
         deployments = tuple(listed)
@@ -152,6 +154,12 @@ class Gatherer:
         if not sizes and any(d.managed for d in failed):
             sizes = ws.vm_sizes(ws.location())
         return replace(snap, marks=marks, endpoints=endpoints, deployments=deployments, logs=logs, sizes=sizes)
+
+    @staticmethod
+    def _misnamed(problem: str | None, notes: list[str]) -> bool:
+        if problem:
+            notes.append(f"online {problem}: left out, not requested")
+        return bool(problem)
 
     def _log_tail(self, ws: WorkspacePort, d: OnlineDeployment) -> str:
         """The deployment's log tail; a deployment that failed before its container started may have none, and

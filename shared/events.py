@@ -302,12 +302,16 @@ def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
         return etype
     assert workspace is not None
     data = _folded(data)
-    run_id = _text(data.get("runid")) or env.subject.rsplit("/", 1)[-1]
+    subject_run = env.subject.rsplit("/runs/", 1)[1] if "/runs/" in env.subject else ""
+    run_id = _text(data.get("runid")) or subject_run or env.subject.rsplit("/", 1)[-1]
     if not run_id:
         return Rejected(f"{etype} without runId or a runs/ subject", envelope=env)
     bad = names.JOB.check(run_id)
     if bad:
         return Rejected(bad, security=True, envelope=env)
+    if subject_run and not same_name(subject_run, run_id):
+        # Azure's subject is experiments/{id}/runs/{runId}: a runId naming another run is not Azure's event.
+        return Rejected(f"runId {shown(run_id)} is not the run its subject names ({shown(subject_run)})", security=True, envelope=env)
     status = _text(data.get("runstatus"))[:64] or ("Completed" if etype == RUN_COMPLETED else "")
     if etype == RUN_STATUS_CHANGED and status.lower() == NOT_RESPONDING_STATE:
         return RunNotResponding(env, workspace, run_id, _text(data.get("experimentname")))

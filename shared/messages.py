@@ -16,17 +16,19 @@ Teams text loses the characters that make links, mentions or HTML, Slack text is
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from shared.model import Outcome, human
+from shared.model import ActionKind, Outcome, human
 
 STUDIO = "https://ml.azure.com"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.4"
-_UPN = re.compile(r"^[A-Za-z0-9._%+'-]{1,113}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_UPN = re.compile(r"^[A-Za-z0-9._%+'-]{1,113}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -40,10 +42,38 @@ def studio_link(outcome: Outcome, tenant: str = "") -> str | None:
     return f"{STUDIO}/compute/{quote(outcome.action.target, safe='')}/details?{urlencode(query, safe='/')}"
 
 
-def title(outcome: Outcome, warning: bool) -> str:
+@dataclass(frozen=True)
+class _Warning:
+    """How a warning to an owner reads: its title, the line that mentions them, and what would stop the action."""
+
+    title: str  # {target}, {workspace}
+    told: str  # {target}
+    unless: str
+    untimed: str = ""  # the title when no action follows (no grace period): {target}, {workspace}
+
+
+# One per action kind that warns (``warning = True``): an owner is told what is about to happen to *their* resource.
+_WARNINGS = {
+    ActionKind.MARK_IDLE: _Warning("Idle compute {target} in {workspace}: it will be stopped unless used",
+                                   "your compute instance {target} looks idle.", "unless it is used"),
+    ActionKind.MARK_FAILED_DEPLOYMENT: _Warning(
+        "Failed online deployment {target} in {workspace}: it will be deleted unless it recovers",
+        "your online deployment {target} failed.", "unless it recovers or receives traffic",
+        "Failed online deployment {target} in {workspace}: it is not deleted (it receives traffic or runs on Kubernetes)"),
+}
+# What the target of an action is, by the collection it lives in.
+_NOUNS = {"computes": "Compute", "onlineEndpoints": "Deployment", "jobs": "Job"}
+
+
+def _warning(outcome: Outcome) -> _Warning:
+    return _WARNINGS.get(outcome.action.kind, _WARNINGS[ActionKind.MARK_IDLE])
+
+
+def title(outcome: Outcome, warning: bool, timed: bool = True) -> str:
     action = outcome.action
     if warning:
-        return f"Idle compute {action.target} in {action.workspace.name}: it will be stopped unless used"
+        words = _warning(outcome)
+        return (words.title if timed or not words.untimed else words.untimed).format(target=action.target, workspace=action.workspace.name)
     return f"{outcome.status.value}: {action.change.describe(action.target)} ({action.workspace.name})"
 
 
@@ -52,17 +82,32 @@ def time_left(outcome: Outcome, grace: timedelta | None) -> str | None:
     if grace is None:
         return None
     due: datetime = outcome.at + grace
-    return f"{human(grace)} (after {due:%Y-%m-%d %H:%M}Z, unless it is used)" if grace else "none: the next sweep acts"
+    return f"{human(grace)} (after {due:%Y-%m-%d %H:%M}Z, {_warning(outcome).unless})" if grace else "none: the next sweep acts"
 
 
 def mentionable(owner: str | None) -> str | None:
     """The owner's UPN when it is one a mention can carry; None otherwise (then the owner is named, not mentioned)."""
-    return owner if owner and _UPN.match(owner) else None
+    return owner if isinstance(owner, str) and _UPN.match(owner) else None
 
 
-def _teams_text(value: Any) -> str:
+# Teams refuses a webhook message over about 28 KB ("Request Entity too large"; Microsoft Learn, "Create Incoming
+# Webhooks" and the Teams connector's known limits). Each text has a budget of bytes as it is sent (JSON, non-ASCII
+# escaped), so that every card fits whatever Azure or a log put in its reason: 1 KB for the title, 8 KB for the
+# reason, 2 KB for each other fact.
+TEAMS_TEXT_BYTES = 2048
+TEAMS_REASON_BYTES = 8192
+TEAMS_TITLE_BYTES = 1024
+
+
+def _teams_text(value: Any, budget: int = TEAMS_TEXT_BYTES) -> str:
     text = _CONTROL.sub(" ", str(value))
-    return text.translate(str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "*": "∗", "_": " ", "`": "'"}))
+    text = text.translate(str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "*": "∗", "_": " ", "`": "'"}))
+    if len(json.dumps(text)) <= budget:
+        return text
+    cut = len(text)
+    while cut and len(json.dumps(text[:cut] + "…")) > budget:
+        cut = min(cut - 1, cut * budget // len(json.dumps(text[:cut] + "…")))
+    return text[:cut] + "…"
 
 
 def _slack_text(value: Any, limit: int) -> str:
@@ -72,7 +117,7 @@ def _slack_text(value: Any, limit: int) -> str:
 
 def _facts(outcome: Outcome, left: str | None) -> list[tuple[str, str]]:
     a = outcome.action
-    facts = [("Outcome", outcome.status.value), ("Action", a.kind.value), ("Compute", a.target),
+    facts = [("Outcome", outcome.status.value), ("Action", a.kind.value), (_NOUNS.get(str(a.change.collection), "Target"), a.target),
              ("Workspace", a.workspace.name), ("Reason", a.reason), ("Detail", outcome.detail)]
     if a.owner:
         facts.append(("Owner", a.owner))
@@ -91,11 +136,12 @@ def teams(outcome: Outcome, link: str | None, left: str | None, warning: bool) -
     """A Teams Workflows message: one Adaptive Card (1.4), the owner mentioned on a warning."""
     upn = mentionable(outcome.action.owner) if warning else None
     body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "text": _teams_text(title(outcome, warning)), "weight": "Bolder", "size": "Medium", "wrap": True}]
+        {"type": "TextBlock", "text": _teams_text(title(outcome, warning, left is not None), TEAMS_TITLE_BYTES), "weight": "Bolder", "size": "Medium", "wrap": True}]
     if upn:
         body.append({"type": "TextBlock", "wrap": True,
-                     "text": f"<at>{upn}</at>, your compute instance {_teams_text(outcome.action.target)} looks idle."})
-    body.append({"type": "FactSet", "facts": [{"title": k, "value": _teams_text(v)} for k, v in _facts(outcome, left)]})
+                     "text": f"<at>{upn}</at>, " + _warning(outcome).told.format(target=_teams_text(outcome.action.target))})
+    body.append({"type": "FactSet", "facts": [{"title": k, "value": _teams_text(v, TEAMS_REASON_BYTES if k == "Reason" else TEAMS_TEXT_BYTES)}
+                                              for k, v in _facts(outcome, left)]})
     card: dict[str, Any] = {"type": "AdaptiveCard", "$schema": CARD_SCHEMA, "version": CARD_VERSION, "body": body}
     if link:
         card["actions"] = [{"type": "Action.OpenUrl", "title": "Open in Azure ML studio", "url": link}]
@@ -108,7 +154,7 @@ def teams(outcome: Outcome, link: str | None, left: str | None, warning: bool) -
 
 def slack(outcome: Outcome, link: str | None, left: str | None, warning: bool) -> dict[str, Any]:
     """Block Kit: a header, the facts as section fields, the time left, a button to the studio."""
-    head = title(outcome, warning)
+    head = title(outcome, warning, left is not None)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _CONTROL.sub(" ", head)[:150], "emoji": False}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason:* {_slack_text(outcome.action.reason, 2900)}"},

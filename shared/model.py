@@ -234,6 +234,9 @@ class OnlineEndpoint:
     state: str  # provisioningState
     traffic: dict[str, int] = field(default_factory=dict)
     mirror_traffic: dict[str, int] = field(default_factory=dict)
+    # Why its split could not be read ("" when it could): a share that is not a whole percent from 0 to 100, or
+    # no traffic map at all. Then nobody can say a deployment receives nothing, so none of them is deleted.
+    unreadable: str = ""
 
     def share(self, deployment: str) -> tuple[int, int]:
         """(traffic, mirror traffic) percent the deployment receives; names compared case-insensitively."""

@@ -102,12 +102,15 @@ class Report:
 FREEING_COLLECTIONS = ("/computes/", "/onlineendpoints/")
 
 
+COUNTED = tuple(s.value for s in (Status.DONE, Status.FAILED, Status.SKIPPED, Status.PLANNED))
+
+
 def freeing_of(row: Mapping[str, Any]) -> Freeing | None:
     """A ledger outcome row as a freeing: a done write that recorded VMs freed; None for any other row."""
     if row.get("Status") != Status.DONE.value or not row.get("Size") or not isinstance(row.get("At"), datetime):
         return None
     try:
-        vms, cores = int(row.get("Vms") or 0), int(row.get("Cores") or 0)
+        vms, cores = int(row.get("Vms") or 0), max(0, int(row.get("Cores") or 0))
         params = json.loads(str(row.get("Params") or "{}"))
     except (TypeError, ValueError):
         return None
@@ -142,7 +145,7 @@ def build(rows: Sequence[Mapping[str, Any]], live: Mapping[int, LiveVerdict], re
         line = lines.setdefault(key, Line(*key))
         line.actions += 1
         status = str(row.get("Status") or "")
-        if hasattr(line, status):
+        if status in COUNTED:  # a row's status is only ever one of these: anything else counts as an action, nothing more
             setattr(line, status, getattr(line, status) + 1)
         report.outcomes_by_rule[(key[1], status)] = report.outcomes_by_rule.get((key[1], status), 0) + 1
         freeing = freeing_of(row)

@@ -44,6 +44,7 @@ locals {
     "Microsoft.MachineLearningServices/locations/computeoperationsstatus/read",
     "Microsoft.MachineLearningServices/locations/workspaceOperationsStatus/read",
     "Microsoft.MachineLearningServices/locations/mfeOperationsStatus/read",
+    "Microsoft.MachineLearningServices/locations/mfeOperationResults/read",
     "Microsoft.Insights/metrics/read",
   ]
 

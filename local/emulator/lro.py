@@ -8,10 +8,13 @@ Rules for every ARM request (``guard``):
 
 Long-running operations follow the Azure-AsyncOperation pattern, as AML does:
 - the write answers 202 (or 200 with a body) with ``Azure-AsyncOperation`` (status monitor),
-  ``Location`` (the same monitor in "location" mode) and ``Retry-After: 0``;
+  ``Location`` and ``Retry-After: 0``. ``Location`` is the same monitor in "location" mode
+  (``&type=location``) for compute and workspace operations; for the online-endpoint and job
+  operations ("mfe") it is their own results resource, ``locations/{loc}/mfeOperationResults/{id}``
+  (a resource type of its own, with its own read permission), as AML answers;
 - the monitor (``GET .../locations/{loc}/{kind}OperationsStatus/{id}``) answers
   ``{"id", "name", "status": "InProgress"|"Succeeded"|"Failed", "startTime", "endTime", "error"}``;
-  in location mode (``type=location``) it answers 202 while running, 200 when done and 400 with
+  in location mode (``type=location``, or the mfeOperationResults path) it answers 202 while running, 200 when done and 400 with
   the ARM error when the operation failed;
 - an operation stays InProgress for ``polls`` monitor reads (default 1), or until ``seconds``
   (default 10) have passed since it started, whichever comes first; the second rule exists
@@ -110,6 +113,13 @@ class Operation:
             f"/locations/{self.location}/{self.kind}OperationsStatus/{self.id}"
         )
 
+    def results_path(self) -> str:
+        """Where an online-endpoint or job operation's result is read (its Location)."""
+        return (
+            f"/subscriptions/{self.subscription}/providers/Microsoft.MachineLearningServices"
+            f"/locations/{self.location}/mfeOperationResults/{self.id}"
+        )
+
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.monitor_path(),
@@ -133,7 +143,7 @@ class _FailRule:
 
 _MONITOR = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices"
-    r"/locations/(?P<loc>[^/]+)/(?P<kind>compute|workspace|mfe)OperationsStatus/(?P<id>[^/]+)/?$",
+    r"/locations/(?P<loc>[^/]+)/(?:(?P<kind>compute|workspace|mfe)OperationsStatus|(?P<results>mfeOperationResults))/(?P<id>[^/]+)/?$",
     re.IGNORECASE,
 )
 
@@ -213,9 +223,11 @@ class Operations:
         """What the 202 (or 200) that starts `op` carries."""
         version = req.arg("api-version") or ""
         monitor = f"{req.base_url}{op.monitor_path()}?api-version={version}"
+        location = (f"{req.base_url}{op.results_path()}?api-version={version}" if op.kind == "mfe"
+                    else f"{monitor}&type=location")
         return {
             "Azure-AsyncOperation": monitor,
-            "Location": f"{monitor}&type=location",
+            "Location": location,
             "Retry-After": "0",
         }
 
@@ -262,7 +274,7 @@ class Operations:
         if req.method != "GET":
             return wire.arm_error(405, "MethodNotAllowed", f"{req.method} is not supported on an operation status.")
         op = self._ops.get(match["id"])
-        if op is None or op.subscription.lower() != match["sub"].lower():
+        if op is None or op.subscription.lower() != match["sub"].lower() or (match["results"] and op.kind != "mfe"):
             return wire.arm_error(404, "OperationNotFound", f"Operation '{match['id']}' was not found.")
         if op.status == "InProgress":
             if op.polls_left > 0:
@@ -270,7 +282,7 @@ class Operations:
             else:
                 self._finish(op, now)
         retry = {"Retry-After": str(self.retry_after)} if op.status == "InProgress" else {}
-        if (req.arg("type") or "").lower() != "location":
+        if (req.arg("type") or "").lower() != "location" and not match["results"]:
             return Response(200, op.body(), retry)
         if op.status == "InProgress":
             return Response(202, None, {**retry, "Location": f"{req.base_url}{req.target}"})

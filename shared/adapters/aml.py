@@ -33,6 +33,7 @@ from shared.model import (
     name_key,
     same_name,
 )
+from shared.names import shown
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.aml")
@@ -182,27 +183,53 @@ def job_from_arm(body: Any) -> Job | None:
     )
 
 
+def traffic_split(value: Any, what: str, required: bool) -> tuple[dict[str, int], str]:
+    """A traffic or mirror traffic map as ARM gives it (deployment name → whole percent), and why it is unreadable.
+
+    Anything but a map of whole numbers from 0 to 100 (a string, a fraction, a negative share, true) is not read
+    as 0 %: it is unreadable, and a deployment of an endpoint whose split is unreadable is never deleted.
+    A missing ``mirrorTraffic`` is none (older endpoints have no mirror); a missing ``traffic`` is unreadable.
+    """
+    if value is None and not required:
+        return {}, ""
+    if not isinstance(value, dict):
+        return {}, f"{what} is {type(value).__name__}, expected a map of deployment names to percent"
+    split: dict[str, int] = {}
+    for key, share in value.items():
+        whole = isinstance(share, int | float) and not isinstance(share, bool) and float(share).is_integer()
+        if not whole or not 0 <= share <= 100:
+            return {}, f"{what} of {shown(str(key))} is {shown(share if isinstance(share, str) else repr(share))}, not a whole percent"
+        split[str(key)] = int(share)
+    return split, ""
+
+
 def endpoint_from_arm(body: dict[str, Any]) -> OnlineEndpoint:
-    props = body.get("properties") or {}
-
-    def split(value: Any) -> dict[str, int]:
-        return {str(k): _count(v) or 0 for k, v in value.items()} if isinstance(value, dict) else {}
-
+    props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+    traffic, bad_traffic = traffic_split(props.get("traffic"), "traffic", required=True)
+    mirror, bad_mirror = traffic_split(props.get("mirrorTraffic"), "mirrorTraffic", required=False)
     return OnlineEndpoint(
         name=str(body.get("name") or ""),
         compute_type=str(props.get("endpointComputeType") or "Managed"),
         state=str(props.get("provisioningState") or "Unknown"),
-        traffic=split(props.get("traffic")),
-        mirror_traffic=split(props.get("mirrorTraffic")),
+        traffic=traffic,
+        mirror_traffic=mirror,
+        unreadable="; ".join(b for b in (bad_traffic, bad_mirror) if b),
     )
 
 
+def _map(value: Any) -> dict[str, Any]:
+    """A JSON object read from ARM, or an empty one when the field is of another type."""
+    return value if isinstance(value, dict) else {}
+
+
 def deployment_from_arm(workspace: ResourceId, endpoint: str, body: dict[str, Any]) -> OnlineDeployment:
-    props = body.get("properties") or {}
-    sku = body.get("sku") or {}
-    scale = props.get("scaleSettings") or {}
+    """A deployment's ARM JSON as a domain value; a field of the wrong type reads as absent, never raises (the
+    owner it names is told by message, so it is text or nobody)."""
+    props, sku, system = _map(body.get("properties")), _map(body.get("sku")), _map(body.get("systemData"))
+    scale = _map(props.get("scaleSettings"))
     # The instance count is the SKU's capacity (the REST examples); a target-utilization scale reports its minimum.
     count = _count(sku.get("capacity")) or _count(scale.get("minInstances")) or 1
+    owner = system.get("createdBy")
     return OnlineDeployment(
         workspace=workspace,
         endpoint=endpoint,
@@ -211,11 +238,9 @@ def deployment_from_arm(workspace: ResourceId, endpoint: str, body: dict[str, An
         state=str(props.get("provisioningState") or "Unknown"),
         instance_type=str(props.get("instanceType") or ""),
         instance_count=count,
-        owner=(body.get("systemData") or {}).get("createdBy"),
-        tags={str(k): str(v) for k, v in (body.get("tags") or {}).items()},
+        owner=owner.strip() or None if isinstance(owner, str) else None,
+        tags={str(k): str(v) for k, v in _map(body.get("tags")).items()},
     )
-
-
 
 
 class Workspace:

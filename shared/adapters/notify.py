@@ -37,7 +37,7 @@ class Notifier:
 
     def reaches(self, owner: str | None) -> bool:
         """Whether NOTIFY_OWNER_WEBHOOKS routes this owner (UPNs compared without case)."""
-        return bool(owner) and owner.strip().lower() in self.settings.notify_owner_webhooks
+        return isinstance(owner, str) and owner.strip().lower() in self.settings.notify_owner_webhooks
 
     def send(self, outcome: Outcome) -> list[str]:
         """Tell people what they act on: done, failed, planned (and owner warnings); skips stay in the log.

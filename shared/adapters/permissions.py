@@ -101,7 +101,9 @@ DEPLOYMENT_LOGS = _g(f"{ML}/workspaces/onlineEndpoints/deployments/getLogs/actio
 JOBS_CANCEL = _g(f"{ML}/workspaces/jobs/cancel/action", Scope.WORKSPACE,
                  "cancel a job not responding past NOT_RESPONDING_CANCEL_MINUTES (opt-in)")
 MFE_OPERATION = _g(f"{ML}/locations/mfeOperationsStatus/read", Scope.SUBSCRIPTION,
-                   "poll a deployment delete or a job cancel until it is done")
+                   "poll a deployment delete until it is done (its Azure-AsyncOperation)")
+MFE_RESULT = _g(f"{ML}/locations/mfeOperationResults/read", Scope.SUBSCRIPTION,
+                "poll a job cancel until it is done (its Location: the cancel answers with no Azure-AsyncOperation)")
 USAGES = _g(f"{ML}/locations/usages/read", Scope.SUBSCRIPTION, "quota usage per VM family (quota relief)")
 VM_SIZES = _g(f"{ML}/locations/vmsizes/read", Scope.SUBSCRIPTION, "each VM size's family and vCPUs (quota relief)")
 COMPUTE_OPERATION = _g(f"{ML}/locations/computeoperationsstatus/read", Scope.SUBSCRIPTION,
@@ -148,6 +150,7 @@ ROUTES: tuple[Route, ...] = (
     Route("arm", "GET", LOCATION + "/computeOperationsStatus/{operation}", COMPUTE_OPERATION),
     Route("arm", "GET", LOCATION + "/workspaceOperationsStatus/{operation}", WORKSPACE_OPERATION),
     Route("arm", "GET", LOCATION + "/mfeOperationsStatus/{operation}", MFE_OPERATION),
+    Route("arm", "GET", LOCATION + "/mfeOperationResults/{operation}", MFE_RESULT),
     # --- storage account keys (ARM) ---------------------------------------------------------------
     Route("arm", "POST", ACCOUNT + "/listKeys", LIST_KEYS),
     Route("arm", "POST", ACCOUNT + "/regenerateKey", REGENERATE_KEY),

@@ -16,12 +16,14 @@ price (the catalogue will not change within the day); a failed read is not (it i
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from shared.payload import PayloadError, load_json
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.prices")
@@ -29,6 +31,7 @@ log = logging.getLogger("autopilot.prices")
 API_VERSION = "2023-01-01-preview"
 CACHE_FOR = timedelta(days=1)
 MAX_PAGES = 20  # a size in a region has a few dozen items; more pages than this is not an answer to trust
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # a page of 1000 items is about 0.6 MB; a bigger one is not read to its end
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,80}$")  # region and VM size names: nothing that could leave the quotes
 
 
@@ -53,12 +56,20 @@ def pay_as_you_go(items: list[dict[str, Any]]) -> dict[str, Any] | None:
         return (item.get("type") == "Consumption" and item.get("unitOfMeasure") == "1 Hour"
                 and item.get("currencyCode", "USD") == "USD" and "spot" not in meters and "low priority" not in meters
                 and not str(item.get("productName", "")).lower().endswith("windows")
-                and isinstance(item.get("retailPrice"), int | float) and item["retailPrice"] > 0)
+                and _hourly(item.get("retailPrice")) is not None)
 
     found = [i for i in items if isinstance(i, dict) and linux_consumption(i)]
     if not found:
         return None
     return min(found, key=lambda i: (not i.get("isPrimaryMeterRegion", True), float(i["retailPrice"])))
+
+
+def _hourly(value: Any) -> float | None:
+    """A retail price as the API gives it (a JSON number), when it is a positive finite one; None otherwise
+    (text, true, NaN or infinity is not a price to multiply hours by)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
 
 
 class RetailPrices:
@@ -115,11 +126,15 @@ class RetailPrices:
             log.warning("price not cached: %s", type(exc).__name__)
 
     def _items(self, region: str, size: str) -> list[dict[str, Any]]:
-        """Every item of the size in the region, following NextPageLink on the same host only."""
+        """Every item of the size in the region, following NextPageLink to the endpoint's own scheme, host and port only.
+
+        No redirect is followed (a page answering with one is unreadable) and no page is read beyond
+        MAX_PAGE_BYTES: the price list can point this process at nothing but itself.
+        """
         import requests
 
         endpoint = self.settings.retail_prices_endpoint
-        host = urlsplit(endpoint).hostname
+        origin = _origin(endpoint)
         url: str | None = endpoint
         params: dict[str, str] | None = {
             "api-version": API_VERSION,
@@ -130,19 +145,42 @@ class RetailPrices:
             if url is None:
                 return items
             try:
-                response = requests.get(url, params=params, timeout=self.settings.arm_timeout_seconds)
-                response.raise_for_status()
-                body = response.json()
-            except (requests.RequestException, ValueError) as exc:
-                raise _Unreadable(type(exc).__name__) from exc
+                with requests.get(url, params=params, timeout=self.settings.arm_timeout_seconds, allow_redirects=False,
+                                  stream=True) as response:
+                    if response.is_redirect or response.is_permanent_redirect:
+                        raise _Unreadable(f"a redirect ({response.status_code}) instead of a page")
+                    response.raise_for_status()
+                    body = load_json(_bounded_body(response), MAX_PAGE_BYTES, "a page of the price list", shaped=False)
+            except (requests.RequestException, PayloadError) as exc:
+                raise _Unreadable(str(exc) if isinstance(exc, PayloadError) else type(exc).__name__) from exc
             if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
                 raise _Unreadable("an answer without Items")
             items += body["Items"]
             following = body.get("NextPageLink")
-            if following and urlsplit(str(following)).hostname != host:
-                raise _Unreadable("a next page on another host")
-            url, params = (str(following), None) if following else (None, None)
+            if following and (not isinstance(following, str) or _origin(following) != origin):
+                raise _Unreadable("a next page elsewhere than the price list's own scheme, host and port")
+            url, params = (following, None) if following else (None, None)
         raise _Unreadable(f"more than {MAX_PAGES} pages")
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL, the default port made explicit; None when it has none readable."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port) if parts.hostname else None
+
+
+def _bounded_body(response: Any) -> bytes:
+    """The body of a streamed response, read no further than one byte past MAX_PAGE_BYTES."""
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > MAX_PAGE_BYTES:
+            break
+    return bytes(body)
 
 
 class _Unreadable(Exception):

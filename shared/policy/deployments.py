@@ -10,6 +10,7 @@ it. The rule, for each deployment in state Failed:
   it (the guard re-reads the deployment and its endpoint's traffic just before the delete);
 - receiving traffic or mirror traffic: never deleted — the outcome names the endpoint, the share at
   risk and the healthy deployments that could take it (moving traffic is not done);
+- its endpoint unreadable, or its traffic split unreadable (a share that is not a whole percent): never deleted;
 - a Kubernetes deployment: reported, never changed (its capacity is the cluster's, not AML quota);
 - a marked deployment that is no longer Failed recovered: kept, its mark cleared.
 """
@@ -30,23 +31,42 @@ LOG_LINES_SHOWN = 5
 LOG_CHARS_SHOWN = 600
 LOG_READ_CHARS = 4 * LOG_CHARS_SHOWN  # of a log's end, read to find its last lines
 
-# What looks like a secret in a container log: key=value pairs of secret-ish names, bearer tokens, JWTs,
-# storage connection strings and SAS signatures, and long base64 or hex runs (keys, tokens).
+# What looks like a secret in a container log: key=value pairs of secret-ish names (the value bare or quoted, the
+# separator also URL-encoded as in a SAS URL nested in another URL), bearer tokens, JWTs, passwords in URLs
+# (``scheme://user:password@host``), storage connection strings and SAS signatures, and long base64 or hex runs.
 _SECRET_PAIR = re.compile(
     r"(?i)\b([\w.-]{0,64}?(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|"
-    r"connection[_-]?string|credential|sig|signature|sas)[\w.-]{0,64})(\s*[=:]\s*|\"\s*:\s*\")([^\s\"';,&]+)")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+    r"connection[_-]?string|credential|sig|signature|sas)[\w.-]{0,64})(\"?\s*(?:[=:]|%3d)\s*)"
+    r"(\"[^\"\n]*\"?|'[^'\n]*'?|[^\s\"';,&]+)")
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+|\b(basic)\s+[A-Za-z0-9+/=]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://[^\s:/@]{0,256}:)[^\s/@]+@")
 _LONG_OPAQUE = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{32,}={0,2}(?![A-Za-z0-9+/])")
+# Terminal escapes, control characters and the invisible ones that reorder or hide text (bidi overrides,
+# zero-width): a log line is shown to people as plain text, and none of these may change what they read.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 REDACTED = "[redacted]"
+
+
+def _pair(m: re.Match[str]) -> str:
+    value = m.group(3)
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{m.group(1)}{m.group(2)}{quote}{REDACTED}{quote}"
 
 
 def redact(text: str) -> str:
     """The text with anything that looks like a secret replaced by ``[redacted]``."""
-    text = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
+    text = _SECRET_PAIR.sub(_pair, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1) or m.group(2)} {REDACTED}", text)
     text = _JWT.sub(REDACTED, text)
     return _LONG_OPAQUE.sub(REDACTED, text)
+
+
+def plain(text: str) -> str:
+    """The text without terminal escapes, control characters or invisible reordering characters (line breaks kept)."""
+    return _INVISIBLE.sub("", _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
 
 
 def log_tail(logs: str) -> str:
@@ -58,7 +78,7 @@ def log_tail(logs: str) -> str:
     piece = logs[-LOG_READ_CHARS:]
     if len(logs) > LOG_READ_CHARS:  # the first line read is a cut one: dropped (or its first word, if it is the only one)
         piece = piece.split("\n", 1)[1] if "\n" in piece else [*piece.split(None, 1), ""][1]
-    lines = [line.strip() for line in piece.splitlines() if line.strip()][-LOG_LINES_SHOWN:]
+    lines = [line.strip() for line in plain(piece).splitlines() if line.strip()][-LOG_LINES_SHOWN:]
     text = redact(" | ".join(lines))
     return text if len(text) <= LOG_CHARS_SHOWN else "…" + text[-LOG_CHARS_SHOWN:]
 
@@ -122,6 +142,9 @@ def judge_deployment(deployment: OnlineDeployment, endpoint: OnlineEndpoint | No
         why = f"failed {deployment.compute_type} deployment: reported, never changed (its capacity is the cluster's)"
     elif endpoint is None:
         why = f"failed, holding {held}; its endpoint could not be read, so its traffic is unknown: never deleted"
+    elif endpoint.unreadable:
+        why = (f"failed, holding {held}; endpoint {endpoint.name}'s traffic split is unreadable ({endpoint.unreadable}), "
+               f"so its traffic is unknown: never deleted")
     elif traffic or mirror:
         why = (f"failed while endpoint {endpoint.name} sends it {traffic} % of traffic and {mirror} % of mirror traffic: "
                f"that share is at risk; never deleted; healthy deployments that could take it: "

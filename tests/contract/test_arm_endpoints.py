@@ -57,7 +57,7 @@ def test_a_deployment_delete_is_a_long_running_operation_and_one_with_traffic_or
     assert started.status_code == 202
     monitor = started.headers["Azure-AsyncOperation"]
     assert "/providers/Microsoft.MachineLearningServices/locations/westeurope/mfeOperationsStatus/" in monitor
-    assert started.headers["Location"].startswith(monitor.split("?")[0])
+    assert "/locations/westeurope/mfeOperationResults/" in started.headers["Location"]
     assert emulator.arm(credential, "GET", CANARY).json()["properties"]["provisioningState"] == "Deleting"
     for path in (f"{ENDPOINTS}/churn-api/deployments/green", f"{ENDPOINTS}/fraud-api/deployments/v2"):
         refused = emulator.arm(credential, "DELETE", path)
@@ -80,7 +80,9 @@ def test_the_adapter_deletes_a_deployment_through_arm_polling_and_reads_it_back_
 def test_the_adapter_cancels_a_job_through_its_location_and_the_job_reads_back_canceled(emulator: EmulatorClient,
                                                                                         credential: Any, workspace: Workspace) -> None:
     started = emulator.arm(credential, "POST", f"{DEMO_WORKSPACE_ID}/jobs/train-bob-0001/cancel")
-    assert started.status_code == 202 and "Azure-AsyncOperation" not in started.headers and started.headers["Location"]
+    assert started.status_code == 202 and "Azure-AsyncOperation" not in started.headers
+    # AML's job operations answer with their results resource, a type of its own (its own read permission).
+    assert "/providers/Microsoft.MachineLearningServices/locations/westeurope/mfeOperationResults/" in started.headers["Location"]
     workspace.cancel_job("score-serverless-0107")
     job = workspace.get_job("score-serverless-0107")
     assert job is not None and job.status == "Canceled" and job.instance_type == "Standard_DS3_v2"

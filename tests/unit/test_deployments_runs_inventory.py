@@ -3,16 +3,19 @@ and guards on in-memory ports for what may change between a decision and its wri
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from local.memory import MemoryLedger, MemoryMetrics, MemoryNotifier, MemoryWorkspace
 from shared.actions import REGISTRY, CancelJob, DeleteDeployment, change_from
+from shared.adapters.aml import deployment_from_arm, endpoint_from_arm
 from shared.engine import Engine
 from shared.model import (
     ActionKind,
     Decision,
+    DeploymentState,
     Job,
     Mark,
     Mode,
@@ -25,7 +28,7 @@ from shared.model import (
 )
 from shared.policy.common import Exemptions
 from shared.policy.decide import Purpose, Rules, Snapshot, decide
-from shared.policy.deployments import DeploymentRules, judge_deployment, redact
+from shared.policy.deployments import DeploymentRules, judge_deployment, log_tail, redact
 from shared.policy.inventory import LEFT_ALONE, inventory
 from shared.policy.runs import judge_not_responding
 from shared.settings import Settings, SettingsError
@@ -111,6 +114,26 @@ def test_the_delete_states_the_cores_it_frees_and_round_trips_through_the_ledger
 def test_anything_that_looks_like_a_secret_is_redacted_from_a_log_tail_and_the_rest_kept(text, kept, gone):
     out = redact(text)
     assert kept in out and gone not in out
+
+
+@pytest.mark.parametrize(("text", "kept", "gone"), [
+    ("connecting to postgres://scorer:Hunter2pass@db.contoso.com:5432/features", "postgres://scorer:[redacted]@db.contoso.com", "Hunter2"),
+    ("GET https://svc:p4ss@feature-store/x returned 401", "https://svc:[redacted]@feature-store/x returned 401", "p4ss"),
+    ('password = "correct horse battery staple"', 'password = "[redacted]"', "horse"),
+    ('{"client_secret": "two words", "user": "ml"}', '"client_secret": "[redacted]", "user": "ml"', "words"),
+    ("PWD='a b c'", "PWD='[redacted]'", "a b c"),
+    ("Authorization: Bearer abc.def", "Bearer [redacted]", "abc.def"),
+    ("model from https%3A%2F%2Fst.blob%3Fsv%3D2022%26sig%3DZmFrZQ%253D", "sig%3D[redacted]", "ZmFrZQ"),
+])
+def test_passwords_in_urls_quoted_secrets_short_bearer_tokens_and_encoded_signatures_are_redacted(text, kept, gone):
+    out = redact(text)
+    assert kept in out and gone not in out, out
+
+
+def test_a_log_tail_carries_no_terminal_escape_control_or_invisible_reordering_character():
+    tail = log_tail("boot\x00ing\x07\r\nERROR \x1b[31mno model\x1b[0m \x1b]8;;https://evil.example\x07click\x1b]8;;\x07"
+                    "\u202egnp.exe\u200b done\x85")
+    assert tail == "booting | ERROR no model clickgnp.exe done"
 
 
 # --- not-responding runs ------------------------------------------------------------------------
@@ -347,3 +370,77 @@ def test_a_deployment_told_it_is_not_deleted_is_told_afresh_before_any_delete_on
     assert fresh.marked_at == NOW and not fresh.reason.startswith(REPORTED_ONLY)  # a new grace period starts now
     later = judge_deployment(d, endpoint(), (d,), fresh, None, None, SIZES, RULES, NOW + timedelta(minutes=61))
     assert [a.kind for a in later.actions] == [ActionKind.DELETE_DEPLOYMENT]
+
+
+def arm_endpoint(traffic: object, mirror: object = None) -> dict[str, object]:
+    props: dict[str, object] = {"provisioningState": "Succeeded", "endpointComputeType": "Managed"}
+    if traffic is not ...:
+        props["traffic"] = traffic
+    if mirror is not None:
+        props["mirrorTraffic"] = mirror
+    return {"name": "api", "properties": props}
+
+
+@pytest.mark.parametrize(("case", "body"), [
+    ("a share given as text", arm_endpoint({"prod": 90, "canary": "10"})),
+    ("a fractional share", arm_endpoint({"prod": 99.5, "canary": 0.5})),
+    ("a negative share cancelling another spelling of the name", arm_endpoint({"prod": 100, "canary": 10, "CANARY": -10})),
+    ("a share that is true", arm_endpoint({"prod": 100, "canary": True})),
+    ("a mirror share given as text", arm_endpoint({"prod": 100}, {"canary": "5"})),
+    ("traffic that is not a map", arm_endpoint("canary=10")),
+    ("no traffic map at all", arm_endpoint(...)),
+])
+def test_never_delete_a_failed_deployment_whose_endpoint_traffic_split_cannot_be_read_as_whole_percents(case, body):
+    ep = endpoint_from_arm(body)
+    assert ep.unreadable, case
+    verdict = judge(deployment(), ep, 600)
+    assert verdict.decision is Decision.KEEP and verdict.actions == (), (case, verdict.reason)
+    assert "never deleted" in verdict.reason and "unreadable" in verdict.reason
+    fresh = DeploymentState(deployment(), ep)
+    assert "unreadable" in (DeleteDeployment().precheck(fresh, ()) or ""), case
+
+
+def test_a_missing_mirror_traffic_map_is_none_and_a_traffic_key_in_another_case_still_protects_the_deployment():
+    ep = endpoint_from_arm(arm_endpoint({"prod": 90, "CaNaRy": 10}))
+    assert not ep.unreadable and ep.share("canary") == (10, 0)
+    assert judge(deployment(), ep, 600).decision is Decision.KEEP
+    assert DeleteDeployment().precheck(DeploymentState(deployment(), ep), ()) is not None
+    idle = endpoint_from_arm(arm_endpoint({"prod": 100, "canary": 0.0}))
+    assert not idle.unreadable and judge(deployment(), idle, 61).actions[0].kind is ActionKind.DELETE_DEPLOYMENT
+
+
+class NamelessReRead(MemoryWorkspace):
+    """A workspace whose deployment, read back by name just before the delete, comes without its name."""
+
+    def get_deployment(self, endpoint_name: str, name: str) -> OnlineDeployment | None:
+        found = super().get_deployment(endpoint_name, name)
+        return None if found is None else replace(found, name="")
+
+
+def test_the_traffic_re_read_before_a_delete_is_looked_up_by_the_name_the_delete_would_use():
+    d = deployment()
+    ws = NamelessReRead(WS, endpoints=[endpoint({"prod": 70, "canary": 30})], deployments=[d], sizes=SIZES)
+    fresh = DeleteDeployment().read(d.target, ws)
+    assert DeleteDeployment().precheck(fresh, ()) == "it now receives 30 % of traffic and 0 % of mirror traffic (re-read)"
+
+
+def test_an_endpoint_or_deployment_whose_listed_name_breaks_azures_naming_rule_is_said_and_never_requested():
+    bad_endpoint = OnlineEndpoint("..", "Managed", "Succeeded", {}, {})
+    ws = MemoryWorkspace(WS, endpoints=[endpoint(), bad_endpoint],
+                         deployments=[deployment(), deployment("x?api-version=1"), deployment("..", endpoint="..")], sizes=SIZES)
+    report = run_sweep(ws, MemoryLedger())
+    assert [o.action.target for o in report.outcomes] == ["api/deployments/canary"]
+    assert any("online endpoint name '..' breaks Azure's naming rule" in n for n in report.notes)
+    assert any("online deployment name 'x?api-version=1' breaks Azure's naming rule" in n for n in report.notes)
+    requested = [args for _, args in ws.calls if args]
+    assert all(".." not in a and "?" not in a for args in requested for a in args)
+
+
+@pytest.mark.parametrize("odd", [
+    {"properties": ["Failed"], "sku": "Standard", "systemData": "dave", "tags": ["x"]},
+    {"properties": {"provisioningState": "Failed", "scaleSettings": 3}, "systemData": {"createdBy": {"upn": "dave@contoso.com"}}},
+    {"properties": {"provisioningState": "Failed"}, "sku": {"capacity": "lots"}, "systemData": {"createdBy": ["dave"]}, "tags": None},
+])
+def test_a_deployment_body_with_fields_of_the_wrong_type_reads_as_absent_and_names_no_owner(odd):
+    d = deployment_from_arm(WS, "api", {"name": "canary", **odd})
+    assert d.name == "canary" and d.owner is None and d.instance_count == 1 and isinstance(d.tags, dict)

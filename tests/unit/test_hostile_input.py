@@ -298,3 +298,13 @@ def test_a_provider_address_that_is_not_text_or_folds_into_ascii_names_no_storag
 
     account = ManagedSecret("kv", "s", "v1", {"ProviderAddress": address}, None, None).account()
     assert isinstance(account, str) and account.startswith("ProviderAddress") and "\n" not in account
+
+
+@pytest.mark.parametrize("fixture", ["run-not-responding.eventgrid.json", "run-failed.eventgrid.json"])
+def test_a_run_event_whose_run_id_is_not_the_run_its_subject_names_is_refused_as_forged(fixture):
+    payload = event(fixture)
+    payload["data"]["runId"] = "someone-elses-run"
+    parsed = parse_event(payload, ALLOWED)
+    assert isinstance(parsed, Rejected) and parsed.security and "is not the run its subject names" in parsed.reason
+    payload["data"]["runId"] = payload["subject"].rsplit("/", 1)[1].upper()  # a name in another case is the same run
+    assert not isinstance(parse_event(payload, ALLOWED), Rejected)

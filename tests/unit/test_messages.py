@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from shared.actions import MarkIdle, ScaleCluster, StopInstance
+from shared.actions import MarkFailedDeployment, MarkIdle, ScaleCluster, StopInstance
 from shared.messages import render, studio_link
 from shared.model import Action, Outcome, ResourceId, Status
 
@@ -83,7 +83,8 @@ def test_a_teams_card_for_a_done_action_has_no_mention_and_no_time_left():
     assert "Time left" not in {f["title"] for f in card["body"][-1]["facts"]}
 
 
-@pytest.mark.parametrize("owner", ["</at><at>everyone", "[click](https://evil.example)", "bob@contoso.com\n<b>x</b>"])
+@pytest.mark.parametrize("owner", ["</at><at>everyone", "[click](https://evil.example)", "bob@contoso.com\n<b>x</b>",
+                                   "bob@contoso.com\n", {"upn": "bob@contoso.com"}])
 def test_an_owner_that_is_no_upn_is_named_but_never_mentioned_and_never_markup(owner):
     card = card_of(render("teams", warning(owner), grace=timedelta(minutes=60), warning=True))
     valid_card(card)
@@ -115,3 +116,49 @@ def test_slack_text_from_azure_is_escaped_as_slack_asks():
 def test_the_text_format_is_the_line_and_the_fields_as_before():
     body = render("text", done_stop())
     assert body["text"] == "[aml-autopilot] done: stop-instance mlw-demo/ci-frank — idle 8h" and body["target"] == "ci-frank"
+
+
+def failed_deployment(deletable: bool = True) -> Outcome:
+    return Outcome(Action(MarkFailedDeployment(deletable=deletable), WS, "api/deployments/canary", "failed; status code 502",
+                          owner="dave@contoso.com"), Status.DONE, "failed deployment: told", NOW)
+
+
+def test_a_failed_deployments_owner_is_told_it_failed_and_will_be_deleted_unless_it_recovers_not_that_a_compute_looks_idle():
+    card = card_of(render("teams", failed_deployment(), grace=timedelta(hours=24), warning=True))
+    valid_card(card)
+    text = json.dumps(card)
+    assert "idle" not in text.lower() and "compute" not in text.lower() and "stopped" not in text
+    assert card["body"][0]["text"] == "Failed online deployment api/deployments/canary in mlw-demo: it will be deleted unless it recovers"
+    assert card["body"][1]["text"] == "<at>dave@contoso.com</at>, your online deployment api/deployments/canary failed."
+    facts = {f["title"]: f["value"] for f in card["body"][-1]["facts"]}
+    assert facts["Deployment"] == "api/deployments/canary"
+    assert facts["Time left"] == "1d (after 2026-11-27 12:00Z, unless it recovers or receives traffic)"
+
+
+def test_the_owner_of_a_failed_deployment_that_receives_traffic_is_never_told_it_will_be_deleted():
+    message = render("slack", failed_deployment(deletable=False), grace=None, warning=True)
+    assert message["text"] == ("Failed online deployment api/deployments/canary in mlw-demo: it is not deleted "
+                               "(it receives traffic or runs on Kubernetes)")
+    assert "deleted unless" not in json.dumps(message) and "stopped" not in json.dumps(message)
+
+
+@pytest.mark.parametrize("filler", ["x", "é", "<", "😀"])
+def test_a_teams_card_stays_within_teams_28_kb_message_limit_whatever_the_reason_and_detail_hold(filler):
+    long = filler * 60_000
+    outcome = Outcome(Action(MarkIdle(), WS, "ci-alice", long, owner="alice@contoso.com"), Status.FAILED, long, NOW)
+    message = render("teams", outcome, grace=timedelta(minutes=60), warning=True)
+    valid_card(card_of(message))
+    assert len(json.dumps(message).encode()) < 28 * 1024
+    facts = {f["title"]: f["value"] for f in card_of(message)["body"][-1]["facts"]}
+    assert facts["Reason"].endswith("…") and len(facts["Reason"]) > 1000 // 12
+
+
+def test_an_owner_that_is_not_text_is_routed_to_no_owner_webhook_and_breaks_nothing():
+    from shared.adapters.notify import Notifier
+    from shared.settings import Settings
+
+    settings = Settings.from_env({"ALLOWED_WORKSPACES": WS.id, "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                                  "NOTIFY_OWNER_WEBHOOKS": '{"bob@contoso.com": "https://hooks.example/bob"}'})
+    notifier = Notifier(settings)
+    assert notifier.reaches(" BOB@contoso.com ") and not notifier.reaches({"upn": "bob@contoso.com"})
+    assert not notifier.reaches(["bob@contoso.com"]) and not notifier.reaches(None)

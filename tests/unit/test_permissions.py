@@ -36,6 +36,7 @@ EXAMPLES = [
     ("arm", "POST", f"{WS}/onlineEndpoints/scoring-api/deployments/canary/getLogs",
      f"{ML}/workspaces/onlineEndpoints/deployments/getLogs/action"),
     ("arm", "GET", f"{LOC}/mfeOperationsStatus/9a8b7c6d?api-version=2025-12-01", f"{ML}/locations/mfeOperationsStatus/read"),
+    ("arm", "GET", f"{LOC}/mfeOperationResults/9a8b7c6d?api-version=2025-12-01", f"{ML}/locations/mfeOperationResults/read"),
     ("arm", "GET", f"{WS}/datastores", f"{ML}/workspaces/datastores/read"),
     ("arm", "PUT", f"{WS}/datastores/workspaceblobstore", f"{ML}/workspaces/datastores/write"),
     ("arm", "POST", f"{WS}/datastores/trainingdata/listSecrets", f"{ML}/workspaces/datastores/listsecrets/action"),

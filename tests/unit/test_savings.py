@@ -65,3 +65,27 @@ def test_a_freeing_of_a_compute_or_a_deleted_deployment_is_counted_in_its_worksp
            "Resource": f"{WS_ID}/{child}", "Workspace": "mlw", "Target": child.split("/", 1)[1], "Action": "x"}
     found = freeing_of(row)
     assert found is not None and found.workspace_key == WS_ID and found.cores == 8
+
+
+@pytest.mark.parametrize("status", ["money", "workspace", "actions", "__class__", "vms", "cores", "rule", ""])
+def test_a_ledger_row_whose_status_is_no_outcome_status_counts_as_an_action_and_breaks_neither_report_nor_page(status):
+    from shared.report import build
+    from shared.report_html import render
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    row = {"Status": status, "Workspace": "mlw", "Rule": "idle", "At": now, "Size": "Standard_DS3_v2", "Vms": 2, "Cores": 8,
+           "Resource": "/w/computes/ci", "Params": "{}"}
+    report = build([row], {}, {}, {}, now - timedelta(days=1), now)
+    (line,) = report.lines
+    assert (line.workspace, line.rule, line.actions, line.done, line.failed, line.skipped, line.planned) == ("mlw", "idle", 1, 0, 0, 0, 0)
+    assert (line.vms, line.cores, line.money) == (0, 0, None)
+    assert "<html" in render(report)
+
+
+def test_a_ledger_row_with_negative_cores_frees_none():
+    from shared.report import freeing_of
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    row = {"Status": "done", "At": now, "Size": "Standard_DS3_v2", "Vms": 2, "Cores": -800, "Resource": "/w/computes/ci", "Params": "{}"}
+    freeing = freeing_of(row)
+    assert freeing is not None and freeing.cores == 0
