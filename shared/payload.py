@@ -45,7 +45,7 @@ def load_json(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body"
             raise PayloadError(f"{what} is not UTF-8 text (byte {exc.start + bom})") from None
     try:
         # json's scanner raises RecursionError on a recursion bomb; the shape check then bounds the depth.
-        value = _DECODER.decode(raw)
+        value = _parse(raw)
     except (ValueError, RecursionError) as exc:
         reason = (exc.msg if isinstance(exc, json.JSONDecodeError) else
                   f"nested deeper than {MAX_DEPTH} levels" if isinstance(exc, RecursionError) else str(exc))
@@ -82,6 +82,20 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # One decoder for every document: json.loads with hooks would build a new one per call.
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
 
+_SCAN = _DECODER.scan_once
+
+
+def _parse(text: str) -> Any:
+    """`_DECODER.decode(text)`, without its two whitespace matches when the value fills the text (the usual case)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:  # leading whitespace or no value: the decoder skips the one and words the other
+        return _DECODER.decode(text)
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        return _DECODER.decode(text)  # words what follows the value
+    return value
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -96,7 +110,8 @@ def text_shape_problem(text: str, value: Any, max_bytes: int = MAX_EVENT_BYTES, 
     from UTF-8 bytes (``decoded``). A document near any bound is walked exactly.
     """
     opens = text.count("{") + text.count("[")
-    if (len(text) > max_bytes or opens >= MAX_DEPTH or text.count(",") + opens >= MAX_NODES
+    # Commas and brackets are characters of the text: a shorter text cannot hold MAX_NODES of them.
+    if (len(text) > max_bytes or opens >= MAX_DEPTH or (len(text) >= MAX_NODES and text.count(",") + opens >= MAX_NODES)
             or ("\\u" in text and _SURROGATE_ESCAPE.search(text))
             or (not decoded and not text.isascii() and _bad_text(text))):
         return shape_problem(value, max_bytes=max_bytes)
