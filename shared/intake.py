@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +56,60 @@ def allowed(settings: Settings) -> Allowed:
 def _say(level: int, line: str) -> None:
     """Log one finished line from the triage, the one line an event gets.
 
-    The record is made directly, naming the triage as its caller: ``Logger.info`` would walk the
-    stack to find that same caller and %-format the message, on every event — about a third of
-    the cost of logging it. Handlers, filters and levels are the logger's own, untouched.
+    The record is the one ``Logger.info`` would make, naming the triage as its caller, built without
+    what makes that dear on every event: the stack walk to find the caller, the %-formatting, and
+    ``LogRecord.__init__`` working out again what cannot have changed since the last line (file,
+    module, level name, process). Handlers, filters and levels are the logger's own, untouched.
     """
     if log.isEnabledFor(level):
-        log.handle(log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage"))
+        log.handle(_record(level, line))
+
+
+_LogRecord = logging.LogRecord
+_new = object.__new__
+_TEMPLATES: dict[tuple[int, int, bool, bool], dict[str, Any]] = {}
+
+
+def _record(level: int, line: str) -> logging.LogRecord:
+    """A record of `line` at `level`, equal to what ``log.makeRecord`` gives, from a template per level and process.
+
+    A record factory or logger class of someone else's (``setLogRecordFactory``, ``setLoggerClass``)
+    decides its records itself: it gets ``makeRecord``.
+    """
+    if logging.getLogRecordFactory() is not _LogRecord or type(log).makeRecord is not logging.Logger.makeRecord:
+        return log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage")
+    key = (level, os.getpid(), logging.logProcesses, logging.logMultiprocessing)
+    template = _TEMPLATES.get(key)
+    if template is None:
+        if len(_TEMPLATES) >= 16:
+            _TEMPLATES.clear()
+        template = _TEMPLATES[key] = dict(vars(log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, "", None, None, "_triage")))
+    record = _new(_LogRecord)
+    fields = record.__dict__
+    fields.update(template)
+    now = time.time()
+    fields["msg"] = line
+    fields["created"] = now
+    fields["msecs"] = int((now - int(now)) * 1000) + 0.0
+    fields["relativeCreated"] = (now - logging._startTime) * 1000
+    if logging.logThreads:
+        fields["thread"] = threading.get_ident()
+        fields["threadName"] = threading.current_thread().name
+    else:
+        fields["thread"] = fields["threadName"] = None
+    if "taskName" in fields:  # Python 3.12: the asyncio task logging, if any
+        fields["taskName"] = _task_name()
+    return record
+
+
+def _task_name() -> str | None:
+    asyncio = sys.modules.get("asyncio") if getattr(logging, "logAsyncioTasks", False) else None
+    if asyncio is not None:
+        try:
+            return asyncio.current_task().get_name()  # type: ignore[no-any-return,union-attr]
+        except Exception:  # no running loop: what LogRecord records then
+            pass
+    return None
 
 
 def _triage(parsed: Parsed) -> Intake:
