@@ -39,6 +39,7 @@ EVENT_GRID = "Microsoft.EventGrid."
 # answers the validation handshake itself, and a deletion notice needs nothing.
 EVENT_GRID_LIFECYCLE = {EVENT_GRID + t for t in ("SubscriptionValidationEvent", "SubscriptionDeletedEvent")}
 _LIFECYCLE_KEYS = frozenset(t.lower() for t in EVENT_GRID_LIFECYCLE)
+_AML_KEY, _KEY_VAULT_KEY = AML.lower(), KEY_VAULT.lower()
 ENDED_RUN_STATES = {"failed", "canceled"}
 NOT_RESPONDING_STATE = "notresponding"
 MAX_FIELD = 2048  # envelope fields (id, type, source, subject, time) longer than this are not Azure's
@@ -187,10 +188,9 @@ def _ci(mapping: Mapping[str, Any], key: str) -> Any:
 
 def _folded(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """The mapping keyed by trimmed lower-case keys, the first spelling winning: fold once, look up many."""
-    out: dict[str, Any] = {}
-    for k, v in mapping.items():
-        out.setdefault(str(k).strip().lower(), v)
-    return out
+    # Built from the last pair to the first, so the first spelling of a key is the one left standing.
+    pairs = mapping.items() if type(mapping) is dict else list(mapping.items())
+    return {(k if type(k) is str else str(k)).strip().lower(): v for k, v in reversed(pairs)}
 
 
 def _is_map(value: Any) -> bool:
@@ -200,7 +200,7 @@ def _is_map(value: Any) -> bool:
 
 def _text(value: Any) -> str:
     """A scalar field as trimmed text; anything else (an object, a list) is no text at all."""
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return value.strip()
     if isinstance(value, bool | int | float):
         return str(value)
@@ -224,13 +224,13 @@ def envelope_of(payload: Mapping[str, Any]) -> Envelope | Rejected:
         schema, wires, subject, time = "cloudevents", ("id", "type", "source"), _text(get("subject")), _text(get("time"))
     else:
         schema, wires, subject, time = "eventgrid", ("id", "eventType", "topic"), _text(get("subject")), _text(get("eventTime"))
-    eid, etype, source = (_text(get(wire)) for wire in wires)
+    eid, etype, source = _text(get(wires[0])), _text(get(wires[1])), _text(get(wires[2]))
     if not (eid and etype and source):
         missing = [wire for wire, value in zip(wires, (eid, etype, source), strict=True) if not value]
         return Rejected(f"{schema} event lacks {', '.join(missing)}")
-    fields = (("id", eid), ("type", etype), ("source", source), ("subject", subject), ("time", time))
-    long = next((name for name, value in fields if len(value) > MAX_FIELD), None)
-    if long:
+    if max(len(eid), len(etype), len(source), len(subject), len(time)) > MAX_FIELD:
+        fields = (("id", eid), ("type", etype), ("source", source), ("subject", subject), ("time", time))
+        long = next(name for name, value in fields if len(value) > MAX_FIELD)
         return Rejected(f"{schema} event field {long} is longer than {MAX_FIELD} characters")
     return Envelope(schema, eid, etype, source, subject, time)
 
@@ -262,15 +262,16 @@ def parse_event(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     env = envelope_of(payload)
     if isinstance(env, Rejected):
         return env
-    if env.type.lower() in _LIFECYCLE_KEYS:
+    lowered = env.type.lower()
+    if lowered in _LIFECYCLE_KEYS:
         return Ignored(f"{env.type.split('.')[-1]}: Event Grid subscription housekeeping, answered by the Functions host", env)
     data = _data(payload)
     if isinstance(data, Rejected):
         return Rejected(data.reason, envelope=env)
     etype = env.type
-    if etype.lower().startswith(AML.lower()):
+    if lowered.startswith(_AML_KEY):
         return _aml(env, data, allowed)
-    if etype.lower().startswith(KEY_VAULT.lower()):
+    if lowered.startswith(_KEY_VAULT_KEY):
         return _key_vault(env, data, allowed)
     return Rejected(f"unknown event type {shown(etype)} from {shown(env.source)}", security=True, envelope=env)
 
