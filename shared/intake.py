@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -66,8 +65,10 @@ def _say(level: int, line: str) -> None:
 
 
 _LogRecord = logging.LogRecord
+_MAKE_RECORD = logging.Logger.makeRecord
 _new = object.__new__
-_TEMPLATES: dict[tuple[int, int, bool, bool], dict[str, Any]] = {}
+_now = time.time
+_TEMPLATES: dict[tuple[int, int, bool, bool, bool], dict[str, Any]] = {}
 
 
 def _record(level: int, line: str) -> logging.LogRecord:
@@ -76,40 +77,31 @@ def _record(level: int, line: str) -> logging.LogRecord:
     A record factory or logger class of someone else's (``setLogRecordFactory``, ``setLoggerClass``)
     decides its records itself: it gets ``makeRecord``.
     """
-    if logging.getLogRecordFactory() is not _LogRecord or type(log).makeRecord is not logging.Logger.makeRecord:
-        return log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage")
-    key = (level, os.getpid(), logging.logProcesses, logging.logMultiprocessing)
+    threads = logging.logThreads
+    key = (level, os.getpid(), threads, logging.logProcesses, logging.logMultiprocessing)
     template = _TEMPLATES.get(key)
-    if template is None:
-        if len(_TEMPLATES) >= 16:
-            _TEMPLATES.clear()
-        template = _TEMPLATES[key] = dict(vars(log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, "", None, None, "_triage")))
-    record = _new(_LogRecord)
-    fields = record.__dict__
-    fields.update(template)
-    now = time.time()
+    if template is None or logging.getLogRecordFactory() is not _LogRecord or type(log).makeRecord is not _MAKE_RECORD:
+        record = log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage")
+        if type(record) is _LogRecord and "taskName" not in vars(record):  # a plain record: the template of the next ones
+            if len(_TEMPLATES) >= 16:
+                _TEMPLATES.clear()
+            _TEMPLATES[key] = dict(vars(record))
+        return record
+    fields = template.copy()
+    now = _now()
     fields["msg"] = line
     fields["created"] = now
     fields["msecs"] = int((now - int(now)) * 1000) + 0.0
     fields["relativeCreated"] = (now - logging._startTime) * 1000
-    if logging.logThreads:
-        fields["thread"] = threading.get_ident()
-        fields["threadName"] = threading.current_thread().name
-    else:
-        fields["thread"] = fields["threadName"] = None
-    if "taskName" in fields:  # Python 3.12: the asyncio task logging, if any
-        fields["taskName"] = _task_name()
+    if threads:
+        fields["thread"] = _get_ident()
+        fields["threadName"] = _current_thread().name
+    record = _new(_LogRecord)
+    record.__dict__ = fields
     return record
 
 
-def _task_name() -> str | None:
-    asyncio = sys.modules.get("asyncio") if getattr(logging, "logAsyncioTasks", False) else None
-    if asyncio is not None:
-        try:
-            return asyncio.current_task().get_name()  # type: ignore[no-any-return,union-attr]
-        except Exception:  # no running loop: what LogRecord records then
-            pass
-    return None
+_get_ident, _current_thread = threading.get_ident, threading.current_thread
 
 
 def _triage(parsed: Parsed) -> Intake:
