@@ -276,18 +276,21 @@ def parse_event(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     return Rejected(f"unknown event type {shown(etype)} from {shown(env.source)}", security=True, envelope=env)
 
 
-@functools.cache
 def _canonical(acted: tuple[str, ...], ignored: frozenset[str]) -> dict[str, str]:
     """A service's event types by their lower-case spelling (built once per service, not per event)."""
     return {t.lower(): t for t in (*acted, *ignored)}
 
 
-def _known(env: Envelope, source: ResourceId | None, what: str, service: str, acted: tuple[str, ...], ignored: frozenset[str],
+AML_TYPES = _canonical((RUN_STATUS_CHANGED, RUN_COMPLETED), AML_IGNORED)
+KV_TYPES = _canonical((SECRET_NEAR_EXPIRY, SECRET_EXPIRED), KV_IGNORED)
+
+
+def _known(env: Envelope, source: ResourceId | None, what: str, service: str, types: Mapping[str, str], ignored: frozenset[str],
            why_ignored: str) -> str | Rejected | Ignored:
-    """Authenticate the source, then canonicalise the type: the type's canonical spelling, or why not."""
+    """Authenticate the source, then canonicalise the type (`types`: by lower-case spelling): the canonical spelling, or why not."""
     if source is None:
         return Rejected(f"{shown(env.type)} from {shown(env.source)}, which is not an allowed {what}", security=True, envelope=env)
-    etype = _canonical(acted, ignored).get(env.type.lower())
+    etype = types.get(env.type.lower())
     if etype is None:
         # From an allowed source an unknown type is new, not forged: acknowledged, no security warning.
         return Rejected(f"unknown {service} event type {shown(env.type)}", envelope=env)
@@ -298,7 +301,7 @@ def _known(env: Envelope, source: ResourceId | None, what: str, service: str, ac
 
 def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     workspace = allowed.workspace(env.source)
-    etype = _known(env, workspace, "workspace", "Azure ML", (RUN_STATUS_CHANGED, RUN_COMPLETED), AML_IGNORED, "remediation")
+    etype = _known(env, workspace, "workspace", "Azure ML", AML_TYPES, AML_IGNORED, "remediation")
     if not isinstance(etype, str):
         return etype
     assert workspace is not None
@@ -321,7 +324,7 @@ def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
 
 def _key_vault(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     vault = allowed.vault(env.source)
-    etype = _known(env, vault, "vault", "Key Vault", (SECRET_NEAR_EXPIRY, SECRET_EXPIRED), KV_IGNORED, "rotation")
+    etype = _known(env, vault, "vault", "Key Vault", KV_TYPES, KV_IGNORED, "rotation")
     if not isinstance(etype, str):
         return etype
     assert vault is not None
@@ -461,6 +464,12 @@ def _dimensions(raw: Any) -> dict[str, str]:
 def dimension(alert: AlertFired, name: str) -> str | None:
     value = _ci(alert.dimensions, name)
     return _text(value) or None
+
+
+def dimensions(alert: AlertFired, *wanted: str) -> tuple[str | None, ...]:
+    """`dimension` of each name in `wanted`, the alert's dimensions folded once for all of them."""
+    folded = _folded(alert.dimensions)
+    return tuple(_text(folded.get(name.strip().lower())) or None for name in wanted)
 
 
 def parse_any(payload: Any, allowed: Allowed) -> list[Parsed]:

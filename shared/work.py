@@ -27,6 +27,7 @@ from shared.events import (
     RunNotResponding,
     SecretExpiring,
     dimension,
+    dimensions,
 )
 from shared.events import QUOTA_UTILIZATION as QUOTA_METRIC
 from shared.names import shown
@@ -215,7 +216,8 @@ def from_event(event: RunEnded | RunNotResponding | AlertFired | SecretExpiring)
         # Like a failed-run event, but the alert names no run: every cluster of the workspace is checked.
         return WorkItem(Kind.CLUSTER_SWEEP, event.workspace.id, key)
     if event.metric == QUOTA_METRIC:
-        params = {"family": dimension(event, "VmFamilyName"), "cluster": dimension(event, "ClusterName"), "value": event.value}
+        family, cluster = dimensions(event, "VmFamilyName", "ClusterName")
+        params = {"family": family, "cluster": cluster, "value": event.value}
         return WorkItem(Kind.QUOTA, event.workspace.id, key, params)
     return WorkItem(Kind.UNUSABLE_NODES, event.workspace.id, key, {"cluster": dimension(event, "ClusterName"), "value": event.value})
 
