@@ -1,4 +1,20 @@
-"""Inbound triage shared by the triggers and `autopilot explain`: classify, authenticate, make work."""
+"""Inbound triage shared by the triggers and `autopilot explain`: classify, authenticate, make work.
+
+Every event gets exactly one log line, at the level its outcome deserves, and production keeps them:
+
+- accepted: INFO. It is the only record of which event (run, status, source) made which work item:
+  the worker's summary comes later, maybe on another instance, and names the work item, not the
+  event; and a repeated delivery shows as a second accepted line beside one outcome, which is how an
+  operator tells Event Grid's at-least-once delivery from a double action.
+- ignored: INFO. Understood and deliberately not acted on, with the reason (a run still running, a
+  resolved alert) — what answers "why did the autopilot not react to this event?" when the payload is
+  gone; Event Grid keeps none.
+- rejected: WARNING for a forged or misrouted source (a security signal), ERROR for a malformed one.
+
+The line is logged through the logger's own handlers, filters and levels — the Functions host's
+logging configuration is never touched — with a record built at a fraction of ``Logger.info``'s cost
+(``_record``).
+"""
 
 from __future__ import annotations
 
