@@ -96,9 +96,12 @@ def _record(level: int, line: str) -> logging.LogRecord:
     threads = logging.logThreads
     key = (level, os.getpid(), threads, logging.logProcesses, logging.logMultiprocessing)
     template = _TEMPLATES.get(key)
-    if template is None or logging.getLogRecordFactory() is not _LogRecord or type(log).makeRecord is not _MAKE_RECORD:
+    plain = logging.getLogRecordFactory() is _LogRecord and type(log).makeRecord is _MAKE_RECORD
+    if template is None or not plain:
         record = log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage")
-        if type(record) is _LogRecord and "taskName" not in vars(record):  # a plain record: the template of the next ones
+        # A plain record is the template of the next ones; one that carries an asyncio task's name
+        # (Python 3.12 and later) is made each time.
+        if plain and "taskName" not in vars(record):
             if len(_TEMPLATES) >= 16:
                 _TEMPLATES.clear()
             _TEMPLATES[key] = dict(vars(record))

@@ -39,11 +39,13 @@ def test_a_record_factory_of_someone_elses_makes_the_triage_records():
         record.stamped = True
         return record
 
+    intake._record(logging.INFO, "before")  # a template exists
     logging.setLogRecordFactory(factory)
     try:
         assert getattr(intake._record(logging.INFO, "x"), "stamped", False)
     finally:
         logging.setLogRecordFactory(before)
+    assert not hasattr(intake._record(logging.INFO, "after"), "stamped"), "a foreign record never becomes the template"
 
 
 def test_each_triaged_event_logs_one_line_through_the_loggers_own_handlers(caplog):
