@@ -32,13 +32,14 @@ def load_json(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body"
     fraction of a walk of the parsed document (``text_shape_problem``). `shaped=False` skips them for a
     caller that bounds the document itself.
     """
-    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    decoded = isinstance(raw, bytes)
+    # UTF-8 takes at most 4 bytes a character: a text that short is within the limit without encoding it.
+    size = len(raw) if decoded or len(raw) * 4 <= limit else len(raw.encode("utf-8", "surrogatepass"))
     if size > limit:
         raise PayloadError(f"{what} is {size:,} bytes, over the {limit:,}-byte limit")
-    decoded = isinstance(raw, bytes)
     if isinstance(raw, bytes):
         # A byte-order mark is allowed and skipped (as "utf-8-sig" does, whose codec is Python, not C).
-        bom = 3 if raw[:3] == b"\xef\xbb\xbf" else 0
+        bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
         try:
             raw = (raw[bom:] if bom else raw).decode("utf-8")
         except UnicodeDecodeError as exc:
