@@ -39,6 +39,7 @@ EVENT_GRID = "Microsoft.EventGrid."
 # answers the validation handshake itself, and a deletion notice needs nothing.
 EVENT_GRID_LIFECYCLE = {EVENT_GRID + t for t in ("SubscriptionValidationEvent", "SubscriptionDeletedEvent")}
 _LIFECYCLE_KEYS = frozenset(t.lower() for t in EVENT_GRID_LIFECYCLE)
+_AML_KEY, _KEY_VAULT_KEY = AML.lower(), KEY_VAULT.lower()
 ENDED_RUN_STATES = {"failed", "canceled"}
 NOT_RESPONDING_STATE = "notresponding"
 MAX_FIELD = 2048  # envelope fields (id, type, source, subject, time) longer than this are not Azure's
@@ -187,10 +188,9 @@ def _ci(mapping: Mapping[str, Any], key: str) -> Any:
 
 def _folded(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """The mapping keyed by trimmed lower-case keys, the first spelling winning: fold once, look up many."""
-    out: dict[str, Any] = {}
-    for k, v in mapping.items():
-        out.setdefault(str(k).strip().lower(), v)
-    return out
+    # Built from the last pair to the first, so the first spelling of a key is the one left standing.
+    pairs = mapping.items() if type(mapping) is dict else list(mapping.items())
+    return {(k if type(k) is str else str(k)).strip().lower(): v for k, v in reversed(pairs)}
 
 
 def _is_map(value: Any) -> bool:
@@ -200,7 +200,7 @@ def _is_map(value: Any) -> bool:
 
 def _text(value: Any) -> str:
     """A scalar field as trimmed text; anything else (an object, a list) is no text at all."""
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return value.strip()
     if isinstance(value, bool | int | float):
         return str(value)
@@ -224,13 +224,13 @@ def envelope_of(payload: Mapping[str, Any]) -> Envelope | Rejected:
         schema, wires, subject, time = "cloudevents", ("id", "type", "source"), _text(get("subject")), _text(get("time"))
     else:
         schema, wires, subject, time = "eventgrid", ("id", "eventType", "topic"), _text(get("subject")), _text(get("eventTime"))
-    eid, etype, source = (_text(get(wire)) for wire in wires)
+    eid, etype, source = _text(get(wires[0])), _text(get(wires[1])), _text(get(wires[2]))
     if not (eid and etype and source):
         missing = [wire for wire, value in zip(wires, (eid, etype, source), strict=True) if not value]
         return Rejected(f"{schema} event lacks {', '.join(missing)}")
-    fields = (("id", eid), ("type", etype), ("source", source), ("subject", subject), ("time", time))
-    long = next((name for name, value in fields if len(value) > MAX_FIELD), None)
-    if long:
+    if max(len(eid), len(etype), len(source), len(subject), len(time)) > MAX_FIELD:
+        fields = (("id", eid), ("type", etype), ("source", source), ("subject", subject), ("time", time))
+        long = next(name for name, value in fields if len(value) > MAX_FIELD)
         return Rejected(f"{schema} event field {long} is longer than {MAX_FIELD} characters")
     return Envelope(schema, eid, etype, source, subject, time)
 
@@ -262,31 +262,35 @@ def parse_event(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     env = envelope_of(payload)
     if isinstance(env, Rejected):
         return env
-    if env.type.lower() in _LIFECYCLE_KEYS:
+    lowered = env.type.lower()
+    if lowered in _LIFECYCLE_KEYS:
         return Ignored(f"{env.type.split('.')[-1]}: Event Grid subscription housekeeping, answered by the Functions host", env)
     data = _data(payload)
     if isinstance(data, Rejected):
         return Rejected(data.reason, envelope=env)
     etype = env.type
-    if etype.lower().startswith(AML.lower()):
+    if lowered.startswith(_AML_KEY):
         return _aml(env, data, allowed)
-    if etype.lower().startswith(KEY_VAULT.lower()):
+    if lowered.startswith(_KEY_VAULT_KEY):
         return _key_vault(env, data, allowed)
     return Rejected(f"unknown event type {shown(etype)} from {shown(env.source)}", security=True, envelope=env)
 
 
-@functools.cache
 def _canonical(acted: tuple[str, ...], ignored: frozenset[str]) -> dict[str, str]:
     """A service's event types by their lower-case spelling (built once per service, not per event)."""
     return {t.lower(): t for t in (*acted, *ignored)}
 
 
-def _known(env: Envelope, source: ResourceId | None, what: str, service: str, acted: tuple[str, ...], ignored: frozenset[str],
+AML_TYPES = _canonical((RUN_STATUS_CHANGED, RUN_COMPLETED), AML_IGNORED)
+KV_TYPES = _canonical((SECRET_NEAR_EXPIRY, SECRET_EXPIRED), KV_IGNORED)
+
+
+def _known(env: Envelope, source: ResourceId | None, what: str, service: str, types: Mapping[str, str], ignored: frozenset[str],
            why_ignored: str) -> str | Rejected | Ignored:
-    """Authenticate the source, then canonicalise the type: the type's canonical spelling, or why not."""
+    """Authenticate the source, then canonicalise the type (`types`: by lower-case spelling): the canonical spelling, or why not."""
     if source is None:
         return Rejected(f"{shown(env.type)} from {shown(env.source)}, which is not an allowed {what}", security=True, envelope=env)
-    etype = _canonical(acted, ignored).get(env.type.lower())
+    etype = types.get(env.type.lower())
     if etype is None:
         # From an allowed source an unknown type is new, not forged: acknowledged, no security warning.
         return Rejected(f"unknown {service} event type {shown(env.type)}", envelope=env)
@@ -297,7 +301,7 @@ def _known(env: Envelope, source: ResourceId | None, what: str, service: str, ac
 
 def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     workspace = allowed.workspace(env.source)
-    etype = _known(env, workspace, "workspace", "Azure ML", (RUN_STATUS_CHANGED, RUN_COMPLETED), AML_IGNORED, "remediation")
+    etype = _known(env, workspace, "workspace", "Azure ML", AML_TYPES, AML_IGNORED, "remediation")
     if not isinstance(etype, str):
         return etype
     assert workspace is not None
@@ -324,7 +328,7 @@ def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
 
 def _key_vault(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     vault = allowed.vault(env.source)
-    etype = _known(env, vault, "vault", "Key Vault", (SECRET_NEAR_EXPIRY, SECRET_EXPIRED), KV_IGNORED, "rotation")
+    etype = _known(env, vault, "vault", "Key Vault", KV_TYPES, KV_IGNORED, "rotation")
     if not isinstance(etype, str):
         return etype
     assert vault is not None
@@ -464,6 +468,12 @@ def _dimensions(raw: Any) -> dict[str, str]:
 def dimension(alert: AlertFired, name: str) -> str | None:
     value = _ci(alert.dimensions, name)
     return _text(value) or None
+
+
+def dimensions(alert: AlertFired, *wanted: str) -> tuple[str | None, ...]:
+    """`dimension` of each name in `wanted`, the alert's dimensions folded once for all of them."""
+    folded = _folded(alert.dimensions)
+    return tuple(_text(folded.get(name.strip().lower())) or None for name in wanted)
 
 
 def parse_any(payload: Any, allowed: Allowed) -> list[Parsed]:

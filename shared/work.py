@@ -7,11 +7,13 @@ the worker does the ARM calls. A work item is small JSON with a stable idempoten
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii as _quote  # json.dumps's own escaping (ensure_ascii), in C
 from typing import Any
 
 from shared import names
@@ -25,6 +27,7 @@ from shared.events import (
     RunNotResponding,
     SecretExpiring,
     dimension,
+    dimensions,
 )
 from shared.events import QUOTA_UTILIZATION as QUOTA_METRIC
 from shared.names import shown
@@ -91,8 +94,15 @@ class WorkItem:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        text = json.dumps({"kind": self.kind.value, "target": self.target, "trigger": self.trigger, "params": self.params},
-                          sort_keys=True)
+        """The queue message: ``json.dumps`` of the item with sorted keys, character for character.
+
+        A work item's fields and parameters are text, numbers, flags or nothing, so the message is
+        written out directly, each text escaped by the encoder's own function (ASCII-only, as
+        ``json.dumps`` writes it); anything else (a float that is not finite, a subclass, a nested
+        value) goes through ``json.dumps`` itself.
+        """
+        text = _written(self) or json.dumps({"kind": self.kind.value, "target": self.target, "trigger": self.trigger,
+                                             "params": self.params}, sort_keys=True)
         if len(text.encode("utf-8")) > MAX_ITEM_BYTES:
             raise BadWorkItem(f"work item is {len(text):,} bytes, over the queue's {MAX_ITEM_BYTES:,}-byte budget")
         return text
@@ -136,6 +146,39 @@ class WorkItem:
         return cls(kind, owner.id, trigger, params)
 
 
+_LITERALS: Mapping[Any, str] = {None: "null", True: "true", False: "false"}
+
+
+def _scalar(value: Any) -> str | None:
+    """A parameter's value as json.dumps writes it, or None when it is not a plain scalar."""
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if value is None or kind is bool:
+        return _LITERALS[value]
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return None
+
+
+def _written(item: WorkItem) -> str | None:
+    """The item as ``json.dumps(..., sort_keys=True)`` writes it, or None to leave it to json.dumps."""
+    if type(item.target) is not str or type(item.trigger) is not str or type(item.params) is not dict:
+        return None
+    parts = []
+    for key in sorted(item.params) if all(type(k) is str for k in item.params) else ():
+        value = _scalar(item.params[key])
+        if value is None:
+            return None
+        parts.append(f"{_quote(key)}: {value}")
+    if len(parts) != len(item.params):
+        return None
+    return (f'{{"kind": {_quote(item.kind.value)}, "params": {{{", ".join(parts)}}}, '
+            f'"target": {_quote(item.target)}, "trigger": {_quote(item.trigger)}}}')
+
+
 # Each kind's parameters and the check each value must pass.
 PARAMS: Mapping[Kind, Mapping[str, Callable[[Any], str | None]]] = {
     Kind.IDLE_SWEEP: {},
@@ -173,7 +216,8 @@ def from_event(event: RunEnded | RunNotResponding | AlertFired | SecretExpiring)
         # Like a failed-run event, but the alert names no run: every cluster of the workspace is checked.
         return WorkItem(Kind.CLUSTER_SWEEP, event.workspace.id, key)
     if event.metric == QUOTA_METRIC:
-        params = {"family": dimension(event, "VmFamilyName"), "cluster": dimension(event, "ClusterName"), "value": event.value}
+        family, cluster = dimensions(event, "VmFamilyName", "ClusterName")
+        params = {"family": family, "cluster": cluster, "value": event.value}
         return WorkItem(Kind.QUOTA, event.workspace.id, key, params)
     return WorkItem(Kind.UNUSABLE_NODES, event.workspace.id, key, {"cluster": dimension(event, "ClusterName"), "value": event.value})
 

@@ -60,3 +60,22 @@ def test_the_parser_refuses_what_json_cannot_carry_and_ambiguous_keys(raw, reaso
 def test_text_that_did_not_come_from_utf8_bytes_is_checked_for_lone_surrogates():
     with pytest.raises(PayloadError, match="not valid Unicode"):
         load_json('{"a": "\ud800"}')
+
+
+def _outcome(parse, text: str) -> tuple[str, object]:
+    try:
+        return "value", parse(text)
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+PIECES = st.sampled_from([" ", "\n", "{", "}", "[", "]", ",", ":", '"a"', '"a": 1', "1", "1.5", "1e999", "NaN", "-Infinity", "x", "null"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(DOC.map(json.dumps) | st.lists(PIECES, max_size=12).map("".join) | st.tuples(DOC.map(json.dumps), PIECES).map("".join)
+       | DOC.map(lambda d: f" {json.dumps(d)} \n"))
+def test_the_quick_path_parses_every_text_as_the_strict_decoder_does(text):
+    from shared.payload import _DECODER, _parse
+
+    assert _outcome(_parse, text) == _outcome(_DECODER.decode, text)
