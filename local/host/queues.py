@@ -109,18 +109,24 @@ class QueueListener:
         """Wake the poller now (a message was just written to this queue)."""
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop fetching and wait up to `timeout` for in-flight messages to complete."""
+    def request_stop(self) -> None:
+        """Stop fetching new messages now (the host signals every listener before waiting on any)."""
         self._stop.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop fetching and wait up to `timeout` for in-flight messages to complete."""
+        self.request_stop()
         deadline = time.monotonic() + timeout
         with self._lock:
             while self._in_flight and time.monotonic() < deadline:
                 self._lock.wait(max(0.0, deadline - time.monotonic()))
         self._renew_stop.set()
-        # A poll blocked in a storage call holds no message; its daemon thread need not be awaited.
+        # A poll blocked in a storage call holds no message; its daemon thread need not be awaited
+        # long: one second for all of them, not one each.
+        joined = time.monotonic() + 1.0
         for thread in self._threads:
-            thread.join(1.0)
+            thread.join(max(0.0, joined - time.monotonic()))
 
     # --- polling ---------------------------------------------------------------------------
 

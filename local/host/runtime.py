@@ -175,10 +175,14 @@ class Host:
             self.state = "Stopping"
             if self._http is not None:
                 self._http.stop()
-            for timer in self._timer_listeners:
-                timer.stop(grace)
-            for listener in self._queue_listeners:
-                listener.stop(grace)
+            # Every listener stops taking work at once; then each gets what is left of one grace period,
+            # so stopping costs at most `grace`, not `grace` per listener.
+            listeners = [*self._timer_listeners, *self._queue_listeners]
+            for listener in listeners:
+                listener.request_stop()
+            deadline = time.monotonic() + grace
+            for listener in listeners:
+                listener.stop(max(0.0, deadline - time.monotonic()))
             if self._invoker is not None:
                 if not self._invoker.wait_idle(grace):
                     log.warning("stopping with invocations still running")

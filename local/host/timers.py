@@ -232,8 +232,12 @@ class TimerListener:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def request_stop(self) -> None:
+        """Fire no more (the host signals every listener before waiting on any)."""
         self._stop.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.request_stop()
         self._thread.join(timeout)
 
     def _now(self) -> dt.datetime:
