@@ -184,12 +184,12 @@ class Runner:
                             eventgrid_key=str(topics.get("autopilot-events", "")), extra=extra)
 
     def _fresh(self, **overrides: str) -> tuple[Any, _NotingLedger]:
-        from shared.adapters.azure import credential
+        from shared.adapters.azure import forget_credentials
         from shared.adapters.ledger import Ledger
         from shared.settings import Settings
 
         self.azure.reset()
-        credential.cache_clear()  # a cold worker: its first call of each audience asks for a token
+        forget_credentials()  # a cold worker: its first call of each audience asks for a token
         s = Settings.from_env(self.env(**overrides))
         return s, _NotingLedger(Ledger(s.storage_connection, s.ledger_table), self.azure.journal_seq)
 

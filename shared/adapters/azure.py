@@ -90,6 +90,13 @@ def credential() -> Any:
     return _credential(*identity_choice())
 
 
+def forget_credentials() -> None:
+    """Drop the process's credentials, as a new worker starts without them (its first call of each
+    audience asks for a token): what a measurement of a cold worker needs."""
+    _credential.cache_clear()
+    managed_identity.cache_clear()
+
+
 def _quiet_identity_logs() -> None:
     import logging
 
