@@ -30,6 +30,9 @@ CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.4"
 _UPN = re.compile(r"^[A-Za-z0-9._%+'-]{1,113}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# An underscore between two letters or digits can neither open nor close emphasis in markdown (CommonMark's
+# flanking rules), and compute names hold such underscores: only the others could style a card's text.
+_STYLING_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 
 
 def studio_link(outcome: Outcome, tenant: str = "") -> str | None:
@@ -101,7 +104,8 @@ TEAMS_TITLE_BYTES = 1024
 
 def _teams_text(value: Any, budget: int = TEAMS_TEXT_BYTES) -> str:
     text = _CONTROL.sub(" ", str(value))
-    text = text.translate(str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "*": "∗", "_": " ", "`": "'"}))
+    text = _STYLING_UNDERSCORE.sub(" ", text)
+    text = text.translate(str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "*": "∗", "`": "'"}))
     if len(json.dumps(text)) <= budget:
         return text
     cut = len(text)

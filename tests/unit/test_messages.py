@@ -162,3 +162,13 @@ def test_an_owner_that_is_not_text_is_routed_to_no_owner_webhook_and_breaks_noth
     notifier = Notifier(settings)
     assert notifier.reaches(" BOB@contoso.com ") and not notifier.reaches({"upn": "bob@contoso.com"})
     assert not notifier.reaches(["bob@contoso.com"]) and not notifier.reaches(None)
+
+
+def test_a_compute_name_with_underscores_is_shown_as_named_in_a_teams_card_and_only_styling_underscores_go():
+    card = card_of(render("teams", warning(target="gpu_train_01"), grace=timedelta(minutes=60), warning=True))
+    valid_card(card)
+    text = json.dumps(card["body"])
+    assert "gpu_train_01" in text
+    styled = card_of(render("teams", Outcome(Action(MarkIdle(), WS, "ci-alice", "_idle_ for __5h__", owner=None),
+                                             Status.DONE, "idle", NOW), grace=timedelta(minutes=60), warning=True))
+    assert "_idle_" not in json.dumps(styled["body"]) and "__5h__" not in json.dumps(styled["body"])
