@@ -284,6 +284,8 @@ class Engine:
             self._recover(ws, run, report.notes)
         snap = self.gatherer.gather(ws, purpose, item.params, now, report.notes)
         run.job_horizon, run.listed_jobs = snap.job_horizon, snap.jobs
+        if snap.sizes:  # already read for the decision: the cores a write frees need no second read
+            run.sizes = dict(snap.sizes)
         decided = decide(purpose, item.params, snap, self.rules, now)
         report.verdicts += decided.verdicts
         report.notes += decided.notes
