@@ -359,6 +359,16 @@ def test_shared_holds_the_vault_the_logs_and_workspace_based_app_insights():
     assert {"key_vault_id", "app_insights_id"} <= outputs
 
 
+def test_app_insights_takes_only_entra_telemetry_and_the_apps_identity_publishes_it(module):
+    insights = _resources(_load(INFRA / "shared"), "azurerm_application_insights")["this"]
+    assert insights["local_authentication_disabled"] is True, "an instrumentation key alone must not send telemetry"
+    publisher = _resources(module, "azurerm_role_assignment")["telemetry_publisher"]
+    assert _unquote(publisher["role_definition_name"]) == "Monitoring Metrics Publisher"
+    assert publisher["scope"] == "${var.app_insights_id}" and publisher["principal_id"] == "${local.principal_id}"
+    settings = _locals(module)["app_settings"]
+    assert "Authorization=AAD" in _unquote(settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"])
+
+
 def test_mlops_holds_the_workspace_its_storage_a_registry_and_a_cluster_scaling_to_zero():
     mlops = _load(INFRA / "mlops")
     assert not _resources(mlops, "azurerm_key_vault"), "the vault lives in infra/shared"
