@@ -60,6 +60,7 @@ class BadWorkItem(ValueError):
 # is 64 KB on the queue.
 MAX_ITEM_BYTES = MAX_QUEUE_MESSAGE_BYTES * 3 // 4
 MAX_TRIGGER = 512
+FIELDS = frozenset({"kind", "target", "trigger", "params"})
 
 
 def _optional_name(rule: names.NameRule) -> Callable[[Any], str | None]:
@@ -124,6 +125,10 @@ class WorkItem:
             kind = Kind(raw.get("kind"))
         except (ValueError, TypeError):
             raise BadWorkItem(f"unknown work item kind {shown(raw.get('kind'))}") from None
+        # Only to_json writes work items, and it writes these four fields: any other was added on the way.
+        extra = sorted(set(raw) - FIELDS)
+        if extra:
+            raise BadWorkItem(f"{kind.value} work item has unknown field {shown(extra[0])}", security=True)
         target, trigger, params = raw.get("target"), raw.get("trigger"), raw.get("params", {})
         if not isinstance(target, str) or not target or not isinstance(trigger, str) or not trigger:
             raise BadWorkItem("work item lacks target or trigger")

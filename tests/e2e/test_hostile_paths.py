@@ -96,6 +96,12 @@ def test_an_event_with_a_recursion_bomb_in_its_data_is_acknowledged_and_queues_n
      "not in ALLOWED_WORKSPACES"),
     (json.dumps({"kind": "unusable-nodes", "target": WS.id, "trigger": "t", "params": {"cluster": "../../x/computes/y"}}).encode(),
      "parameter cluster"),
+    (json.dumps({"kind": "deployment-sweep", "target": OTHER_WS.upper(), "trigger": "t", "params": {}}).encode(),
+     "not in ALLOWED_WORKSPACES"),
+    (json.dumps({"kind": "not-responding", "target": WS.id.upper(), "trigger": "t", "params": {"run": "x%2F..%2F..%2Fy"}}).encode(),
+     "parameter run"),
+    (json.dumps({"kind": "deployment-sweep", "target": WS.id, "trigger": "t", "params": {}, "delete": "all"}).encode(),
+     "unknown field 'delete'"),
     (b'{"hello": "world"}', "unknown work item kind"),
     (b"\x00\xff binary", "not UTF-8"),
 ])
