@@ -27,6 +27,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -331,18 +332,20 @@ def _scrub(message: str, connection: str) -> str:
 REPORT_COLUMNS = ["workspace", "rule", "actions", "done", "failed", "skipped", "planned", "vms_freed", "cores_freed",
                   "cores_planned", "core_hours", "money"]
 _SPAN = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SPAN_TEXT = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+) *(?P<unit>[mhdw]?)", re.ASCII)
 
 
 def _span(text: str) -> timedelta:
-    """30d, 12h, 90m, 2w: how far back (at most MAX_HOURS)."""
-    raw = text.strip().lower()
-    unit = raw[-1:] if raw[-1:] in _SPAN else ""
-    try:
-        value = float(raw[:-1] if unit else raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number and a unit (m, h, d or w), e.g. 30d; got {text!r}") from None
-    seconds = value * _SPAN[unit or "d"]
-    if not (math.isfinite(seconds) and 0 < seconds <= MAX_HOURS * 3600):
+    """30d, 12h, 90m, 2w: how far back (at most MAX_HOURS), in ASCII digits.
+
+    float() alone would also read fullwidth or Arabic-Indic digits, underscores and exponents; a span so small
+    that it is no time at all is refused like 0d.
+    """
+    match = _SPAN_TEXT.fullmatch(text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a number and a unit (m, h, d or w), e.g. 30d; got {text!r}")
+    seconds = float(match["number"]) * _SPAN[match["unit"] or "d"]
+    if not (0 < seconds <= MAX_HOURS * 3600 and timedelta(seconds=seconds)):
         raise argparse.ArgumentTypeError(f"must be positive and at most {MAX_HOURS // 24} days, got {text!r}")
     return timedelta(seconds=seconds)
 

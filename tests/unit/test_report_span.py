@@ -1,0 +1,37 @@
+"""`autopilot report --since`: a span in plain ASCII digits and a unit, positive and at most MAX_HOURS; anything else
+is one line on stderr and exit 2, before the ledger is read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from shared.cli import parser
+
+
+def since(text: str) -> timedelta:
+    return parser().parse_args(["report", "--since", text]).since
+
+
+@pytest.mark.parametrize(("text", "span"), [
+    ("30d", timedelta(days=30)), ("12h", timedelta(hours=12)), ("90m", timedelta(minutes=90)), ("2w", timedelta(weeks=2)),
+    ("30", timedelta(days=30)), (" 1.5H ", timedelta(hours=1.5)), ("30 d", timedelta(days=30)), (".5d", timedelta(hours=12)),
+])
+def test_a_span_in_digits_and_a_unit_is_read_as_written(text, span):
+    assert since(text) == span
+
+
+@pytest.mark.parametrize("text", [
+    "３０d",           # fullwidth digits, which float() reads as 30
+    "٣٠d",            # Arabic-Indic digits
+    "1_000d",         # float() reads underscores as digit separators
+    "1e-300d",        # an exponent: a span too small for a timedelta, read as no time at all
+    "0.00000000000001d",
+    "1e9h", "0d", "-5d", "99999999d", "nan", "inf", "", "d", "30x", "30dd",
+])
+def test_a_span_that_is_not_plain_digits_and_a_unit_or_not_a_positive_time_is_one_line_and_exit_2(text, capsys):
+    with pytest.raises(SystemExit) as refused:
+        since(text)
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and err.count("\n") == 1 and "--since" in err and "Traceback" not in err
