@@ -351,6 +351,9 @@ def _span(text: str) -> timedelta:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.output == "html" and (args.file.endswith(("/", os.sep)) or Path(args.file).is_dir()):
+        # Path() drops a trailing separator: `--file reports/` would write a file named reports.
+        return _fail(f"--file {args.file}: names a directory; give the page's file name, e.g. {Path(args.file, 'autopilot-report.html')}")
     settings = from_environment()
     if not settings.storage_connection:
         return _fail("AzureWebJobsStorage: required to read the ledger")

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.cli import parser
+from shared.cli import main, parser
+from tests.unit.test_events import WS
 
 
 def since(text: str) -> timedelta:
@@ -35,3 +36,17 @@ def test_a_span_that_is_not_plain_digits_and_a_unit_or_not_a_positive_time_is_on
         since(text)
     err = capsys.readouterr().err
     assert refused.value.code == 2 and err.count("\n") == 1 and "--since" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["not-yet/", "", "."])
+def test_an_html_report_file_that_names_a_directory_is_refused_in_one_line_before_anything_is_read_or_written(
+        name, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ALLOWED_WORKSPACES", WS.id)
+    # Nothing listens here: the refusal must come before the ledger is read.
+    monkeypatch.setenv("AzureWebJobsStorage", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+                       "TableEndpoint=http://127.0.0.1:9/devstoreaccount1")
+    assert main(["report", "--output", "html", "--file", name]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "directory" in err and "--file" in err
+    assert list(tmp_path.iterdir()) == []
