@@ -41,7 +41,7 @@ def judge_cluster(
     - exempt clusters are skipped;
     - a cluster recycled for unusable nodes gets its max nodes back once it has drained to zero;
     - min nodes above 0 with no active or queued job for the idle threshold → min 0
-      (the last job's end, or the cluster's creation when it never ran one, marks the start of idleness);
+      (the last job's end, or the cluster's creation if later, marks the start of idleness);
     - an idle time before scale down above the cap → the cap (whatever the jobs).
     """
     exempt = exemption_reason(cluster.name, cluster.tags, rules.exemptions)
@@ -65,8 +65,10 @@ def judge_cluster(
         if active:
             reasons_keep = f"min nodes {cluster.min_nodes} kept: job {active[0].name} is {active[0].status}"
         else:
+            # Idleness starts at the last job's end, never before the cluster itself was created (a job
+            # of an earlier cluster of the same name says nothing about this one).
             seen = [job.last_seen_at for job in mine if job.last_seen_at]
-            since = max(seen) if seen else cluster.created_at
+            since = max([*seen, *([cluster.created_at] if cluster.created_at else [])], default=None)
             if since is None or now - since >= rules.idle:
                 quiet = "no job on record" if since is None else f"no active or queued job for {human(now - since)}"
                 reasons.append(f"min nodes {cluster.min_nodes} → 0 ({quiet}, threshold {human(rules.idle)})")

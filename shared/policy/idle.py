@@ -112,8 +112,9 @@ def judge_instance(
 
     threshold, source = threshold_for(instance, rules)
     since, what = last_activity(instance, jobs, cpu)
-    if since is None:
-        # Nothing at all says when it was last used: the creation time is the floor.
+    if instance.created_at and (since is None or instance.created_at > since):
+        # The creation time is the floor: nothing says it was used, or what does predates this instance
+        # (a job of an earlier instance of the same name).
         since, what = instance.created_at, "created"
     if since is None:
         return verdict(Decision.KEEP, "no activity or creation time on record; cannot judge idleness", *clear)
