@@ -73,8 +73,10 @@ def _one(azure: LocalAzure, env: dict[str, str], kind: str, workspace_id: str) -
     if done.returncode != 0:
         raise RuntimeError(f"{kind} failed: {done.stderr.strip().splitlines()[-1:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    arm = [e for e in azure.journal(start) if e["service"] == "arm"]
+    journal = azure.journal(start)
+    arm = [e for e in journal if e["service"] == "arm"]
     return {"wall_s": round(result["wall_s"], 2), "process_s": round(process_s, 2), "arm_requests": len(arm),
+            "run_history_requests": sum(1 for e in journal if e["service"] == "runhistory"),
             "jobs_list_pages": sum(1 for e in arm if e["path"].rstrip("/").lower().endswith("/jobs")),
             "jobs_read_by_name": sum(1 for e in arm if "/jobs/" in e["path"].lower()),
             "peak_rss_mb": round(result["peak_rss_mb"], 1), "decisions": result["decisions"], "outcomes": result["outcomes"]}
@@ -94,7 +96,13 @@ def measure(azure: LocalAzure, env: dict[str, str], workspace_id: str, workspace
             own = {**env, "LEDGER_TABLE": f"scale{uuid.uuid4().hex[:16]}"}
             for run in RUNS:
                 rows.append({"computes": n, "jobs": m, "active_jobs": len(range(0, m, ACTIVE_EVERY)), "sweep": kind, "run": run,
-                             **_one(azure, own, kind, workspace_id)})
+                             "source": "run-history", **_one(azure, own, kind, workspace_id)})
+        if (n, m) == TARGET_CELL:
+            # What the same cell costs when run history cannot answer: ARM's whole list, then its kept digest.
+            own = {**env, "LEDGER_TABLE": f"scale{uuid.uuid4().hex[:16]}", "JOBS_SOURCE": "arm"}
+            for run in RUNS:
+                rows.append({"computes": n, "jobs": m, "active_jobs": len(range(0, m, ACTIVE_EVERY)), "sweep": SWEEPS[0],
+                             "run": run, "source": "arm", **_one(azure, own, SWEEPS[0], workspace_id)})
     finally:
         azure.client.latency(0)
     return rows
@@ -103,18 +111,22 @@ def measure(azure: LocalAzure, env: dict[str, str], workspace_id: str, workspace
 def table(rows: Sequence[dict[str, Any]], page_size: int) -> Table:
     t = Table(f"6. One workspace at scale (observe mode, {LATENCY_MS} ms per request, ARM pages of {page_size}, "
               f"{100 // ACTIVE_EVERY} % of jobs active)",
-              ["computes", "jobs", "sweep", "run", "wall s", "ARM requests", "jobs pages", "jobs read by name", "peak RSS MB", "outcomes"])
+              ["computes", "jobs", "sweep", "jobs from", "run", "wall s", "ARM requests", "run history requests", "jobs pages",
+               "jobs read by name", "peak RSS MB", "outcomes"])
     for r in rows:
-        t.add(r["computes"], r["jobs"], r["sweep"], r.get("run", "cold"), r["wall_s"], r["arm_requests"], r["jobs_list_pages"],
-              r.get("jobs_read_by_name", 0), r["peak_rss_mb"],
+        t.add(r["computes"], r["jobs"], r["sweep"], r.get("source", "arm"), r.get("run", "cold"), r["wall_s"], r["arm_requests"],
+              r.get("run_history_requests", 0), r["jobs_list_pages"], r.get("jobs_read_by_name", 0), r["peak_rss_mb"],
               ", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items())) or "none")
     t.notes.append("wall s: the sweep in a warm worker (imports excluded); peak RSS: the sweep's process, imports included")
-    t.notes.append("cold: the first sweep of a workspace reads its whole job list once and keeps the digest in the ledger; "
-                   "warm: the next sweep lists the jobs created since and reads the kept active ones by name "
-                   "(until one per compute still runs); a complete listing again every JOBS_FULL_LISTING_HOURS")
+    t.notes.append("jobs from run-history (JOBS_SOURCE's default): one request per judged compute (its jobs not finished or "
+                   "ended within the lookback), whatever the workspace's history; first (cold) and next (warm) sweeps alike")
+    t.notes.append("jobs from arm (JOBS_SOURCE=arm, or run history refusing): cold, the first sweep reads the whole job list "
+                   "once and keeps the digest in the ledger; warm, the next lists the jobs created since and reads the kept "
+                   "active ones by name; a complete listing again every JOBS_FULL_LISTING_HOURS")
     t.notes.append("before (azure-ai-ml entities, the whole job list before every guarded write, one page): "
                    "10 × 100 1.5 s / 1.0 s / 114 MB; 100 × 10,000 116 s / 122 s / 308 MB; 10 × 100,000 449 s / 302 s / 2.07 GB "
-                   "(idle / cluster / peak); raw pages, every sweep cold: 10 × 100,000 93 s / 93 s / 53 MB")
+                   "(idle / cluster / peak); raw pages, every sweep cold: 10 × 100,000 93 s / 93 s / 53 MB; ARM's list and "
+                   "its kept digest: 10 × 100,000 cold 71 s / 70 s, warm 1.5 s / 1.2 s")
     t.notes.append(f"a complete job listing is jobs / {page_size} pages: ARM's jobs list filters by neither status nor compute; "
                    f"at {LATENCY_MS} ms per request that alone is {LATENCY_MS} ms × pages (README, \"Jobs at the cost of what is active\")")
     left = sorted({(n, m) for n in (10, 1000) for m in (100, 10_000, 100_000)} - {(r["computes"], r["jobs"]) for r in rows})
@@ -122,15 +134,15 @@ def table(rows: Sequence[dict[str, Any]], page_size: int) -> Table:
         t.notes.append("cells not run (their job listing costs what 10 × the same jobs shows; --scale-cells runs them): "
                        + ", ".join(f"{n:,} × {m:,}" for n, m in left))
     t.notes.append(f"figures also in {RESULTS}")
-    target = [r for r in rows if (r["computes"], r["jobs"]) == TARGET_CELL and r.get("run", "warm") == "warm"]
+    target = [r for r in rows if (r["computes"], r["jobs"]) == TARGET_CELL and r.get("source") == "run-history"]
     if not target:
         t.verdict = "target cell not run"
         return t
     misses = [f"{r['sweep']} {r['wall_s']} s" for r in target if r["wall_s"] >= TARGET_S]
     misses += [f"{r['sweep']} {r['peak_rss_mb']} MB" for r in target if r["peak_rss_mb"] >= TARGET_RSS_MB]
     cell = f"{TARGET_CELL[0]} × {TARGET_CELL[1]:,}"
-    t.verdict = (f"PASS: {cell} warm under {TARGET_S:.0f} s and {TARGET_RSS_MB:.0f} MB per sweep" if not misses else
-                 f"ABOVE TARGET: {cell} warm: {', '.join(misses)} (target < {TARGET_S:.0f} s, < {TARGET_RSS_MB:.0f} MB)")
+    t.verdict = (f"PASS: {cell} under {TARGET_S:.0f} s and {TARGET_RSS_MB:.0f} MB per sweep, the first sweep included" if not misses else
+                 f"ABOVE TARGET: {cell}: {', '.join(misses)} (target < {TARGET_S:.0f} s, < {TARGET_RSS_MB:.0f} MB)")
     return t
 
 

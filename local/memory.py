@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.errors import AzureError, Gone
-from shared.jobs import JobDigest, digest
+from shared.jobs import JobDigest, digest, of_computes
 from shared.model import (
     CpuActivity,
     Job,
@@ -93,6 +93,12 @@ class MemoryWorkspace(_Faults):
         out = digest(self.jobs)
         out.full_at = now
         return out
+
+    def jobs_on(self, computes: Sequence[str], ended_since: datetime) -> JobDigest:
+        """The jobs on these computes not finished or ended since then, as run history answers."""
+        self._call("jobs_on", tuple(computes))
+        return of_computes(j for j in self.jobs if any(j.runs_on(c) for c in computes)
+                           and (j.active or (j.last_seen_at or ended_since) >= ended_since))
 
     def get_job(self, name: str) -> Job | None:
         self._call("get_job", name)

@@ -25,6 +25,7 @@ from shared import job_cache, names
 from shared.actions import AzureWrite, change_from
 from shared.errors import AzureError, Gone, TransientFailure
 from shared.guards import Pipeline, Run, claim_fields, pipeline
+from shared.jobs import JobDigest, JobsUnavailable, of_computes
 from shared.model import (
     Action,
     Cluster,
@@ -41,7 +42,7 @@ from shared.model import (
 from shared.names import shown
 from shared.outcome_log import tell
 from shared.policy.common import Exemptions
-from shared.policy.decide import NEEDS, Needs, Purpose, Rules, Snapshot, decide
+from shared.policy.decide import NEEDS, Needs, Purpose, Rules, Snapshot, decide, judged_by, lookback
 from shared.policy.idle import threshold_for
 from shared.policy.inventory import Row
 from shared.ports import LEASE, Compute, LedgerPort, MetricsPort, NotifierPort, Orphan, WorkspacePort
@@ -106,18 +107,20 @@ class Gatherer:
             computes = tuple(ws.list_computes())
         if purpose is Purpose.QUOTA and not params.get("family"):
             return Snapshot(ws.id, computes)
-        listed = job_cache.list_jobs(ws, self.ledger, self.settings, now, notes) if computes else None
-        jobs, horizon = (listed.jobs, listed.horizon) if listed else ((), None)
-        snap = Snapshot(ws.id, computes, jobs)
-        cpu = self._cpu(ws, snap, now, notes) if need.cpu else {}
+        bare = Snapshot(ws.id, computes)
+        cpu = self._cpu(ws, bare, now, notes) if need.cpu else {}
         marks = self._marks(need, marks)
         if restores is None:
-            restores = self._restores(snap.clusters, now, notes) if need.restores else {}
+            restores = self._restores(bare.clusters, now, notes) if need.restores else {}
         usages, sizes = ((), {})
         if need.quota:
             location = ws.location()
             usages, sizes = tuple(ws.list_usages(location)), ws.vm_sizes(location)
-        snap = Snapshot(ws.id, computes, jobs, cpu, marks, restores, usages, sizes, job_horizon=horizon)
+        # The jobs last: with everything else known, only the computes whose verdict a job could change are asked.
+        snap = Snapshot(ws.id, computes, (), cpu, marks, restores, usages, sizes)
+        listed = self._jobs(ws, purpose, params, snap, now, notes) if computes else None
+        if listed is not None:
+            snap = replace(snap, jobs=listed.jobs, job_horizon=listed.horizon)
         if not need.deployments:
             return snap
         try:
@@ -125,6 +128,24 @@ class Gatherer:
         except AzureError as exc:  # the plan still shows every compute when endpoints cannot be read
             notes.append(f"online deployments could not be read ({exc})")
             return snap
+
+    def _jobs(self, ws: WorkspacePort, purpose: Purpose, params: Mapping[str, Any], snap: Snapshot, now: datetime,
+              notes: list[str]) -> JobDigest:
+        """The jobs `purpose` judges: those not finished or ended within the lookback on each compute
+        whose verdict a job could change (``shared.policy.decide.judged_by``), one run-history request
+        per compute — a cost that follows what could be acted on, not how many jobs ever ran; the
+        workspace's complete list (ARM, its digest kept in the ledger) when the purpose needs every
+        job or run history cannot answer."""
+        judged = judged_by(purpose, params, snap, self.rules, now)
+        if judged is not None and self.settings.jobs_source == "run-history":
+            if not judged:
+                return of_computes(())
+            try:
+                return ws.jobs_on(judged, now - lookback(snap.computes, self.rules))
+            except JobsUnavailable as exc:
+                log.warning("jobs of %s: run history could not answer (%s): ARM's jobs list read instead", ws.id.name, exc)
+                notes.append(f"run history could not answer ({exc}): ARM's whole jobs list read instead")
+        return job_cache.list_jobs(ws, self.ledger, self.settings, now, notes)
 
     def _marks(self, need: Needs, given: Mapping[str, Mark] | None) -> dict[str, Mark]:
         marks = given if given is not None else (self.ledger.marks() if need.marks and self.ledger else {})
@@ -188,8 +209,9 @@ class Gatherer:
         if compute is None:
             return Snapshot(ws.id, found=f"run {run} ran on {job.compute}, which no longer exists: skipped, already gone")
         clusters = [compute] if isinstance(compute, Cluster) else []
-        listed = job_cache.list_jobs(ws, self.ledger, self.settings, now, notes)
-        return Snapshot(ws.id, (compute,), listed.jobs, restores=self._restores(clusters, now, notes), job_horizon=listed.horizon)
+        snap = Snapshot(ws.id, (compute,), restores=self._restores(clusters, now, notes))
+        listed = self._jobs(ws, Purpose.RUN_ENDED, {"run": run}, snap, now, notes)
+        return replace(snap, jobs=listed.jobs, job_horizon=listed.horizon)
 
     def _cpu(self, ws: WorkspacePort, snap: Snapshot, now: datetime, notes: list[str]) -> dict[str, CpuActivity] | None:
         """CPU activity of the running instances by name key; None when the metrics cannot be read (never "idle")."""

@@ -27,6 +27,11 @@ ALL_JOBS = {"listViewType": "All"}
 HORIZON_MARGIN = timedelta(minutes=15)
 
 
+class JobsUnavailable(Exception):
+    """A per-compute source of jobs cannot answer (refused, unreadable, too long): the complete
+    listing decides instead. The message says why, in one line."""
+
+
 class NewestFirst:
     """Reads a jobs list said to come newest first down to ``horizon - HORIZON_MARGIN``, only as far as
     the order proves itself; once it does not, ``broken`` is set and the whole list must be read.
@@ -99,6 +104,16 @@ class JobDigest:
 
     def active_on(self, compute: str) -> list[Job]:
         return [job for job in self.active.values() if job.runs_on(compute)]
+
+
+def of_computes(jobs: Iterable[Job], horizon: datetime | None = None) -> JobDigest:
+    """The digest of the jobs a per-compute source gave (active ones and those ended lately): complete
+    for those computes only, so it is never kept as the workspace's (``full`` False, no ``full_at``)."""
+    out = JobDigest(full=False)
+    for job in jobs:
+        out.add(job)
+    out.horizon = horizon
+    return out
 
 
 def digest(jobs: Iterable[Job]) -> JobDigest:

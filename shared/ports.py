@@ -39,6 +39,10 @@ class WorkspacePort(Protocol):
         """Every job, digested as the listing streams: the active ones and each compute's last finished one.
         With ``known`` (an earlier complete digest) only the jobs created since are listed, the rest carried over."""
         ...
+    def jobs_on(self, computes: Sequence[str], ended_since: datetime) -> JobDigest:
+        """The jobs on these computes not finished or ended since ``ended_since`` (complete for them
+        only); JobsUnavailable when that source cannot answer."""
+        ...
     def get_job(self, name: str) -> Job | None: ...
     def active_jobs(self, compute: str, horizon: datetime | None = None, known: Sequence[Job] = ()) -> list[Job]:
         """The non-terminal jobs on one compute now; ``horizon`` (the newest creation time a complete

@@ -68,6 +68,7 @@ CATALOGUE: tuple[Setting, ...] = (
     Setting("ROTATION_SCHEDULE", "0 30 2 * * *", "NCRONTAB schedule of the credential rotation sweep."),
     Setting("ROTATION_NEAR_EXPIRY_DAYS", "30", "The rotation sweep rotates a managed credential expiring within this many days."),
     Setting("ROTATION_MIN_INTERVAL_HOURS", "24", "Never rotate one credential twice within this time."),
+    Setting("JOBS_SOURCE", "run-history", "Where a sweep finds the jobs on a compute: `run-history` (AML's run history, per compute, by status; ARM's jobs list when it cannot answer) or `arm` (ARM's jobs list only)."),
     Setting("JOBS_FULL_LISTING_HOURS", "24", "A sweep reads a workspace's whole job list at least this often; in between it lists the jobs created since and reads the active ones it keeps in the ledger by name."),
     Setting("LEDGER_TABLE", "autopilotledger", "Table (in AzureWebJobsStorage) holding claims, marks and outcomes."),
     Setting("WORK_QUEUE", "autopilot-work", "Queue (in AzureWebJobsStorage) for per-workspace work handed off by triggers."),
@@ -148,6 +149,7 @@ def _ids(env: Mapping[str, str], name: str, kind: str, required: bool) -> tuple[
 
 
 NOTIFY_FORMATS = ("text", "teams", "slack")
+JOBS_SOURCES = ("run-history", "arm")
 MAX_OWNER_ROUTES = 1000
 _UPN = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,113}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -379,6 +381,7 @@ class Settings:
     discovery_tag: tuple[str, str | None] | None = None
     discovery_refresh_minutes: int = 60
     arm_budget_percent: int = 50
+    jobs_source: str = "run-history"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require_storage: bool = True) -> Settings:
@@ -454,6 +457,7 @@ class Settings:
             discovery_refresh_minutes=_int(env, "DISCOVERY_REFRESH_MINUTES", 1, 10080),
             arm_budget_percent=_int(env, "ARM_BUDGET_PERCENT", 1, 100),
             jobs_full_listing_hours=_int(env, "JOBS_FULL_LISTING_HOURS", 1, 168),
+            jobs_source=_choice(env, "JOBS_SOURCE", JOBS_SOURCES),
         )
 
     def workspace(self, resource_id: str) -> ResourceId:

@@ -49,6 +49,7 @@ locals {
     ROTATION_SCHEDULE              = var.rotation_schedule
     ROTATION_NEAR_EXPIRY_DAYS      = tostring(var.rotation_near_expiry_days)
     ROTATION_MIN_INTERVAL_HOURS    = tostring(var.rotation_min_interval_hours)
+    JOBS_SOURCE                    = var.jobs_source
     JOBS_FULL_LISTING_HOURS        = tostring(var.jobs_full_listing_hours)
     LEDGER_TABLE                   = var.ledger_table
     WORK_QUEUE                     = var.work_queue

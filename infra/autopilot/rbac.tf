@@ -23,6 +23,7 @@ locals {
     "Microsoft.MachineLearningServices/workspaces/computes/stop/action",
     "Microsoft.MachineLearningServices/workspaces/computes/updateIdleShutdownSetting/action",
     "Microsoft.MachineLearningServices/workspaces/jobs/read",
+    "Microsoft.MachineLearningServices/workspaces/experiments/runs/read",
     "Microsoft.MachineLearningServices/workspaces/jobs/cancel/action",
     "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
     "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/read",

@@ -418,6 +418,16 @@ variable "rotation_min_interval_hours" {
   default     = 24
 }
 
+variable "jobs_source" {
+  description = "JOBS_SOURCE: where a sweep finds the jobs on a compute: run-history (AML's run history, per compute, by status; ARM's jobs list when it cannot answer) or arm (ARM's jobs list only)."
+  type        = string
+  default     = "run-history"
+  validation {
+    condition     = contains(["run-history", "arm"], var.jobs_source)
+    error_message = "jobs_source must be run-history or arm."
+  }
+}
+
 variable "jobs_full_listing_hours" {
   description = "JOBS_FULL_LISTING_HOURS: a sweep reads a workspace's whole job list at least this often; in between it lists the jobs created since and reads the active ones it keeps in the ledger by name."
   type        = number

@@ -145,6 +145,8 @@ class Workspace:
     # Jobs seeded in bulk, kept compact and rendered only when listed or read: name -> BulkJob.
     bulk_jobs: dict[str, BulkJob] = field(default_factory=dict)
     job_order: dict[tuple[bool, ...], list[str]] | None = None  # names newest first, per archive view; None once stale
+    # Run history's index: lower compute name -> (created, job name, step or None), newest first; None once stale.
+    run_index: dict[str, list[tuple[datetime, str, str | None]]] | None = None
     datastores: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower name -> ARM body
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower datastore name -> secrets
     keys_synced_at: datetime | None = None
@@ -187,6 +189,10 @@ class BulkJob:
 
 def _created(body: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(body["systemData"]["createdAt"]).replace("Z", "+00:00"))
+
+
+def _parse_time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
 
 
 class MLService:
@@ -246,8 +252,8 @@ class MLService:
         }
 
     def handle(self, req: Request) -> Response | None:
-        if f"/providers/{PROVIDER.lower()}/" not in req.path.lower() + "/":
-            return None
+        if f"/providers/{PROVIDER.lower()}/" not in req.path.lower() + "/" or req.path.lower().startswith("/history/"):
+            return None  # not ARM's (run history's paths name the provider too)
         refused = lro.guard(req)
         if refused is not None:
             return refused
@@ -316,7 +322,7 @@ class MLService:
             compute = computes[(i // every if running else i) % len(computes)]
             ws.bulk_jobs[f"{prefix}-{i:07d}"] = BulkJob(active if running else "Completed", compute, created,
                                                          None if running else created + timedelta(minutes=30))
-        ws.job_order = None
+        ws.job_order = ws.run_index = None
         return {"workspace": ws.id, "jobs": len(ws.jobs) + len(ws.bulk_jobs)}
 
     def delete_compute(self, compute_id: str) -> bool:
@@ -453,8 +459,66 @@ class MLService:
         body = self._job_body(ws, name, status, spec.get("compute"), created, ended, spec)
         ws.jobs[name] = body
         ws.bulk_jobs.pop(name, None)
-        ws.job_order = None
+        ws.job_order = ws.run_index = None
         return body
+
+    # --- run history's view of the jobs (local/emulator/runhistory.py) ------------------------
+
+    def _run_index(self, ws: Workspace) -> dict[str, list[tuple[datetime, str, str | None]]]:
+        """Where each job ran, by compute: a job on its compute, a pipeline's steps each on its own."""
+        if ws.run_index is None:
+            index: dict[str, list[tuple[datetime, str, str | None]]] = {}
+            for name, body in ws.jobs.items():
+                props = body["properties"]
+                created = _created(body)
+                if props.get("computeId"):
+                    index.setdefault(str(props["computeId"]).rsplit("/", 1)[-1].lower(), []).append((created, name, None))
+                for step, spec in (props.get("jobs") or {}).items():
+                    if isinstance(spec, dict) and spec.get("computeId"):
+                        index.setdefault(str(spec["computeId"]).rsplit("/", 1)[-1].lower(), []).append((created, name, step))
+            for name, job in ws.bulk_jobs.items():
+                if job.compute:
+                    index.setdefault(job.compute.lower(), []).append((job.created, name, None))
+            for entries in index.values():
+                entries.sort(reverse=True, key=lambda e: (e[0], e[1], e[2] or ""))
+            ws.run_index = index
+        return ws.run_index
+
+    def runs_on(self, ws: Workspace, compute: str) -> list[tuple[dict[str, Any], Callable[[], dict[str, Any]]]]:
+        """The runs whose target is `compute` (any case), newest first: for each, the fields a filter
+        reads (times as datetimes) and how to render it as run history's Run object."""
+        return [self._run(ws, name, step) for _, name, step in self._run_index(ws).get(compute.lower(), [])]
+
+    def _run(self, ws: Workspace, name: str, step: str | None) -> tuple[dict[str, Any], Callable[[], dict[str, Any]]]:
+        body = ws.jobs.get(name)
+        if body is None:
+            job = ws.bulk_jobs[name]
+            status, compute, created, ended, user = job.status, job.compute, job.created, job.ended, "alice@contoso.com"
+        else:
+            props, system = body["properties"], body["systemData"]
+            status, created, user = props["status"], _created(body), system.get("createdBy")
+            ended = _parse_time(system.get("lastModifiedAt")) if status.lower() in _TERMINAL_JOB else None
+            compute_id = (props.get("jobs") or {}).get(step, {}).get("computeId") if step else props.get("computeId")
+            compute = str(compute_id or "").rsplit("/", 1)[-1] or None
+        run_id = f"{name}_{step}" if step else name
+        fields = {"runId": run_id, "status": status, "target": compute, "runType": "azureml.StepRun" if step else "azureml.scriptrun",
+                  "parentRunId": name if step else None, "createdUtc": created, "startTimeUtc": created, "endTimeUtc": ended}
+
+        def render() -> dict[str, Any]:
+            return {
+                **fields,
+                "runUuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ws.id}/runs/{run_id}")),
+                "rootRunId": name,
+                "experimentId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ws.id}/experiments/Default")),
+                "createdUtc": wire.iso(created),
+                "startTimeUtc": wire.iso(created),
+                "endTimeUtc": wire.iso(ended),
+                "hidden": False,
+                "createdBy": {"userObjectId": wire.PRINCIPAL_ID, "userName": user},
+                "compute": {"target": compute, "targetType": "AmlCompute", "vmSize": None, "instanceCount": 1},
+            }
+
+        return fields, render
 
     def _render_bulk(self, ws: Workspace, name: str) -> dict[str, Any]:
         job = ws.bulk_jobs[name]
@@ -586,7 +650,9 @@ class MLService:
             inner["nodeStateCounts"] = counts
         return out
 
-    def _render_workspace(self, ws: Workspace) -> dict[str, Any]:
+    def _render_workspace(self, ws: Workspace, base_url: str = "") -> dict[str, Any]:
+        """A workspace's ARM body. Its discoveryUrl names this server when known (its run history is
+        ``local/emulator/runhistory.py``), where Azure names the region's ``api.azureml.ms``."""
         rg_id = f"/subscriptions/{ws.subscription}/resourceGroups/{ws.resource_group}/providers"
         storage = self.storage.find(ws.storage_account) if ws.storage_account else None
         api = f"{ws.location}.api.azureml.ms"
@@ -609,7 +675,7 @@ class MLService:
                 "keyVault": f"{rg_id}/Microsoft.KeyVault/vaults/kv-{ws.name}",
                 "applicationInsights": f"{rg_id}/microsoft.insights/components/appi-{ws.name}",
                 "containerRegistry": None,
-                "discoveryUrl": f"https://{api}/discovery",
+                "discoveryUrl": f"{base_url}/discovery" if base_url else f"https://{api}/discovery",
                 "mlFlowTrackingUri": f"azureml://{api}/mlflow/v1.0/subscriptions/{ws.subscription}"
                 f"/resourceGroups/{ws.resource_group}/providers/{PROVIDER}/workspaces/{ws.name}",
                 "hbiWorkspace": False,
@@ -696,7 +762,7 @@ class MLService:
     def _h_workspaces(self, req: Request, ws: Workspace | None, args: dict[str, str], now: datetime) -> Response:
         del ws, now
         listed = [
-            self._render_workspace(each) for each in self._workspaces.values()
+            self._render_workspace(each, req.base_url) for each in self._workspaces.values()
             if each.subscription.lower() == args["sub"].lower()
             and (args.get("rg") is None or each.resource_group.lower() == args["rg"].lower())
         ]
@@ -704,7 +770,7 @@ class MLService:
 
     def _h_workspace(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         del now
-        return Response(200, self._render_workspace(ws))
+        return Response(200, self._render_workspace(ws, req.base_url))
 
     def _h_resync(self, req: Request, ws: Workspace, args: dict[str, str], now: datetime) -> Response:
         def done(succeeded: bool, at: datetime) -> None:

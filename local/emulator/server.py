@@ -76,7 +76,7 @@ from local.httpwire import Request, Response, WireServer
 JournalRedaction = Callable[[str, str, Any], Any]  # (method, path, body as sent) -> body to journal
 
 CONTROL_PREFIX = "/_emulator/"
-OPTIONAL_SERVICES = ("keyvault", "monitor", "sinks", "prices", "resourcegraph")  # modules whose SERVICE joins the dispatch when present
+OPTIONAL_SERVICES = ("keyvault", "monitor", "sinks", "prices", "resourcegraph", "runhistory")  # modules whose SERVICE joins the dispatch when present
 IDLE_TIMEOUT_S = 30  # an idle keep-alive connection is closed after this, freeing its thread
 
 _DEFAULT_ERROR_CODES = {
@@ -97,6 +97,8 @@ def _journal_service(path: str) -> str:
         return "sinks"
     if lowered.startswith("/api/retail/prices"):
         return "prices"
+    if lowered.startswith("/history/") or lowered.rstrip("/") == "/discovery":
+        return "runhistory"
     if "metrics:getbatch" in lowered or lowered.startswith("/v1/workspaces/") or "/providers/microsoft.insights/" in lowered:
         return "monitor"
     return "arm"

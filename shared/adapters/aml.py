@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ import isodate
 from shared.adapters.arm import ArmClient
 from shared.adapters.azure import client_options, credential, translate
 from shared.errors import Gone
-from shared.jobs import ALL_JOBS, JobDigest, NewestFirst
+from shared.jobs import ALL_JOBS, JobDigest, JobsUnavailable, NewestFirst, of_computes
 from shared.model import (
     Cluster,
     ComputeInstance,
@@ -37,11 +38,12 @@ from shared.names import shown
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.aml")
+RUN_HISTORY_PARALLEL = 8  # computes asked at once: a handful of connections, well inside run history's limits
 
 Compute = ComputeInstance | Cluster | OtherCompute
 
 
-def _time(value: Any) -> datetime | None:
+def arm_time(value: Any) -> datetime | None:
     """An ARM time; one without a zone is UTC (ARM's clock), so that it compares with every other time."""
     if not value:
         return None
@@ -96,7 +98,7 @@ def other_compute(workspace: ResourceId, body: dict[str, Any], kind: str) -> Oth
         nodes=nodes,
         owner=(body.get("systemData") or {}).get("createdBy"),
         attached=bool(outer.get("isAttachedCompute")),
-        created_at=_time(outer.get("createdOn")) or _time((body.get("systemData") or {}).get("createdAt")),
+        created_at=arm_time(outer.get("createdOn")) or arm_time((body.get("systemData") or {}).get("createdAt")),
         tags={str(k): str(v) for k, v in (body.get("tags") or {}).items()},
     )
 
@@ -108,7 +110,7 @@ def compute_from_arm(workspace: ResourceId, body: dict[str, Any]) -> Compute:
     inner = outer.get("properties") or {}
     kind = str(outer.get("computeType", ""))
     tags = {str(k): str(v) for k, v in (body.get("tags") or {}).items()}
-    created = _time(outer.get("createdOn")) or _time((body.get("systemData") or {}).get("createdAt"))
+    created = arm_time(outer.get("createdOn")) or arm_time((body.get("systemData") or {}).get("createdAt"))
     name = body.get("name") or ""
     if kind == "ComputeInstance":
         op = inner.get("lastOperation") or {}
@@ -122,7 +124,7 @@ def compute_from_arm(workspace: ResourceId, body: dict[str, Any]) -> Compute:
             size=str(inner.get("vmSize") or ""),
             owner=owner,
             last_operation=_pick(op, "operationName", "operation_name"),
-            last_operation_at=_time(_pick(op, "operationTime", "operation_time")),
+            last_operation_at=arm_time(_pick(op, "operationTime", "operation_time")),
             idle_shutdown_minutes=None if idle is None else idle // 60,
             created_at=created,
             tags=tags,
@@ -173,8 +175,8 @@ def job_from_arm(body: Any) -> Job | None:
         name=str(body["name"]),
         status=str(props.get("status") or "Unknown"),
         compute=_compute_name(props.get("computeId")),
-        created_at=_time(system.get("createdAt")),
-        modified_at=_time(system.get("lastModifiedAt")),
+        created_at=arm_time(system.get("createdAt")),
+        modified_at=arm_time(system.get("lastModifiedAt")),
         also_on=also,
         owner=str(system.get("createdBy") or "") or None,
         instance_type=resources.get("instanceType") or None,  # serverless jobs: the VM size they asked for
@@ -251,7 +253,8 @@ class Workspace:
         self.id = workspace
         self.arm = arm or ArmClient(settings)
         self._ml: Any = None
-        self._location = ""
+        self._body: dict[str, Any] | None = None
+        self._history: Any = None
 
     @property
     def ml(self) -> Any:
@@ -327,13 +330,40 @@ class Workspace:
         """Delete a deployment: a long-running operation (202 with Azure-AsyncOperation and Location), polled to its end."""
         self.arm.begin("DELETE", self.id.path("onlineEndpoints", endpoint, "deployments", name), what=f"delete deployment {endpoint}/{name}")
 
+    def _workspace(self) -> dict[str, Any]:
+        """The workspace's own ARM body, read once per adapter (its region, its discovery URL)."""
+        if self._body is None:
+            body = self.arm.get(self.id.path(), what=f"get workspace {self.id.name}")
+            self._body = body if isinstance(body, dict) else {}
+        return self._body
+
     def location(self) -> str:
-        """The workspace's own region (regional endpoints such as metrics follow it), read once per adapter."""
-        if self._location:
-            return self._location
-        body = self.arm.get(self.id.path(), what=f"get workspace {self.id.name}")
-        self._location = str(body.get("location") or "")
-        return self._location
+        """The workspace's own region (regional endpoints such as metrics follow it)."""
+        return str(self._workspace().get("location") or "")
+
+    def _runs(self) -> Any:
+        """The workspace's run history (``shared.adapters.runhistory``), or Unavailable when JOBS_SOURCE is arm."""
+        from shared.adapters.runhistory import RunHistory, Unavailable
+
+        if self.settings.jobs_source != "run-history":
+            raise Unavailable("JOBS_SOURCE is arm")
+        if self._history is None:
+            props = self._workspace().get("properties")
+            self._history = RunHistory(self.settings, self.id, props.get("discoveryUrl") if isinstance(props, dict) else None)
+        return self._history
+
+    def jobs_on(self, computes: Sequence[str], ended_since: datetime) -> JobDigest:
+        """The jobs on these computes that are not finished or ended since ``ended_since``, from run
+        history, one request per compute (a few in parallel); JobsUnavailable when it cannot answer
+        for one of them — then ARM's complete list decides (see ``shared.adapters.runhistory``)."""
+        history = self._runs()
+        names = list(dict.fromkeys(computes))
+        if len(names) <= 1:
+            found = [history.runs_on(name, ended_since) for name in names]
+        else:
+            with ThreadPoolExecutor(max_workers=min(RUN_HISTORY_PARALLEL, len(names)), thread_name_prefix="runs") as pool:
+                found = list(pool.map(lambda name: history.runs_on(name, ended_since), names))
+        return of_computes(job for jobs in found for job in jobs)
 
     def _jobs(self) -> Iterator[Job]:
         """ARM's jobs list, newest first, one page at a time, each item reduced to a Job as it arrives."""
@@ -343,16 +373,14 @@ class Workspace:
                 yield job
 
     def list_jobs(self, known: JobDigest | None = None, now: datetime | None = None) -> JobDigest:
-        """Every job of the workspace, digested as the pages stream in (see ``shared.jobs``).
+        """Every job of the workspace from ARM's list, digested as the pages stream in (see ``shared.jobs``).
 
-        Why this source (the evidence is in the README, "Jobs at the cost of what is active"): ARM's
-        jobs list is the only documented, complete list of a workspace's jobs. Its query parameters
+        ARM's list is the complete one, and the one that costs every job: its query parameters
         (``$skipToken``, ``jobType``, ``tag``, ``listViewType``, ``properties``, ``scheduled``,
-        ``scheduleId``) filter by neither status nor compute, so no parameter can bound it without
-        risking a job that has run for weeks. Run history's ``runs:query`` filters by status but is
-        a regional data-plane API, per experiment, absent from the published REST specs; node state
-        counts see a cluster's running nodes but not a queued job, nor anything on an instance.
-        The pages are read as raw JSON (azure-ai-ml's entities cost about 20 times more CPU per job).
+        ``scheduleId``) filter by neither status nor compute. Sweeps ask run history per compute
+        (``jobs_on``) and come here when it cannot answer, when ``JOBS_SOURCE`` is arm, or when every
+        job is needed (the plan's inventory, a Not Responding Runs alert). The pages are read as raw
+        JSON (azure-ai-ml's entities cost about 20 times more CPU per job).
 
         With ``known``, the digest of an earlier complete listing (kept in the ledger), only the jobs
         created since its horizon (less ``HORIZON_MARGIN``) are listed — usually one page — and the
@@ -422,7 +450,8 @@ class Workspace:
     def active_jobs(self, compute: str, horizon: datetime | None = None, known: Sequence[Job] = ()) -> list[Job]:
         """The jobs in a non-terminal state on one compute now: the re-read just before a write.
 
-        With the ``horizon`` of this run's complete listing (the newest creation time it saw), only
+        From run history, one request for that compute; from ARM's list when it cannot answer, where,
+        with the ``horizon`` of this run's complete listing (the newest creation time it saw), only
         jobs created since can be new to it — a finished job never runs again, and a job active at
         the listing is in ``known`` and read again by name. The list comes newest first (as the
         studio and the emulator show it; the REST spec does not say), so the pages are read until a
@@ -430,6 +459,11 @@ class Workspace:
         the jobs arrive, not assumed: should one come newer than the one before it, the whole list
         is read — completeness first.
         """
+        if self.settings.jobs_source == "run-history":
+            try:
+                return [job for job in self._runs().runs_on(compute) if job.active]
+            except JobsUnavailable as exc:
+                log.info("run history could not re-read %s (%s): ARM's jobs list decides", compute, exc)
         found: dict[str, Job] = {}
         seen: set[str] = set()
         order = NewestFirst(horizon) if horizon is not None else None

@@ -12,6 +12,8 @@ Services, and the host each one is in Azure:
   datastores, quotas, long-running-operation polls; storage account keys).
 - ``monitor``: the Azure Monitor metrics data plane, ``{region}.metrics.monitor.azure.com``
   (``POST /subscriptions/{id}/metrics:getBatch``).
+- ``runhistory``: AML's run history data plane, ``{region}.api.azureml.ms`` (the workspace's
+  ``discoveryUrl`` names it): the runs on one compute, and the discovery document.
 - ``keyvault``: the Key Vault data plane, ``{vault}.vault.azure.net`` (paths without the host).
 - ``identity``: the managed-identity token endpoint (``IDENTITY_ENDPOINT``): no RBAC action.
 - ``notify``: the notification sinks (a webhook URL, an Event Grid topic authenticated with its
@@ -84,6 +86,8 @@ COMPUTES_STOP = _g(f"{ML}/workspaces/computes/stop/action", Scope.WORKSPACE, "st
 IDLE_SHUTDOWN = _g(f"{ML}/workspaces/computes/updateIdleShutdownSetting/action", Scope.WORKSPACE,
                    "set AML's own idle shutdown on an instance that lacks it")
 JOBS_READ = _g(f"{ML}/workspaces/jobs/read", Scope.WORKSPACE, "never act on a compute with an active or queued job")
+RUNS_READ = _g(f"{ML}/workspaces/experiments/runs/read", Scope.WORKSPACE,
+               "the jobs active or just ended on one compute, from run history (never act on a compute with one active)")
 DATASTORES_READ = _g(f"{ML}/workspaces/datastores/read", Scope.WORKSPACE,
                      "find the account-key datastores on a rotated storage account")
 DATASTORES_WRITE = _g(f"{ML}/workspaces/datastores/write", Scope.WORKSPACE, "point an account-key datastore at the new key")
@@ -133,6 +137,7 @@ ROUTES: tuple[Route, ...] = (
     Route("arm", "POST", WS + "/computes/{compute}/updateIdleShutdownSetting", IDLE_SHUTDOWN),
     Route("arm", "GET", WS + "/jobs", JOBS_READ),
     Route("arm", "GET", WS + "/jobs/{job}", JOBS_READ),
+    Route("runhistory", "GET", "/history/v1.0" + WS + "/computes/{compute}/runs", RUNS_READ),  # AML's run history data plane
     Route("arm", "POST", WS + "/jobs/{job}/cancel", JOBS_CANCEL),
     Route("arm", "GET", WS + "/onlineEndpoints", ENDPOINTS_READ),
     Route("arm", "GET", WS + "/onlineEndpoints/{endpoint}", ENDPOINTS_READ),
@@ -171,6 +176,8 @@ NO_ACTION: dict[str, str] = {
 
 # ARM requests that need no RBAC action of their own, and why.
 NO_ACTION_ROUTES: dict[tuple[str, str, str], str] = {
+    ("runhistory", "GET", "/discovery"):
+        "AML's discovery document (which host serves the workspace's run history): public, read without a token",
     ("arm", "POST", "/providers/microsoft.resourcegraph/resources"):
         "a Resource Graph query (discovery): it answers with the resources the identity may already read, so "
         f"{ML}/workspaces/read at a scope is what makes that scope's workspaces discoverable",

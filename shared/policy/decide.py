@@ -6,8 +6,8 @@ what ``NEEDS`` says a kind reads and applies what comes back. Pure: no I/O, no c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -32,11 +32,13 @@ from shared.model import (
     name_key,
     same_name,
 )
+from shared.policy.clusters import RULE as CLUSTER_RULE
 from shared.policy.clusters import ClusterRules, judge_cluster, judge_unusable
 from shared.policy.common import Exemptions, exemption_reason
 from shared.policy.deployments import RULE as DEPLOYMENT_RULE
 from shared.policy.deployments import DeploymentRules, judge_deployment
-from shared.policy.idle import IdleRules, judge_idle_shutdown, judge_instance
+from shared.policy.idle import RULE as IDLE_RULE
+from shared.policy.idle import IdleRules, judge_idle_shutdown, judge_instance, threshold_for
 from shared.policy.inventory import Row, inventory
 from shared.policy.quota import cluster_candidate, family_of, instance_candidate, relieve
 from shared.policy.runs import judge_not_responding, not_responding
@@ -100,6 +102,54 @@ class Rules:
             DeploymentRules(timedelta(minutes=s.failed_deployment_grace_minutes), exemptions),
             timedelta(minutes=s.not_responding_cancel_minutes) if s.not_responding_cancel_minutes else None,
         )
+
+
+# Whose jobs each purpose judges: a sweep of instances reads the jobs of the running ones only
+# (a stopped instance is never acted on), a sweep of clusters those of the clusters.
+_JUDGES: dict[Purpose, tuple[bool, bool]] = {  # purpose → (running instances, clusters)
+    Purpose.IDLE_SWEEP: (True, False),
+    Purpose.CLUSTER_SWEEP: (False, True),
+    Purpose.RUN_ENDED: (False, True),
+    Purpose.UNUSABLE_NODES: (False, True),
+    Purpose.QUOTA: (True, True),
+}
+# A job that ended this long before a threshold's start is still read: a clock apart, a run
+# finalised late, never decide on the edge.
+LOOKBACK_MARGIN = timedelta(minutes=15)
+
+
+def judged_by(purpose: Purpose, params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime) -> list[str] | None:
+    """The computes whose jobs `purpose` must read, judged on `snap` gathered without jobs; None when
+    it needs the workspace's every job (the plan's inventory shows serverless jobs; a not-responding
+    alert reads every job).
+
+    A job can only keep a compute: an active one keeps it outright, a finished one moves the start of
+    idleness later. So a compute the rules that read jobs (idle instances, cluster size) keep or skip
+    without its jobs is kept or skipped with them, and only the others are read — for the sweeps, whose verdicts name their compute; every judged
+    compute for the purposes whose verdicts do not (quota relief) or that name one (a run's end, a
+    cluster's unusable nodes).
+    """
+    judges = _JUDGES.get(purpose)
+    if judges is None:
+        return None
+    instances, clusters = judges
+    names = [c.name for c in snap.computes
+             if (instances and isinstance(c, ComputeInstance) and c.state.lower() == "running")
+             or (clusters and isinstance(c, Cluster))]
+    if purpose in (Purpose.IDLE_SWEEP, Purpose.CLUSTER_SWEEP):
+        moving = {name_key(v.target) for v in decide(purpose, params, replace(snap, jobs=()), rules, now).verdicts
+                  if v.rule in (IDLE_RULE, CLUSTER_RULE) and v.decision not in (Decision.KEEP, Decision.SKIP)}
+        names = [name for name in names if name_key(name) in moving]
+    return names
+
+
+def lookback(computes: Iterable[ComputeInstance | Cluster | OtherCompute], rules: Rules) -> timedelta:
+    """How long ago a job may have ended and still change a verdict: the longest idle threshold in
+    force on these computes (an instance's own tag included), and a margin. A job that ended
+    earlier cannot keep anything: every rule that reads job ends compares them with a threshold."""
+    spans = [rules.idle.threshold, rules.clusters.idle]
+    spans += [threshold_for(c, rules.idle)[0] for c in computes if isinstance(c, ComputeInstance)]
+    return max(spans) + LOOKBACK_MARGIN
 
 
 @dataclass(frozen=True)

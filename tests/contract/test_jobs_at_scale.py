@@ -1,5 +1,5 @@
 """ARM's paged lists as the emulator serves them, read by the real azure-ai-ml and by the app's own
-workspace adapter (raw pages, digested as they stream; the re-read before a write reads the newest)."""
+workspace adapter reading ARM's list (JOBS_SOURCE=arm, and the fallback when run history cannot answer) (raw pages, digested as they stream; the re-read before a write reads the newest)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def _workspace(emulator: EmulatorClient) -> Any:
     from shared.model import ResourceId
     from shared.settings import Settings
 
-    settings = Settings.from_env(app_settings(emulator.url, emulator.ca, emulator.identity_header, "UseDevelopmentStorage=true"))
-    return Workspace(settings, ResourceId.parse(DEMO_WORKSPACE_ID))
+    # ARM's list alone: what a sweep reads when run history cannot answer (tests/contract/test_run_history.py).
+    env = {**app_settings(emulator.url, emulator.ca, emulator.identity_header, "UseDevelopmentStorage=true"), "JOBS_SOURCE": "arm"}
+    return Workspace(Settings.from_env(env), ResourceId.parse(DEMO_WORKSPACE_ID))
 
 
 def test_the_jobs_list_comes_in_pages_newest_first_linked_by_a_skip_token(emulator: EmulatorClient, credential: Any) -> None:

@@ -1,4 +1,5 @@
-"""The job digest kept in the ledger (Azurite) between sweeps of the real engine against the emulator:
+"""The job digest kept in the ledger (Azurite) between sweeps of the real engine against the emulator
+(ARM's list: JOBS_SOURCE=arm, and the fallback when run history cannot answer):
 the first sweep of a workspace reads the whole job list once, the next ones the newest page."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def seed(world: World, count: int) -> None:
 
 def test_the_first_sweep_reads_every_page_of_jobs_and_the_next_one_page(world: World):
     seed(world, 1000)
-    engine = world.engine(world.settings("observe"))
+    engine = world.engine(world.settings("observe", JOBS_SOURCE="arm"))
     now = datetime.now(UTC)
     start = world.mark()
     idle_sweep(engine, now)
@@ -40,7 +41,7 @@ def test_the_first_sweep_reads_every_page_of_jobs_and_the_next_one_page(world: W
 
 def test_a_job_started_between_two_sweeps_protects_its_instance(world: World):
     seed(world, 500)
-    engine = world.engine(world.settings("observe", IDLE_SHUTDOWN_MINUTES="0"))
+    engine = world.engine(world.settings("observe", IDLE_SHUTDOWN_MINUTES="0", JOBS_SOURCE="arm"))
     now = datetime.now(UTC)
     first = idle_sweep(engine, now)
     assert [v.decision for v in first.verdicts if v.target == "ci-alice"] != [Decision.KEEP]
@@ -55,7 +56,7 @@ def test_a_job_started_between_two_sweeps_protects_its_instance(world: World):
 
 def test_a_corrupt_digest_row_in_the_ledger_leads_to_a_full_read_and_is_replaced(world: World):
     seed(world, 500)
-    settings = world.settings("observe")
+    settings = world.settings("observe", JOBS_SOURCE="arm")
     engine, ledger = world.engine(settings), world.ledger(settings)
     now = datetime.now(UTC)
     idle_sweep(engine, now)

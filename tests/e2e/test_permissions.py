@@ -101,11 +101,14 @@ def test_every_request_is_mapped_and_the_actions_used_are_exactly_those_granted(
     pairs, unmapped = used(journal)
     assert not unmapped, "requests with no RBAC action in shared/adapters/permissions.py:\n  " + "\n  ".join(unmapped)
 
-    # Token requests and notifications need no action; Key Vault's token-less challenge maps as the request it
+    # Token requests, notifications and AML's public discovery document need no action; Key Vault's token-less challenge maps as the request it
     # precedes. (Tokens and challenges are cached per process: a run after other tests may send neither.)
     services = {as_azure(e)[0] for e in journal}
-    assert {"arm", "monitor", "keyvault", "notify"} <= services <= {"arm", "monitor", "keyvault", "notify", "identity"}, services
-    assert {as_azure(e)[0] for e in journal if action_for(*as_azure(e)) is None} <= {"identity", "notify"}
+    assert {"arm", "runhistory", "monitor", "keyvault", "notify"} <= services <= {"arm", "runhistory", "monitor", "keyvault", "notify",
+                                                                                 "identity"}, services
+    free = {(as_azure(e)[0], e["path"] if e["service"] == "runhistory" else "") for e in journal if action_for(*as_azure(e)) is None}
+    assert {service for service, _ in free} <= {"identity", "notify", "runhistory"}
+    assert {path for service, path in free if service == "runhistory"} <= {"/discovery"}, "run history's runs need their action"
     challenges = [e for e in journal if e["service"] == "keyvault" and e["status"] == 401]
     assert all(action_for(*as_azure(e)) is not None for e in challenges)
 

@@ -47,7 +47,8 @@ class Pages:
 
 def workspace(bodies: list[dict[str, Any]]) -> tuple[Workspace, Pages]:
     pages = Pages(bodies)
-    settings = Settings.from_env({"ALLOWED_WORKSPACES": WS.id, "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    # ARM's list alone (JOBS_SOURCE=arm): what a sweep reads when run history cannot answer.
+    settings = Settings.from_env({"ALLOWED_WORKSPACES": WS.id, "AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_SOURCE": "arm"})
     return Workspace(settings, WS, arm=pages), pages  # type: ignore[arg-type]
 
 

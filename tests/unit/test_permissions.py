@@ -50,6 +50,9 @@ EXAMPLES = [
     ("arm", "POST", f"{SA}/regenerateKey", "Microsoft.Storage/storageAccounts/regeneratekey/action"),
     ("monitor", "POST", f"/subscriptions/{SUB}/metrics:getBatch?metricnamespace=Microsoft.MachineLearningServices%2Fworkspaces",
      "Microsoft.Insights/metrics/read"),
+    ("runhistory", "GET", "/history/v1.0/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/"
+     "w/computes/CPU-Cluster/runs?api-version=v1.0&$filter=Status%20ne%20%27Completed%27",
+     "Microsoft.MachineLearningServices/workspaces/experiments/runs/read"),
     ("keyvault", "GET", "/secrets?api-version=7.6", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"),
     ("keyvault", "GET", "/secrets?api-version=7.6&$skiptoken=eyJ", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"),
     ("keyvault", "GET", "/secrets/stdata01-key/", "Microsoft.KeyVault/vaults/secrets/getSecret/action"),
