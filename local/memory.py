@@ -104,7 +104,8 @@ class MemoryWorkspace(_Faults):
         self._call("get_job", name)
         return next((j for j in self.jobs if same_name(j.name, name)), None)
 
-    def active_jobs(self, compute: str, horizon: datetime | None = None, known: Sequence[Job] = ()) -> list[Job]:
+    def active_jobs(self, compute: str, horizon: datetime | None = None, known: Sequence[Job] = (), *,
+                    pipelines: bool = False) -> list[Job]:
         self._call("active_jobs", compute)
         return [j for j in self.jobs if j.active and j.runs_on(compute)]
 

@@ -50,6 +50,9 @@ class Change(ABC):
     announced: ClassVar[bool] = True  # sent to the notification channels (bookkeeping may say otherwise)
     collection: ClassVar[str] = "computes"  # the workspace's child collection the target is in
     warning: ClassVar[bool] = False  # a warning before an action: goes to the owner too, with the time left
+    # The write would leave a compute unusable to a running pipeline's step not yet started (a stopped
+    # instance; a shrunk cluster grows again): its re-read also asks for the pipelines that name it.
+    strands_steps: ClassVar[bool] = False
 
     def grace(self, settings: Any) -> timedelta | None:
         """For a warning, the time left before its action (None: no action follows)."""
@@ -142,6 +145,7 @@ class StopInstance(AzureWrite):
     one started or restarted since it was judged idle (``seen_operation_at``, from ``operation_stamp``)."""
 
     kind = ActionKind.STOP_INSTANCE
+    strands_steps = True
     seen_operation_at: str | None = field(default=None, metadata=EVIDENCE)
 
     def describe(self, target: str) -> str:

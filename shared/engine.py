@@ -141,7 +141,7 @@ class Gatherer:
             if not judged:
                 return of_computes(())
             try:
-                return ws.jobs_on(judged, now - lookback(snap.computes, self.rules))
+                return ws.jobs_on(judged, now - lookback(snap, self.rules, now))
             except JobsUnavailable as exc:
                 log.warning("jobs of %s: run history could not answer (%s): ARM's jobs list read instead", ws.id.name, exc)
                 notes.append(f"run history could not answer ({exc}): ARM's whole jobs list read instead")

@@ -56,10 +56,10 @@ class Run:
     job_horizon: datetime | None = None  # the newest job creation time the run's complete listing saw
     listed_jobs: tuple[Job, ...] = ()  # what that listing kept (shared.jobs): the active jobs among them
 
-    def active_jobs(self, compute: str) -> list[Job]:
+    def active_jobs(self, compute: str, pipelines: bool = False) -> list[Job]:
         """The non-terminal jobs on one compute now, read for that compute only (see WorkspacePort.active_jobs)."""
         known = [job for job in self.listed_jobs if job.active and job.runs_on(compute)]
-        return self.workspace.active_jobs(compute, self.job_horizon, known)
+        return self.workspace.active_jobs(compute, self.job_horizon, known, pipelines=pipelines)
     sizes: dict[str, tuple[str, int]] | None = None  # the region's VM sizes, read once per run when a write frees VMs
 
     def cores_of(self, size: str) -> int | None:
@@ -249,7 +249,7 @@ class ReRead(_Guard):
             exempt = exemption_reason(fresh.name, fresh.tags, self.exemptions)
             if exempt:
                 return Stop(Status.SKIPPED, f"{exempt} (re-read)")
-            skip = change.precheck(fresh, lambda: attempt.run.active_jobs(action.target))
+            skip = change.precheck(fresh, lambda: attempt.run.active_jobs(action.target, pipelines=change.strands_steps))
         except AzureError as exc:
             return _failed(exc, "")
         return Stop(Status.SKIPPED, skip) if skip else None

@@ -21,10 +21,11 @@ api-version gets the same bodies. Routes, relative to
 - ``POST {ws}/computes/{name}/updateIdleShutdownSetting`` ``{"idleTimeBeforeShutdown": "PT30M"}``
   -> 200; 400 unless the compute is an instance and the duration is within PT15M..P3D.
 - ``POST {ws}/computes/{name}/listNodes`` -> ``{"nodes": [...], "nextLink": null}``.
-- ``GET {ws}/jobs`` (``listViewType`` ActiveOnly by default, ArchivedOnly, All), newest first, and
-  ``GET {ws}/computes`` are paged like ARM (``paging.py``: page size, absolute ``nextLink`` with a
-  ``$skipToken``); ``GET {ws}/jobs/{id}``. A pipeline job seeded with ``steps`` carries them in
-  ``jobs``, each with its ``computeId``. ``POST /_emulator/arm/jobs:bulk`` seeds thousands of jobs
+- ``GET {ws}/jobs`` (``listViewType`` ActiveOnly by default, ArchivedOnly, All; ``jobType`` only that
+  type), newest first, and ``GET {ws}/computes`` are paged like ARM (``paging.py``: page size, absolute
+  ``nextLink`` with a ``$skipToken``); ``GET {ws}/jobs/{id}``. A pipeline job seeded with ``steps``
+  carries them in ``jobs``, each with its ``computeId``; in run history (``runhistory.py``) each
+  step is a child run on its compute once started — the ones listed in ``waiting`` are not yet. ``POST /_emulator/arm/jobs:bulk`` seeds thousands of jobs
   in one call (kept compact, rendered when read).
 - ``GET {ws}/datastores``, ``GET|PUT {ws}/datastores/{name}``, ``POST {ws}/datastores/{name}/listSecrets``.
   Secrets are never returned by GET or list. A PUT carrying an account key is validated as AML
@@ -147,6 +148,7 @@ class Workspace:
     job_order: dict[tuple[bool, ...], list[str]] | None = None  # names newest first, per archive view; None once stale
     # Run history's index: lower compute name -> (created, job name, step or None), newest first; None once stale.
     run_index: dict[str, list[tuple[datetime, str, str | None]]] | None = None
+    waiting_steps: dict[str, tuple[str, ...]] = field(default_factory=dict)  # pipeline job -> its steps not started yet
     datastores: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower name -> ARM body
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower datastore name -> secrets
     keys_synced_at: datetime | None = None
@@ -458,6 +460,7 @@ class MLService:
             ended = now
         body = self._job_body(ws, name, status, spec.get("compute"), created, ended, spec)
         ws.jobs[name] = body
+        ws.waiting_steps[name] = tuple(str(s) for s in spec.get("waiting") or ())
         ws.bulk_jobs.pop(name, None)
         ws.job_order = ws.run_index = None
         return body
@@ -474,7 +477,8 @@ class MLService:
                 if props.get("computeId"):
                     index.setdefault(str(props["computeId"]).rsplit("/", 1)[-1].lower(), []).append((created, name, None))
                 for step, spec in (props.get("jobs") or {}).items():
-                    if isinstance(spec, dict) and spec.get("computeId"):
+                    # A step is a run once it has started; one waiting on the steps before it is none yet.
+                    if isinstance(spec, dict) and spec.get("computeId") and step not in ws.waiting_steps.get(name, ()):
                         index.setdefault(str(spec["computeId"]).rsplit("/", 1)[-1].lower(), []).append((created, name, step))
             for name, job in ws.bulk_jobs.items():
                 if job.compute:
@@ -966,7 +970,11 @@ class MLService:
         wanted = {"activeonly": {False}, "archivedonly": {True}, "all": {False, True}}.get(view)
         if wanted is None:
             return wire.arm_error(400, "BadRequest", f"listViewType {req.arg('listViewType')!r} is not ActiveOnly, ArchivedOnly or All.")
-        return paging.page(req, ws.ordered_jobs(frozenset(wanted)), self.page_size, lambda name: self._job(ws, name))
+        names = ws.ordered_jobs(frozenset(wanted))
+        kind = (req.arg("jobType") or "").lower()
+        if kind:  # Jobs_List's jobType: only the jobs of that type (bulk-seeded jobs are command jobs)
+            names = [n for n in names if (ws.jobs[n]["properties"]["jobType"] if n in ws.jobs else "Command").lower() == kind]
+        return paging.page(req, names, self.page_size, lambda name: self._job(ws, name))
 
     def _job(self, ws: Workspace, name: str) -> dict[str, Any]:
         return copy.deepcopy(ws.jobs[name]) if name in ws.jobs else self._render_bulk(ws, name)

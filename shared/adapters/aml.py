@@ -440,6 +440,17 @@ class Workspace:
             fresh.finished_on(compute, job)
         fresh.saw(known.horizon)
 
+    def _pipelines_on(self, compute: str) -> list[Job]:
+        """Every running pipeline job whose steps (or default compute) name `compute`: ARM's list of
+        pipeline jobs (``jobType=Pipeline``), the whole of it — a pipeline may have run for weeks."""
+        query = {**ALL_JOBS, "jobType": "Pipeline"}
+        found = []
+        for body in self.arm.list(self.id.path("jobs"), query=query, what=f"list pipeline jobs of {self.id.name}"):
+            job = job_from_arm(body)
+            if job is not None and job.active and job.runs_on(compute):
+                found.append(job)
+        return found
+
     def get_job(self, name: str) -> Job | None:
         """One job as it is now (``GET jobs/{name}``), or None when it no longer exists."""
         try:
@@ -447,10 +458,14 @@ class Workspace:
         except Gone:
             return None
 
-    def active_jobs(self, compute: str, horizon: datetime | None = None, known: Sequence[Job] = ()) -> list[Job]:
+    def active_jobs(self, compute: str, horizon: datetime | None = None, known: Sequence[Job] = (), *,
+                    pipelines: bool = False) -> list[Job]:
         """The jobs in a non-terminal state on one compute now: the re-read just before a write.
 
-        From run history, one request for that compute; from ARM's list when it cannot answer, where,
+        From run history, one request for that compute — and with ``pipelines`` (before a stop) ARM's
+        list of pipeline jobs, whose steps name computes before any run of theirs exists there (a
+        step starts when the ones before it end, on an instance that must still be running). From
+        ARM's whole list when run history cannot answer (it names pipelines' steps anyway), where,
         with the ``horizon`` of this run's complete listing (the newest creation time it saw), only
         jobs created since can be new to it — a finished job never runs again, and a job active at
         the listing is in ``known`` and read again by name. The list comes newest first (as the
@@ -461,7 +476,8 @@ class Workspace:
         """
         if self.settings.jobs_source == "run-history":
             try:
-                return [job for job in self._runs().runs_on(compute) if job.active]
+                busy = [job for job in self._runs().runs_on(compute) if job.active]
+                return busy + (self._pipelines_on(compute) if pipelines and not busy else [])
             except JobsUnavailable as exc:
                 log.info("run history could not re-read %s (%s): ARM's jobs list decides", compute, exc)
         found: dict[str, Job] = {}

@@ -24,10 +24,11 @@ Rules:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -71,21 +72,20 @@ def runs_filter(ended_since: datetime | None) -> str:
     """The ``$filter``: runs not in a terminal state, or (with ``ended_since``) ended at or after it."""
     if ended_since is None:
         return ACTIVE
-    return f"{ACTIVE} or EndTimeUtc ge {ended_since.strftime('%Y-%m-%dT%H:%M:%S.000Z')}"
+    return f"{ACTIVE} or EndTimeUtc ge {ended_since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.000Z')}"
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= MAX_TEXT else None
 
 
-def run_to_job(body: Any, compute: str) -> Job | None:
+def run_to_job(body: Any, compute: str) -> Job:
     """One run of ``computes/{compute}/runs`` as a Job on ``compute`` (the service said it is there;
-    a run that names another target counts on both). None for what is not a run."""
-    if not isinstance(body, dict):
-        return None
-    run_id = _text(body.get("runId"))
+    a run that names another target counts on both). A run that cannot be named is Unavailable: it
+    may be the active one, so ARM's list decides, never a guess that it is not."""
+    run_id = _text(body.get("runId")) if isinstance(body, dict) else None
     if run_id is None:
-        return None
+        raise Unavailable(f"runs on {compute}: a run without a readable runId ({str(body)[:80]!r})")
     inner = body.get("compute") if isinstance(body.get("compute"), dict) else {}
     target = _text(body.get("target")) or _text(inner.get("target"))
     status = _text(body.get("status")) or "Unknown"  # no status: not terminal
@@ -98,14 +98,28 @@ def run_to_job(body: Any, compute: str) -> Job | None:
                owner=_text(creator.get("userName")), also_on=also)
 
 
-def allowed_host(url: str, arm_endpoint: str) -> bool:
-    """Whether the ARM token may go to ``url``: HTTPS to AML's API domains, or to ARM's own origin."""
-    parts, arm = urlsplit(url), urlsplit(arm_endpoint)
-    if parts.scheme.lower() != "https" or not parts.hostname or parts.username or parts.password:
+# A host is DNS labels and nothing else: no userinfo, backslash, percent-escape, semicolon or space that
+# one URL parser reads as part of the host and the transport's as the end of it.
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+_AUTHORITY = re.compile(r"https://(?P<host>[^/?#:]+)(?::(?P<port>[0-9]{1,5}))?(?:[/?#]|$)", re.IGNORECASE)
+
+
+def allowed_host(url: Any, arm_endpoint: str) -> bool:
+    """Whether the ARM token may go to ``url``: HTTPS to a subdomain of AML's API domains, or to ARM's
+    own host and port. The authority must be a plain host name (and port), read the same by every parser."""
+    if not isinstance(url, str):
         return False
-    if (parts.hostname.lower(), parts.port) == ((arm.hostname or "").lower(), arm.port):
+    match = _AUTHORITY.match(url)
+    if match is None:
+        return False
+    host = match.group("host").lower()
+    if not _HOST.fullmatch(host):
+        return False
+    port = int(match.group("port")) if match.group("port") else 443
+    arm = _AUTHORITY.match(arm_endpoint)
+    if arm is not None and host == arm.group("host").lower() and port == int(arm.group("port") or 443):
         return True
-    return parts.hostname.lower().endswith(API_DOMAINS)
+    return port == 443 and host.endswith(API_DOMAINS)
 
 
 _DISCOVERED: dict[str, tuple[float, str]] = {}  # workspace key -> (expiry, history base URL)
@@ -160,6 +174,12 @@ class RunHistory:
             _DISCOVERED[key] = (time.monotonic() + DISCOVERY_TTL_S, base)
         return base
 
+    def _same_origin(self, url: Any) -> bool:
+        if not allowed_host(url, self.settings.arm_endpoint):
+            return False
+        parts = urlsplit(url)
+        return (parts.scheme.lower(), parts.netloc.lower()) == self._origin
+
     def _connect(self) -> PipelineClient:
         """The client of the history service, found once (computes are asked in parallel)."""
         with self._lock:
@@ -188,8 +208,7 @@ class RunHistory:
             yield page["value"]
             next_link, token = page.get("nextLink"), page.get("continuationToken")
             if next_link:
-                parts = urlsplit(str(next_link))
-                if (parts.scheme.lower(), parts.netloc.lower()) != self._origin:
+                if not self._same_origin(next_link):
                     raise Unavailable(f"runs on {compute}: nextLink {str(next_link)[:120]!r} leaves the history service")
                 request = HttpRequest("GET", str(next_link))
             elif token:
@@ -203,13 +222,21 @@ class RunHistory:
         raise Unavailable(f"runs on {compute} in {self.workspace.name}: more than {MAX_PAGES} pages running or just ended")
 
     def runs_on(self, compute: str, ended_since: datetime | None = None) -> list[Job]:
-        """The runs on ``compute`` not finished, and (with ``ended_since``) those finished since then."""
+        """The runs on ``compute`` not finished, and (with ``ended_since``) those finished since then.
+        Anything that goes wrong on the way, whatever it raises, is Unavailable: ARM's list decides."""
+        try:
+            return self._runs_on(compute, ended_since)
+        except Unavailable:
+            raise
+        except Exception as exc:
+            raise Unavailable(f"runs on {compute} in {self.workspace.name}: {type(exc).__name__}: "
+                              f"{(str(exc).splitlines() or [''])[0][:160]}") from None
+
+    def _runs_on(self, compute: str, ended_since: datetime | None) -> list[Job]:
         out: list[Job] = []
         for page in self._pages(compute, {"$filter": runs_filter(ended_since)}):
             for body in page:
                 job = run_to_job(body, compute)
-                if job is None:
-                    continue
                 if job.active or (ended_since is not None and (job.modified_at or job.created_at or ended_since) >= ended_since):
                     out.append(job)
         return out

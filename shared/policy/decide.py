@@ -6,7 +6,7 @@ what ``NEEDS`` says a kind reads and applies what comes back. Pure: no I/O, no c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -143,12 +143,14 @@ def judged_by(purpose: Purpose, params: Mapping[str, Any], snap: Snapshot, rules
     return names
 
 
-def lookback(computes: Iterable[ComputeInstance | Cluster | OtherCompute], rules: Rules) -> timedelta:
+def lookback(snap: Snapshot, rules: Rules, now: datetime) -> timedelta:
     """How long ago a job may have ended and still change a verdict: the longest idle threshold in
-    force on these computes (an instance's own tag included), and a margin. A job that ended
-    earlier cannot keep anything: every rule that reads job ends compares them with a threshold."""
+    force on these computes (an instance's own tag included), or back to the oldest idle mark among
+    them (a job that ran after the mark clears it), and a margin. A job that ended earlier cannot
+    keep anything: every rule that reads job ends compares them with a threshold or a mark."""
     spans = [rules.idle.threshold, rules.clusters.idle]
-    spans += [threshold_for(c, rules.idle)[0] for c in computes if isinstance(c, ComputeInstance)]
+    spans += [threshold_for(c, rules.idle)[0] for c in snap.computes if isinstance(c, ComputeInstance)]
+    spans += [now - m.marked_at for c in snap.computes if (m := snap.marks.get(c.key)) is not None]
     return max(spans) + LOOKBACK_MARGIN
 
 

@@ -166,3 +166,57 @@ def test_jobs_source_arm_never_asks_run_history(emulator: EmulatorClient) -> Non
         ws.jobs_on(["cpu-cluster"], datetime.now(UTC))
     ws.active_jobs("cpu-cluster")
     assert not emulator.journal(seq, path="/runs")
+
+
+def test_a_pipeline_step_not_started_yet_is_no_run_but_still_keeps_its_instance_from_a_stop(emulator: EmulatorClient) -> None:
+    _job(emulator, name="pipe-2", status="Running", compute="cpu-cluster", jobType="Pipeline",
+         steps={"prep": "cpu-cluster", "score": "ci-alice"}, waiting=["score"])
+    ws = _workspace(emulator)
+    assert ws.jobs_on(["ci-alice"], datetime.now(UTC)).active_on("ci-alice") == []  # run history: nothing there yet
+    seq = _seq(emulator)
+    assert [j.name for j in ws.active_jobs("ci-alice")] == []  # a shrink's re-read: run history alone
+    assert [j.name for j in ws.active_jobs("ci-alice", pipelines=True)] == ["pipe-2"]  # a stop's: the pipelines too
+    pipeline_pages = [e for e in emulator.journal(seq, path="/jobs") if e["query"].get("jobType") == "Pipeline"]
+    assert len(pipeline_pages) == 1
+
+
+def test_the_jobs_list_filters_by_job_type(emulator: EmulatorClient, credential: Any) -> None:
+    _job(emulator, name="pipe-3", status="Completed", compute="cpu-cluster", jobType="Pipeline", steps={"a": "cpu-cluster"})
+    _bulk(emulator, 150)
+    body = emulator.arm(credential, "GET", f"{DEMO_WORKSPACE_ID}/jobs?jobType=Pipeline&listViewType=All").json()
+    assert body["value"] and all(j["properties"]["jobType"] == "Pipeline" for j in body["value"]) and body["nextLink"] is None
+
+
+@pytest.mark.parametrize("url", [
+    "https://evil.example\\.westus.api.azureml.ms/discovery", "https://evilapi.azureml.ms/discovery",
+    "https://api.azureml.ms.evil.example/discovery", "https://user:pw@westus.api.azureml.ms/discovery",
+    "http://westus.api.azureml.ms/discovery", "https://westus.api.azureml.ms:8443/discovery", "https://[oops",
+    "https://x%2f.api.azureml.ms/", "https://x;y.api.azureml.ms/", "https://westus.api.azureml.ms:99999/", None, 42,
+])
+def test_a_discovery_url_the_token_must_not_follow_is_unavailable_and_arm_decides(emulator: EmulatorClient, url: Any) -> None:
+    from shared.adapters.runhistory import RunHistory, allowed_host
+    from shared.jobs import JobsUnavailable
+    from shared.model import ResourceId
+
+    ws = _workspace(emulator)
+    assert not allowed_host(url, ws.settings.arm_endpoint)
+    history = RunHistory(ws.settings, ResourceId.parse(DEMO_WORKSPACE_ID + "x"), url)
+    with pytest.raises(JobsUnavailable, match="discovery URL"):
+        history.runs_on("cpu-cluster")
+
+
+@pytest.mark.parametrize("run", [{"status": "Running"}, {"runId": "x" * 300, "status": "Running"}, {"runId": 7}, "run-1", None])
+def test_a_run_that_cannot_be_named_is_unavailable_not_skipped(emulator: EmulatorClient, run: Any) -> None:
+    from shared.jobs import JobsUnavailable
+
+    emulator.fault(method="GET", path="/runs$", status=200, body={"value": [run], "continuationToken": None}, times=1)
+    with pytest.raises(JobsUnavailable, match="readable runId"):
+        _workspace(emulator).jobs_on(["ci-alice"], datetime.now(UTC))
+
+
+def test_a_next_link_no_parser_reads_is_unavailable_not_a_crash(emulator: EmulatorClient) -> None:
+    from shared.jobs import JobsUnavailable
+
+    emulator.fault(method="GET", path="/runs$", status=200, times=1, body={"value": [], "nextLink": "https://[oops/x"})
+    with pytest.raises(JobsUnavailable):
+        _workspace(emulator).jobs_on(["ci-alice"], datetime.now(UTC))

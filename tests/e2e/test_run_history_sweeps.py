@@ -63,7 +63,7 @@ def test_when_run_history_refuses_the_sweep_reads_arms_list_and_decides_the_same
     assert {k: v[0] for k, v in verdicts(second).items()} == {k: v[0] for k, v in verdicts(first).items()}
 
 
-def test_the_re_read_before_a_stop_is_one_run_history_request_for_that_instance(world: World):
+def test_the_re_read_before_a_stop_is_that_instance_its_runs_and_the_pipelines_that_could_use_it(world: World):
     settings = world.settings(IDLE_SHUTDOWN_MINUTES="0", IDLE_GRACE_MINUTES="0")
     engine, ledger = world.engine(settings), world.ledger(settings)
     now = datetime.now(UTC)
@@ -75,6 +75,22 @@ def test_the_re_read_before_a_stop_is_one_run_history_request_for_that_instance(
     stop = next(i for i, e in enumerate(journal) if e["method"] == "POST" and e["path"].endswith("/computes/ci-alice/stop"))
     reread = [(e["service"], e["path"].rsplit("/", 2)[-2:]) for e in journal[:stop]
               if e["service"] in ("arm", "runhistory") and "ci-alice" in e["path"]]
-    # The sweep's own read of ci-alice's runs, then the guard's: the compute, and its runs again.
+    # The sweep's own read of ci-alice's runs, then the guard's: the compute, its runs again, and the pipeline jobs.
     assert reread[-2:] == [("arm", ["computes", "ci-alice"]), ("runhistory", ["ci-alice", "runs"])]
-    assert not [e for e in journal[:stop] if e["service"] == "arm" and e["path"].rstrip("/").endswith("/jobs")]
+    lists = [e["query"] for e in journal[:stop] if e["service"] == "arm" and e["path"].rstrip("/").endswith("/jobs")]
+    assert lists == [{"api-version": lists[0]["api-version"], "listViewType": "All", "jobType": "Pipeline"}]
+
+
+def test_an_instance_a_running_pipelines_next_step_will_use_is_not_stopped(world: World):
+    world.emulator.control("POST", "arm/jobs", {"workspace": WS.id, "job": {
+        "name": "pipe-nightly", "status": "Running", "compute": "cpu-cluster", "jobType": "Pipeline", "createdAt": "now-3h",
+        "steps": {"train": "cpu-cluster", "evaluate": "ci-alice"}, "waiting": ["evaluate"]}})
+    settings = world.settings(IDLE_SHUTDOWN_MINUTES="0", IDLE_GRACE_MINUTES="0")
+    engine, ledger = world.engine(settings), world.ledger(settings)
+    now = datetime.now(UTC)
+    ledger.put_mark(Mark(ALICE, now - timedelta(minutes=5), "idle"))
+    start = world.mark()
+    report = run(engine, Kind.IDLE_SWEEP, now)
+    assert [(o.action.kind.value, o.status.value, o.detail) for o in report.outcomes if o.action.target == "ci-alice"] == [
+        ("stop-instance", "skipped", "job pipe-nightly is Running on it now (re-read)")]
+    assert not [w for w in world.writes(start) if w["path"].endswith("/computes/ci-alice/stop")]

@@ -126,3 +126,10 @@ def test_a_recycled_cluster_tagged_exempt_meanwhile_is_left_alone_and_the_operat
     verdict = judge_cluster(cluster(min_nodes=0, max_nodes=0, current=0, tags={"autopilot-exempt": ""}), [], RULES, NOW, 6)
     assert verdict.decision is Decision.SKIP and verdict.actions == ()
     assert verdict.reason.endswith("a recycle left max nodes at 0: set it back to 6 by hand")
+
+
+def test_a_job_of_an_earlier_cluster_of_the_same_name_does_not_start_idleness_before_this_one_was_created():
+    recreated = cluster("cpu", min_nodes=2, created_ago=10)
+    old = job("old", "Completed", "cpu", created_ago=600, modified_ago=500)
+    verdict = judge_cluster(recreated, [old], RULES, NOW)
+    assert verdict.decision is Decision.KEEP and "last job 10m ago" in verdict.reason

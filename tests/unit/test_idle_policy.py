@@ -121,3 +121,10 @@ def test_native_idle_shutdown(case, inst, decision, minutes):
 def test_native_idle_shutdown_off_when_policy_is_zero():
     rules = IdleRules(**{**RULES.__dict__, "idle_shutdown_minutes": 0})
     assert judge_idle_shutdown(instance(), rules).decision is Decision.SKIP
+
+
+def test_a_job_of_an_earlier_instance_of_the_same_name_does_not_start_idleness_before_this_one_was_created():
+    recreated = instance("ci", op=None, op_ago=None, created_ago=10)
+    old = job("old", "Completed", "ci", created_ago=600, modified_ago=500)
+    verdict = judge_instance(recreated, [old], cpu(), None, RULES, NOW)
+    assert verdict.decision is Decision.KEEP and "created at" in verdict.reason

@@ -47,9 +47,14 @@ def test_quota_relief_and_a_runs_end_read_every_judged_compute():
 
 
 def test_the_lookback_covers_the_longest_threshold_an_instance_tag_included():
-    assert lookback([instance()], RULES) == max(RULES.idle.threshold, RULES.clusters.idle) + LOOKBACK_MARGIN
+    assert lookback(snap(instance()), RULES, NOW) == max(RULES.idle.threshold, RULES.clusters.idle) + LOOKBACK_MARGIN
     tagged = instance(tags={RULES.idle.threshold_tag: "2880"})
-    assert lookback([tagged, cluster()], RULES) == timedelta(minutes=2880) + LOOKBACK_MARGIN
+    assert lookback(snap(tagged, cluster()), RULES, NOW) == timedelta(minutes=2880) + LOOKBACK_MARGIN
+
+
+def test_the_lookback_reaches_back_to_the_oldest_idle_mark_a_job_after_it_clears_it():
+    marked = mark("ci", marked_ago=600)
+    assert lookback(snap(instance("ci"), marks={marked.compute_key: marked}), RULES, NOW) == timedelta(minutes=600) + LOOKBACK_MARGIN
 
 
 jobs = st.lists(st.builds(lambda name, status, where, created, ended: job(name, status, where, created, ended),
@@ -71,3 +76,9 @@ def test_a_compute_not_asked_for_keeps_its_verdict_whatever_its_jobs(jobs, busy,
         for before, after in zip(without.verdicts, with_jobs.verdicts, strict=True):
             if before.target not in asked and before.rule in ("idle-instance", "cluster-size"):
                 assert (after.decision, [a.change for a in after.actions]) == (before.decision, [a.change for a in before.actions])
+        # And the jobs the lookback leaves out change no verdict: those that ended before it began.
+        since = NOW - lookback(base, RULES, NOW)
+        recent = tuple(j for j in jobs if j.active or (j.last_seen_at or since) >= since)
+        within = decide(purpose, {}, replace(base, jobs=recent), RULES, NOW)
+        assert [(v.decision, [a.change for a in v.actions]) for v in within.verdicts] == \
+               [(v.decision, [a.change for a in v.actions]) for v in with_jobs.verdicts]
