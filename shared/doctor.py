@@ -2,7 +2,8 @@
 
 Checks, in order: the settings; the identity the command signs in as (the token's claims, read
 without verifying them: they only name who it is); each allowed workspace readable; CPU metrics
-readable for each; every permission enforce mode needs, read from ARM's permissions API for the
+readable for each; run history showing each of them every job ARM's whole jobs list has active on
+its instances and clusters (with JOBS_SOURCE=run-history); every permission enforce mode needs, read from ARM's permissions API for the
 caller (``{scope}/providers/Microsoft.Authorization/permissions``) and compared with the app's own
 action map (``shared.adapters.permissions``) at each scope it names — each workspace, each
 subscription, each vault, and each storage account a managed credential points at; each allowed
@@ -166,6 +167,8 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
             yield Check(False, f"workspace {ws.name}", f"not readable: {exc}")
             continue
         yield Check(True, f"workspace {ws.name}", f"readable ({regions[ws.key] or 'no region'})")
+        if settings.jobs_source == "run-history":
+            yield run_history_check(Workspace(settings, ws, arm), datetime.now(UTC))
 
     metrics = Metrics(settings)
     now = datetime.now(UTC)
@@ -213,6 +216,48 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
         else:
             managed = sum(1 for s in listing if not s.missing_tags())
             yield Check(True, f"vault {vault.name}", f"reachable ({len(listing)} secret(s), {managed} managed credential(s))")
+
+
+def run_history_check(ws: Any, now: datetime) -> Check:
+    """Does run history show, on each instance and cluster, every job ARM's whole list has active there?
+
+    The sweeps trust run history to name the jobs on a compute; this is the check on the live
+    workspace: its discovery, its filter, its names and cases, archived jobs (ARM's list is read with
+    archived ones). A job ARM has active that run history does not show on its compute is read again
+    by name (it may have ended between the two reads); still active, it is a ✗. A pipeline whose
+    steps name computes is not compared: a step waiting for the ones before it is no run yet, and the
+    re-read before a stop reads the pipelines themselves.
+    """
+    from shared.jobs import JobsUnavailable
+    from shared.model import Cluster, ComputeInstance, name_key
+
+    what = f"run history of {ws.id.name}"
+    try:
+        computes = [c.name for c in ws.list_computes() if isinstance(c, ComputeInstance | Cluster)]
+        shown = ws.jobs_on(computes, now) if computes else None
+        listed = ws.list_jobs(None, now)
+    except JobsUnavailable as exc:
+        return Check(False, what, f"not usable ({exc}) — sweeps read ARM's whole jobs list instead, as safe and slower; "
+                                  f"grant Microsoft.MachineLearningServices/workspaces/experiments/runs/read ({ROLES}) or set JOBS_SOURCE=arm")
+    except AzureError as exc:
+        return Check(False, what, f"not checked: {exc}")
+    known = {name_key(c) for c in computes}
+    apart = []
+    for job in listed.active.values():
+        on = [c for c in job.computes if name_key(c) in known]
+        if not on or job.also_on or shown is None:
+            continue
+        if all(any(same.name.lower() == job.name.lower() for same in shown.active_on(c)) for c in on):
+            continue
+        again = ws.get_job(job.name)
+        if again is not None and again.active:
+            apart.append(f"{job.name} ({again.status}) on {', '.join(on)}")
+    if apart:
+        return Check(False, what, f"does not show job(s) ARM has active: {'; '.join(apart[:5])}"
+                                  f"{f' and {len(apart) - 5} more' if len(apart) > 5 else ''} — set JOBS_SOURCE=arm")
+    active = sum(1 for job in listed.active.values() if any(name_key(c) in known for c in job.computes))
+    return Check(True, what, f"agrees with ARM's jobs list ({listed.seen:,} job(s) read): {active} active job(s) "
+                             f"on {len(computes)} instance(s) and cluster(s)")
 
 
 def storage_accounts(listings: Iterable[list[ManagedSecret] | AzureError]) -> list[ResourceId]:

@@ -104,3 +104,26 @@ def test_a_token_is_named_by_its_user_or_its_application():
     assert who(claims(token({"upn": "ana@contoso.com", "oid": "o1", "tid": "t1"}))) == "user ana@contoso.com (object id o1, tenant t1)"
     assert who(claims(token({"appid": "a1", "oid": "o2"}))) == "application a1 (object id o2)"
     assert claims("not a token") == {}
+
+
+def test_doctor_checks_run_history_shows_every_job_arm_has_active_on_its_computes(world: World):
+    said = lines(autopilot(world, "doctor"))
+    (check,) = [line for line in said if line.startswith("✓ run history of mlw-demo: ")]
+    assert "agrees with ARM's jobs list" in check and "active job(s) on 8 instance(s) and cluster(s)" in check
+
+
+def test_doctor_names_a_job_run_history_does_not_show_and_says_to_read_arms_list(world: World):
+    world.emulator.fault(method="GET", path="/computes/ci-bob/runs$", status=200, body={"value": [], "continuationToken": None},
+                         times=1)
+    done = autopilot(world, "doctor")
+    assert done.returncode == 1
+    (check,) = [line for line in lines(done) if line.startswith("✗ run history of mlw-demo: ")]
+    assert "train-bob-0001 (Running) on ci-bob" in check and check.endswith("set JOBS_SOURCE=arm")
+
+
+def test_doctor_says_when_run_history_cannot_answer_and_what_the_sweeps_do_then(world: World):
+    world.emulator.fault(method="GET", path="/runs$", status=403, times=20)
+    done = autopilot(world, "doctor")
+    (check,) = [line for line in lines(done) if line.startswith("✗ run history of mlw-demo: ")]
+    assert "HTTP 403" in check and "sweeps read ARM's whole jobs list instead" in check
+    assert autopilot(world, "doctor", JOBS_SOURCE="arm").returncode == 0
