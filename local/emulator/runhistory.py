@@ -22,15 +22,13 @@ the v1 SDK read it):
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from local.emulator import arm_ml
+from local.emulator import arm_ml, paging
 from local.emulator.identity import require_arm_bearer
 from local.httpwire import Request, Response
 
@@ -127,21 +125,19 @@ def parse_filter(text: str) -> Predicate:
         head = peek()
         return head is not None and head[0] == "word" and head[1].lower() == expected
 
-    def expr() -> Predicate:
-        left = term()
-        while word("or"):
+    def joined(keyword: str, operand: Callable[[], Predicate], combine: Callable[[bool, Callable[[], bool]], bool]) -> Predicate:
+        left = operand()
+        while word(keyword):
             take()
-            right, before = term(), left
-            left = (lambda a, b: lambda run: a(run) or b(run))(before, right)
+            right, before = operand(), left
+            left = (lambda a, b: lambda run: combine(a(run), lambda: b(run)))(before, right)
         return left
 
+    def expr() -> Predicate:
+        return joined("or", term, lambda first, second: first or second())
+
     def term() -> Predicate:
-        left = factor()
-        while word("and"):
-            take()
-            right, before = factor(), left
-            left = (lambda a, b: lambda run: a(run) and b(run))(before, right)
-        return left
+        return joined("and", factor, lambda first, second: first and second())
 
     def factor() -> Predicate:
         if word("not"):
@@ -168,20 +164,6 @@ def parse_filter(text: str) -> Predicate:
     if position != len(tokens):
         raise FilterError(f"unexpected {tokens[position][1]!r} after a complete filter")
     return predicate
-
-
-def _encode(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"skip": offset}).encode()).rstrip(b"=").decode()
-
-
-def _decode(token: str | None) -> int | None:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["skip"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return offset if isinstance(offset, int) and offset >= 0 else None
 
 
 class RunHistoryService:
@@ -221,7 +203,7 @@ class RunHistoryService:
             keep = parse_filter(req.arg("$filter") or "") if (req.arg("$filter") or "").strip() else None
         except FilterError as exc:
             return error(400, f"The $filter is not valid: {exc}.")
-        offset = _decode(req.arg("$continuationtoken"))
+        offset = paging.decode(req.arg("$continuationtoken"))
         if offset is None:
             return error(400, "The $continuationtoken is not valid.")
         size = self.ml.page_size or 1_000_000
@@ -232,7 +214,7 @@ class RunHistoryService:
             size = min(size, int(top))
         runs = [render for fields, render in self.ml.runs_on(found, match.group("compute")) if keep is None or keep(fields)]
         chunk = [render() for render in runs[offset:offset + size]]
-        token = _encode(offset + size) if offset + size < len(runs) else None
+        token = paging.encode(offset + size) if offset + size < len(runs) else None
         next_link = None
         if token:
             query = [(k, v) for k, v in req.query.items() if k.lower() != "$continuationtoken"]
