@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.events import ACTIONABLE, Allowed, Ignored, Parsed, Rejected, parse_alert, parse_event
+from shared.model import quick_init
 from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json
 from shared.settings import Settings
 from shared.work import BadWorkItem, WorkItem, from_event
@@ -33,6 +34,7 @@ from shared.work import BadWorkItem, WorkItem, from_event
 log = logging.getLogger("autopilot.intake")
 
 
+@quick_init
 @dataclass(frozen=True)
 class Intake:
     parsed: Parsed
@@ -84,29 +86,25 @@ _LogRecord = logging.LogRecord
 _MAKE_RECORD = logging.Logger.makeRecord
 _new = object.__new__
 _now = time.time
-_TEMPLATES: dict[tuple[int, int, bool, bool, bool], dict[str, Any]] = {}
+_TEMPLATES: dict[tuple[int, bool, bool, bool], dict[str, Any]] = {}
+# A template holds this process's id, which changes only across a fork: a forked child starts without
+# templates, rather than every line asking for the id (a system call).
+os.register_at_fork(after_in_child=_TEMPLATES.clear)
 
 
 def _record(level: int, line: str) -> logging.LogRecord:
-    """A record of `line` at `level`, equal to what ``log.makeRecord`` gives, from a template per level and process.
+    """A record of `line` at `level`, equal to what ``log.makeRecord`` gives, from a template per level (and process).
 
     A record factory or logger class of someone else's (``setLogRecordFactory``, ``setLoggerClass``)
     decides its records itself: it gets ``makeRecord``.
     """
     threads = logging.logThreads
-    key = (level, os.getpid(), threads, logging.logProcesses, logging.logMultiprocessing)
+    key = (level, threads, logging.logProcesses, logging.logMultiprocessing)
     template = _TEMPLATES.get(key)
-    plain = logging.getLogRecordFactory() is _LogRecord and type(log).makeRecord is _MAKE_RECORD
-    if template is None or not plain:
-        record = log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage")
-        # A plain record is the template of the next ones; one that carries an asyncio task's name
-        # (Python 3.12 and later) is made each time.
-        if plain and "taskName" not in vars(record):
-            if len(_TEMPLATES) >= 16:
-                _TEMPLATES.clear()
-            _TEMPLATES[key] = dict(vars(record))
-        return record
-    fields = template.copy()
+    if template is None or logging.getLogRecordFactory() is not _LogRecord or type(log).makeRecord is not _MAKE_RECORD:
+        return _made(key, level, line)
+    record = _new(_LogRecord)
+    record.__dict__ = fields = template.copy()
     now = _now()
     fields["msg"] = line
     fields["created"] = now
@@ -115,8 +113,18 @@ def _record(level: int, line: str) -> logging.LogRecord:
     if threads:
         fields["thread"] = _get_ident()
         fields["threadName"] = _current_thread().name
-    record = _new(_LogRecord)
-    record.__dict__ = fields
+    return record
+
+
+def _made(key: tuple[int, bool, bool, bool], level: int, line: str) -> logging.LogRecord:
+    """``log.makeRecord``'s record; a plain one becomes the template of the next ones at its level."""
+    record = log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage")
+    plain = logging.getLogRecordFactory() is _LogRecord and type(log).makeRecord is _MAKE_RECORD
+    # One that carries an asyncio task's name (Python 3.12 and later) is made each time.
+    if plain and "taskName" not in vars(record):
+        if len(_TEMPLATES) >= 16:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = dict(vars(record))
     return record
 
 
