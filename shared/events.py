@@ -78,6 +78,9 @@ class Allowed:
         return self._vaults.get(source.strip().rstrip("/").lower())
 
 
+_sha256 = hashlib.sha256
+
+
 @quick_init
 @dataclass(frozen=True)
 class Envelope:
@@ -94,7 +97,7 @@ class Envelope:
     def key(self) -> str:
         """Idempotency key: the same event delivered twice has the same key (topic + type + subject + id)."""
         raw = "|".join((self.source.lower(), self.type.lower(), self.subject, self.id))
-        return "evt-" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+        return "evt-" + _sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 @quick_init
@@ -520,14 +523,16 @@ def _dimensions(raw: Any) -> dict[str, str]:
 
 
 def dimension(alert: AlertFired, name: str) -> str | None:
-    value = _ci(alert.dimensions, name)
-    return _text(value) or None
+    """The alert's dimension `name` (case- and whitespace-insensitively), or None."""
+    dims = alert.dimensions
+    return _text(dims.get(_spellings(dims).get(name.strip().lower(), _ABSENT))) or None
 
 
 def dimensions(alert: AlertFired, *wanted: str) -> tuple[str | None, ...]:
-    """`dimension` of each name in `wanted`, the alert's dimensions folded once for all of them."""
-    folded = _folded(alert.dimensions)
-    return tuple(_text(folded.get(name.strip().lower())) or None for name in wanted)
+    """`dimension` of each name in `wanted`, the alert's dimension names folded once for all of them."""
+    dims = alert.dimensions
+    spelled = _spellings(dims)
+    return tuple(_text(dims.get(spelled.get(name.strip().lower(), _ABSENT))) or None for name in wanted)
 
 
 def parse_any(payload: Any, allowed: Allowed) -> list[Parsed]:

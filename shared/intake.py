@@ -132,14 +132,14 @@ _get_ident, _current_thread = threading.get_ident, threading.current_thread
 
 
 def _triage(parsed: Parsed) -> Intake:
+    if isinstance(parsed, Ignored):
+        _say(logging.INFO, parsed.describe())
+        return Intake(parsed, None)
     if isinstance(parsed, Rejected):
         if parsed.security:
             _say(logging.WARNING, "security: rejected " + parsed.describe())
         else:
             _say(logging.ERROR, "rejected " + parsed.describe())
-        return Intake(parsed, None)
-    if isinstance(parsed, Ignored):
-        _say(logging.INFO, parsed.describe())
         return Intake(parsed, None)
     assert isinstance(parsed, ACTIONABLE)
     item = from_event(parsed)

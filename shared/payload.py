@@ -32,16 +32,33 @@ def load_json(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body"
     a float), a key twice in one object. The other bounds are then read off the text, which costs a
     fraction of a walk of the parsed document (``text_shape_problem``). `shaped=False` skips them for a
     caller that bounds the document itself.
+
+    A small, shallow document is read in C (``_quick``) whenever that gives exactly the value the strict
+    parser gives; every other one, and every refusal, is the strict parser's (``load_strict``).
     """
-    decoded = isinstance(raw, bytes)
-    # UTF-8 takes at most 4 bytes a character: a text that short is within the limit without encoding it.
-    size = len(raw) if decoded or len(raw) * 4 <= limit else len(raw.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise PayloadError(f"{what} is {size:,} bytes, over the {limit:,}-byte limit")
+    _hold_to_limit(raw, limit, what)
     if len(raw) < MAX_NODES:
         value = _quick(raw)
         if value is not _DOUBT:
             return value
+    return _strictly(raw, limit, what, shaped)
+
+
+def load_strict(raw: bytes | str, limit: int = MAX_EVENT_BYTES, what: str = "body", *, shaped: bool = True) -> Any:
+    """`load_json` by the strict parser alone: the verdict (value or words) `load_json` must give for any document."""
+    _hold_to_limit(raw, limit, what)
+    return _strictly(raw, limit, what, shaped)
+
+
+def _hold_to_limit(raw: bytes | str, limit: int, what: str) -> None:
+    # UTF-8 takes at most 4 bytes a character: a text that short is within the limit without encoding it.
+    size = len(raw) if isinstance(raw, bytes) or len(raw) * 4 <= limit else len(raw.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise PayloadError(f"{what} is {size:,} bytes, over the {limit:,}-byte limit")
+
+
+def _strictly(raw: bytes | str, limit: int, what: str, shaped: bool) -> Any:
+    decoded = isinstance(raw, bytes)
     if isinstance(raw, bytes):
         # A byte-order mark is allowed and skipped (as "utf-8-sig" does, whose codec is Python, not C).
         bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
