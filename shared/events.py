@@ -159,7 +159,8 @@ class SecretExpiring:
 
     def describe(self) -> str:
         day = self.expires
-        # %Y-%m-%d spelled out: strftime costs more than the rest of the line (it decides a year before 1000).
+        # %Y-%m-%d written out, as strftime writes it from the year 1000 on (before, its %Y is the platform's):
+        # strftime costs more than the rest of the line.
         when = "" if not day else f", expires {day.year}-{day.month:02d}-{day.day:02d}" if day.year >= 1000 else f", expires {day:%Y-%m-%d}"
         return f"secret {self.secret} in vault {self.vault.name} {self.envelope.type.split('.')[-1]}{when}: rotate if managed"
 
@@ -193,13 +194,9 @@ Parsed = RunEnded | RunNotResponding | AlertFired | SecretExpiring | Ignored | R
 ACTIONABLE = (RunEnded, RunNotResponding, AlertFired, SecretExpiring)
 
 
-def _ci(mapping: Mapping[str, Any], key: str) -> Any:
-    """Look a key up case-insensitively and whitespace-insensitively (AML and Key Vault vary their casing)."""
-    return _folded(mapping).get(key.strip().lower())
-
-
 def _folded(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """The mapping keyed by trimmed lower-case keys, the first spelling winning: fold once, look up many."""
+    """The mapping keyed by trimmed lower-case keys, the first spelling winning: fold once, look up many
+    (AML and Key Vault vary the casing of their keys)."""
     # Built from the last pair to the first, so the first spelling of a key is the one left standing.
     pairs = mapping.items() if type(mapping) is dict else list(mapping.items())
     return {(k if type(k) is str else str(k)).strip().lower(): v for k, v in reversed(pairs)}
