@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import names
-from shared.model import ResourceId, same_name
+from shared.model import ResourceId, quick_init, same_name
 from shared.names import shown
 from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json, shape_problem
 
@@ -78,6 +78,10 @@ class Allowed:
         return self._vaults.get(source.strip().rstrip("/").lower())
 
 
+_sha256 = hashlib.sha256
+
+
+@quick_init
 @dataclass(frozen=True)
 class Envelope:
     """What every event carries, whatever its schema."""
@@ -93,9 +97,10 @@ class Envelope:
     def key(self) -> str:
         """Idempotency key: the same event delivered twice has the same key (topic + type + subject + id)."""
         raw = "|".join((self.source.lower(), self.type.lower(), self.subject, self.id))
-        return "evt-" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+        return "evt-" + _sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
+@quick_init
 @dataclass(frozen=True)
 class RunEnded:
     """A job reached a terminal state: check the compute it ran on at once."""
@@ -110,6 +115,7 @@ class RunEnded:
         return f"run {self.run_id} {self.status} in {self.workspace.name}: check its compute"
 
 
+@quick_init
 @dataclass(frozen=True)
 class RunNotResponding:
     """A job stopped responding: read it, tell its owner and the operator (and cancel only if opted in)."""
@@ -123,6 +129,7 @@ class RunNotResponding:
         return f"run {self.run_id} NotResponding in {self.workspace.name}: tell its owner"
 
 
+@quick_init
 @dataclass(frozen=True)
 class AlertFired:
     """An Azure Monitor metric alert fired on a workspace."""
@@ -139,6 +146,7 @@ class AlertFired:
         return f"alert {shown(self.rule)}: {self.metric} = {self.value} ({dims}) on {self.workspace.name}"
 
 
+@quick_init
 @dataclass(frozen=True)
 class SecretExpiring:
     """A Key Vault secret is near expiry or expired: rotate it if it is a managed credential."""
@@ -150,10 +158,14 @@ class SecretExpiring:
     expires: datetime | None
 
     def describe(self) -> str:
-        when = f", expires {self.expires:%Y-%m-%d}" if self.expires else ""
+        day = self.expires
+        # %Y-%m-%d written out, as strftime writes it from the year 1000 on (before, its %Y is the platform's):
+        # strftime costs more than the rest of the line.
+        when = "" if not day else f", expires {day.year}-{day.month:02d}-{day.day:02d}" if day.year >= 1000 else f", expires {day:%Y-%m-%d}"
         return f"secret {self.secret} in vault {self.vault.name} {self.envelope.type.split('.')[-1]}{when}: rotate if managed"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Ignored:
     """Understood and deliberately not acted on (acknowledged)."""
@@ -165,6 +177,7 @@ class Ignored:
         return f"ignored: {self.reason}"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Rejected:
     """Malformed or forged (acknowledged, never acted on). ``security`` marks forged or misrouted sources."""
@@ -181,16 +194,35 @@ Parsed = RunEnded | RunNotResponding | AlertFired | SecretExpiring | Ignored | R
 ACTIONABLE = (RunEnded, RunNotResponding, AlertFired, SecretExpiring)
 
 
-def _ci(mapping: Mapping[str, Any], key: str) -> Any:
-    """Look a key up case-insensitively and whitespace-insensitively (AML and Key Vault vary their casing)."""
-    return _folded(mapping).get(key.strip().lower())
-
-
 def _folded(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """The mapping keyed by trimmed lower-case keys, the first spelling winning: fold once, look up many."""
+    """The mapping keyed by trimmed lower-case keys, the first spelling winning: fold once, look up many
+    (AML and Key Vault vary the casing of their keys)."""
     # Built from the last pair to the first, so the first spelling of a key is the one left standing.
     pairs = mapping.items() if type(mapping) is dict else list(mapping.items())
     return {(k if type(k) is str else str(k)).strip().lower(): v for k, v in reversed(pairs)}
+
+
+_ABSENT = object()  # no key of any mapping: `mapping.get(_ABSENT)` is None
+_SPELLINGS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _spellings(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Each key of `mapping` by its trimmed lower-case form, the first spelling winning: `_folded`'s keys.
+
+    Kept per tuple of keys (bounded): the events of one kind carry the same keys in the same order, so
+    they are folded once, not on every event; ``mapping.get(_spellings(mapping).get(key, _ABSENT))`` is
+    ``_folded(mapping).get(key)``.
+    """
+    keys = tuple(mapping)
+    spelled = _SPELLINGS.get(keys)
+    if spelled is None:
+        spelled = _folded(dict(zip(keys, keys, strict=True)))
+        # Only text keys are kept: a tuple of them equals no tuple of other keys (1 == 1.0 == True fold apart).
+        if all(type(k) is str for k in keys):
+            if len(_SPELLINGS) >= 512:
+                _SPELLINGS.clear()
+            _SPELLINGS[keys] = spelled
+    return spelled
 
 
 def _is_map(value: Any) -> bool:
@@ -221,18 +253,27 @@ def envelope_of(payload: Mapping[str, Any]) -> Envelope | Rejected:
     if "specversion" in payload:
         if _text(get("specversion")) != "1.0":
             return Rejected(f"unsupported CloudEvents specversion {shown(_text(get('specversion')))}")
-        schema, wires, subject, time = "cloudevents", ("id", "type", "source"), _text(get("subject")), _text(get("time"))
+        schema, wires = "cloudevents", _CLOUDEVENTS_WIRES
+        eid, etype, source, subject, time = get("id"), get("type"), get("source"), get("subject"), get("time")
     else:
-        schema, wires, subject, time = "eventgrid", ("id", "eventType", "topic"), _text(get("subject")), _text(get("eventTime"))
-    eid, etype, source = _text(get(wires[0])), _text(get(wires[1])), _text(get(wires[2]))
+        schema, wires = "eventgrid", _EVENT_GRID_WIRES
+        eid, etype, source, subject, time = get("id"), get("eventType"), get("topic"), get("subject"), get("eventTime")
+    if type(eid) is str and type(etype) is str and type(source) is str and type(subject) is str and type(time) is str:
+        eid, etype, source, subject, time = eid.strip(), etype.strip(), source.strip(), subject.strip(), time.strip()
+    else:  # _text's rules for the rest, one field at a time (the usual envelope is all text: one test, not five calls)
+        eid, etype, source, subject, time = _text(eid), _text(etype), _text(source), _text(subject), _text(time)
     if not (eid and etype and source):
         missing = [wire for wire, value in zip(wires, (eid, etype, source), strict=True) if not value]
         return Rejected(f"{schema} event lacks {', '.join(missing)}")
-    if max(len(eid), len(etype), len(source), len(subject), len(time)) > MAX_FIELD:
+    if len(eid) > MAX_FIELD or len(etype) > MAX_FIELD or len(source) > MAX_FIELD or len(subject) > MAX_FIELD or len(time) > MAX_FIELD:
         fields = (("id", eid), ("type", etype), ("source", source), ("subject", subject), ("time", time))
         long = next(name for name, value in fields if len(value) > MAX_FIELD)
         return Rejected(f"{schema} event field {long} is longer than {MAX_FIELD} characters")
     return Envelope(schema, eid, etype, source, subject, time)
+
+
+_EVENT_GRID_WIRES = ("id", "eventType", "topic")
+_CLOUDEVENTS_WIRES = ("id", "type", "source")
 
 
 def _data(payload: Mapping[str, Any]) -> Mapping[str, Any] | Rejected:
@@ -260,20 +301,19 @@ def parse_event(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     if bounded:
         return bounded
     env = envelope_of(payload)
-    if isinstance(env, Rejected):
+    if type(env) is Rejected:
         return env
     lowered = env.type.lower()
     if lowered in _LIFECYCLE_KEYS:
         return Ignored(f"{env.type.split('.')[-1]}: Event Grid subscription housekeeping, answered by the Functions host", env)
     data = _data(payload)
-    if isinstance(data, Rejected):
+    if type(data) is Rejected:
         return Rejected(data.reason, envelope=env)
-    etype = env.type
     if lowered.startswith(_AML_KEY):
-        return _aml(env, data, allowed)
+        return _aml(env, lowered, data, allowed)
     if lowered.startswith(_KEY_VAULT_KEY):
-        return _key_vault(env, data, allowed)
-    return Rejected(f"unknown event type {shown(etype)} from {shown(env.source)}", security=True, envelope=env)
+        return _key_vault(env, lowered, data, allowed)
+    return Rejected(f"unknown event type {shown(env.type)} from {shown(env.source)}", security=True, envelope=env)
 
 
 def _canonical(acted: tuple[str, ...], ignored: frozenset[str]) -> dict[str, str]:
@@ -285,12 +325,13 @@ AML_TYPES = _canonical((RUN_STATUS_CHANGED, RUN_COMPLETED), AML_IGNORED)
 KV_TYPES = _canonical((SECRET_NEAR_EXPIRY, SECRET_EXPIRED), KV_IGNORED)
 
 
-def _known(env: Envelope, source: ResourceId | None, what: str, service: str, types: Mapping[str, str], ignored: frozenset[str],
-           why_ignored: str) -> str | Rejected | Ignored:
-    """Authenticate the source, then canonicalise the type (`types`: by lower-case spelling): the canonical spelling, or why not."""
+def _known(env: Envelope, lowered: str, source: ResourceId | None, what: str, service: str, types: Mapping[str, str],
+           ignored: frozenset[str], why_ignored: str) -> str | Rejected | Ignored:
+    """Authenticate the source, then canonicalise the type (`types`: by lower-case spelling, `lowered`): the
+    canonical spelling, or why not."""
     if source is None:
         return Rejected(f"{shown(env.type)} from {shown(env.source)}, which is not an allowed {what}", security=True, envelope=env)
-    etype = types.get(env.type.lower())
+    etype = types.get(lowered)
     if etype is None:
         # From an allowed source an unknown type is new, not forged: acknowledged, no security warning.
         return Rejected(f"unknown {service} event type {shown(env.type)}", envelope=env)
@@ -299,58 +340,65 @@ def _known(env: Envelope, source: ResourceId | None, what: str, service: str, ty
     return etype
 
 
-def _aml(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
+_JOB_NAME = names.JOB.pattern
+
+
+def _aml(env: Envelope, lowered: str, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     workspace = allowed.workspace(env.source)
-    etype = _known(env, workspace, "workspace", "Azure ML", AML_TYPES, AML_IGNORED, "remediation")
-    if not isinstance(etype, str):
+    etype = _known(env, lowered, workspace, "workspace", "Azure ML", AML_TYPES, AML_IGNORED, "remediation")
+    if type(etype) is not str:
         return etype
     assert workspace is not None
-    data = _folded(data)
-    subject_run = env.subject.rsplit("/runs/", 1)[1] if "/runs/" in env.subject else ""
-    run_id = _text(data.get("runid")) or subject_run or env.subject.rsplit("/", 1)[-1]
+    spelled, get = _spellings(data), data.get
+    subject = env.subject
+    subject_run = subject.rsplit("/runs/", 1)[1] if "/runs/" in subject else ""
+    run_id = _text(get(spelled.get("runid", _ABSENT))) or subject_run or subject.rsplit("/", 1)[-1]
     if not run_id:
         return Rejected(f"{etype} without runId or a runs/ subject", envelope=env)
-    bad = names.JOB.check(run_id)
-    if bad:
-        return Rejected(bad, security=True, envelope=env)
-    if subject_run and not same_name(subject_run, run_id):
+    if not _JOB_NAME.fullmatch(run_id):  # names.JOB.check's test, its words only for a name that fails it
+        return Rejected(names.JOB.check(run_id) or "", security=True, envelope=env)
+    if subject_run and subject_run != run_id and not same_name(subject_run, run_id):
         # Azure's subject is experiments/{id}/runs/{runId}: a runId naming another run is not Azure's event.
         return Rejected(f"runId {shown(run_id)} is not the run its subject names ({shown(subject_run)})", security=True, envelope=env)
-    status = _text(data.get("runstatus"))[:64] or ("Completed" if etype == RUN_COMPLETED else "")
-    if etype == RUN_STATUS_CHANGED and status.lower() == NOT_RESPONDING_STATE:
-        return RunNotResponding(env, workspace, run_id, _text(data.get("experimentname")))
-    if etype == RUN_STATUS_CHANGED and status.lower() not in ENDED_RUN_STATES:
-        # Completed runs arrive as RunCompleted too; acting on both would double the work.
-        state = shown(status) if status else "in an unknown state"
-        return Ignored(f"run {run_id} is {state}: only Failed, Canceled and NotResponding act (Completed comes as RunCompleted)", env)
-    return RunEnded(env, workspace, run_id, status.capitalize(), _text(data.get("experimentname")))
+    status = _text(get(spelled.get("runstatus", _ABSENT)))[:64] or ("Completed" if etype == RUN_COMPLETED else "")
+    if etype == RUN_STATUS_CHANGED:
+        state = status.lower()
+        if state == NOT_RESPONDING_STATE:
+            return RunNotResponding(env, workspace, run_id, _text(get(spelled.get("experimentname", _ABSENT))))
+        if state not in ENDED_RUN_STATES:
+            # Completed runs arrive as RunCompleted too; acting on both would double the work.
+            state = shown(status) if status else "in an unknown state"
+            return Ignored(f"run {run_id} is {state}: only Failed, Canceled and NotResponding act (Completed comes as RunCompleted)", env)
+    return RunEnded(env, workspace, run_id, status.capitalize(), _text(get(spelled.get("experimentname", _ABSENT))))
 
 
-def _key_vault(env: Envelope, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
+def _key_vault(env: Envelope, lowered: str, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     vault = allowed.vault(env.source)
-    etype = _known(env, vault, "vault", "Key Vault", KV_TYPES, KV_IGNORED, "rotation")
-    if not isinstance(etype, str):
+    etype = _known(env, lowered, vault, "vault", "Key Vault", KV_TYPES, KV_IGNORED, "rotation")
+    if type(etype) is not str:
         return etype
     assert vault is not None
-    data = _folded(data)
-    name = _text(data.get("objectname")) or env.subject
-    vault_name = _text(data.get("vaultname"))
+    spelled, get = _spellings(data), data.get
+    name = _text(get(spelled.get("objectname", _ABSENT))) or env.subject
+    vault_name = _text(get(spelled.get("vaultname", _ABSENT)))
     if vault_name and not same_name(vault_name, vault.name):
         return Rejected(f"event names vault {shown(vault_name)} but comes from {vault.name!r}", security=True, envelope=env)
     if not name:
         return Rejected(f"{etype} without ObjectName or subject", envelope=env)
-    version = _text(data.get("version"))
+    version = _text(get(spelled.get("version", _ABSENT)))
     bad = names.SECRET.check(name) or (names.SECRET_VERSION.check(version) if version else None)
     if bad:
         return Rejected(bad, security=True, envelope=env)
-    expires = _epoch(data.get("exp"))
-    if isinstance(expires, str):
+    expires = _epoch(get(spelled.get("exp", _ABSENT)))
+    if type(expires) is str:
         return Rejected(f"{etype} with {expires}", envelope=env)
     return SecretExpiring(env, vault, name, version, expires)
 
 
 def _finite(value: Any) -> float | None:
     """A metric value as a float, or None when it is none (not a number, or beyond what a float holds)."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     try:
@@ -389,46 +437,51 @@ def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     essentials = data.get("essentials") if _is_map(data) else None
     if not _is_map(essentials):
         return Rejected("alert lacks data.essentials")
-    targets = essentials.get("alertTargetIDs")
-    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+    get = essentials.get
+    targets = get("alertTargetIDs")
+    single = type(targets) is list and len(targets) == 1 and type(targets[0]) is str  # as Azure sends it: one workspace
+    if not single and (not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets)):
         return Rejected("alert lacks data.essentials.alertTargetIDs")
-    alert_id = (_text(essentials.get("alertId")) or _text(essentials.get("originAlertId")))[:MAX_FIELD]
-    condition = _text(essentials.get("monitorCondition"))[:64]
-    env = Envelope("alert", alert_id or "unknown", f"alert.{condition.lower() or 'unknown'}", targets[0][:MAX_FIELD],
-                   _text(essentials.get("alertRule"))[:MAX_FIELD], _text(essentials.get("firedDateTime"))[:64])
-    workspaces = [allowed.workspace(t) for t in targets]
-    if any(ws is None for ws in workspaces):
-        bad = next(t for t, ws in zip(targets, workspaces, strict=True) if ws is None)
-        return Rejected(f"alert targets {shown(bad)}, which is not an allowed workspace", security=True, envelope=env)
-    if len({ws.key for ws in workspaces if ws is not None}) > 1:
-        return Rejected("alert targets several workspaces; a workspace alert names one", envelope=env)
+    alert_id = (_text(get("alertId")) or _text(get("originAlertId")))[:MAX_FIELD]
+    condition = _text(get("monitorCondition"))[:64]
+    state = condition.lower()
+    rule = _text(get("alertRule"))[:MAX_FIELD]
+    env = Envelope("alert", alert_id or "unknown", f"alert.{state or 'unknown'}", targets[0][:MAX_FIELD], rule, _text(get("firedDateTime"))[:64])
+    workspace = allowed.workspace(targets[0])
+    if not single:
+        workspaces = [allowed.workspace(t) for t in targets]
+        if any(ws is None for ws in workspaces):
+            bad = next(t for t, ws in zip(targets, workspaces, strict=True) if ws is None)
+            return Rejected(f"alert targets {shown(bad)}, which is not an allowed workspace", security=True, envelope=env)
+        if len({ws.key for ws in workspaces if ws is not None}) > 1:
+            return Rejected("alert targets several workspaces; a workspace alert names one", envelope=env)
+    if workspace is None:
+        return Rejected(f"alert targets {shown(targets[0])}, which is not an allowed workspace", security=True, envelope=env)
     if not alert_id:
         return Rejected("alert lacks data.essentials.alertId", envelope=env)
-    if condition.lower() == "resolved":
+    if state == "resolved":
         return Ignored(f"alert {env.subject!r} resolved: nothing to do", env)
-    if condition.lower() != "fired":
+    if state != "fired":
         return Rejected(f"monitorCondition is {shown(condition)}, expected Fired or Resolved", envelope=env)
-    signal = _text(essentials.get("signalType"))
+    signal = _text(get("signalType"))
     if signal.lower() not in ("metric", ""):
         return Ignored(f"{shown(signal)} alerts are not handled", env)
-    context = data.get("alertContext") if _is_map(data) else None
-    criteria = _criteria(context)
-    if isinstance(criteria, Rejected):
+    criteria = _criteria(data.get("alertContext"))
+    if type(criteria) is Rejected:
         return Rejected(criteria.reason, envelope=env)
     for crit in criteria:
         metric = _text(crit.get("metricName")).lower()
-        if metric in ALERT_METRICS:
+        if metric in _ALERT_METRICS:
             dims = _dimensions(crit.get("dimensions"))
             bad = _bad_dimension(dims)
             if bad:
                 return Rejected(bad, security=True, envelope=env)
-            value = crit.get("metricValue")
-            number = _finite(value)
-            workspace = workspaces[0]
-            assert workspace is not None
-            return AlertFired(env, workspace, _text(essentials.get("alertRule"))[:MAX_FIELD], metric, dims, number)
+            return AlertFired(env, workspace, rule, metric, dims, _finite(crit.get("metricValue")))
     metrics = ", ".join(shown(_text(c.get("metricName"))) for c in criteria[:5]) or "none"
     return Ignored(f"alert on metric(s) {metrics}: not one the autopilot remediates", env)
+
+
+_ALERT_METRICS = frozenset(ALERT_METRICS)
 
 
 # The dimensions whose values name a resource the worker reads: each must follow its naming rule.
@@ -460,20 +513,23 @@ def _dimensions(raw: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(raw, list):
         for item in raw:
-            if _is_map(item) and _text(item.get("name")):
-                out[_text(item["name"])[:MAX_DIMENSION]] = _text(item.get("value"))[:MAX_DIMENSION]
+            name = _text(item.get("name")) if _is_map(item) else ""
+            if name:
+                out[name[:MAX_DIMENSION]] = _text(item.get("value"))[:MAX_DIMENSION]
     return out
 
 
 def dimension(alert: AlertFired, name: str) -> str | None:
-    value = _ci(alert.dimensions, name)
-    return _text(value) or None
+    """The alert's dimension `name` (case- and whitespace-insensitively), or None."""
+    dims = alert.dimensions
+    return _text(dims.get(_spellings(dims).get(name.strip().lower(), _ABSENT))) or None
 
 
 def dimensions(alert: AlertFired, *wanted: str) -> tuple[str | None, ...]:
-    """`dimension` of each name in `wanted`, the alert's dimensions folded once for all of them."""
-    folded = _folded(alert.dimensions)
-    return tuple(_text(folded.get(name.strip().lower())) or None for name in wanted)
+    """`dimension` of each name in `wanted`, the alert's dimension names folded once for all of them."""
+    dims = alert.dimensions
+    spelled = _spellings(dims)
+    return tuple(_text(dims.get(spelled.get(name.strip().lower(), _ABSENT))) or None for name in wanted)
 
 
 def parse_any(payload: Any, allowed: Allowed) -> list[Parsed]:

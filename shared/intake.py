@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.events import ACTIONABLE, Allowed, Ignored, Parsed, Rejected, parse_alert, parse_event
+from shared.model import quick_init
 from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json
 from shared.settings import Settings
 from shared.work import BadWorkItem, WorkItem, from_event
@@ -33,6 +34,7 @@ from shared.work import BadWorkItem, WorkItem, from_event
 log = logging.getLogger("autopilot.intake")
 
 
+@quick_init
 @dataclass(frozen=True)
 class Intake:
     parsed: Parsed
@@ -74,49 +76,75 @@ def _say(level: int, line: str) -> None:
     The record is the one ``Logger.info`` would make, naming the triage as its caller, built without
     what makes that dear on every event: the stack walk to find the caller, the %-formatting, and
     ``LogRecord.__init__`` working out again what cannot have changed since the last line (file,
-    module, level name, process). Handlers, filters and levels are the logger's own, untouched.
+    module, level name, process). Levels, filters and handlers are the logger's own, untouched: the
+    record reaches each handler ``Logger.callHandlers`` would hand it to, found as it finds them (up the
+    hierarchy until a logger that does not propagate, each handler's own level), with the three calls
+    of ``Logger.handle`` saved; a logger with filters, or of a class that dispatches records its own
+    way, gets ``handle`` itself.
     """
-    if log.isEnabledFor(level):
-        log.handle(_record(level, line))
+    if not log.isEnabledFor(level):
+        return
+    record = _record(level, line)
+    if log.filters or type(log).handle is not _HANDLE or type(log).callHandlers is not _CALL_HANDLERS:
+        log.handle(record)
+        return
+    found = False
+    logger: logging.Logger | None = log
+    while logger:
+        for handler in logger.handlers:
+            found = True
+            if level >= handler.level:
+                handler.handle(record)
+        logger = logger.parent if logger.propagate else None
+    if not found:
+        log.callHandlers(record)  # no handler anywhere: logging's last resort, or its one warning, as it words them
 
 
+_HANDLE, _CALL_HANDLERS = logging.Logger.handle, logging.Logger.callHandlers
 _LogRecord = logging.LogRecord
 _MAKE_RECORD = logging.Logger.makeRecord
 _new = object.__new__
 _now = time.time
-_TEMPLATES: dict[tuple[int, int, bool, bool, bool], dict[str, Any]] = {}
+_TEMPLATES: dict[tuple[int, bool, bool, bool], dict[str, Any]] = {}
+# A template holds this process's id, which changes only across a fork: a forked child starts without
+# templates, rather than every line asking for the id (a system call).
+os.register_at_fork(after_in_child=_TEMPLATES.clear)
 
 
 def _record(level: int, line: str) -> logging.LogRecord:
-    """A record of `line` at `level`, equal to what ``log.makeRecord`` gives, from a template per level and process.
+    """A record of `line` at `level`, equal to what ``log.makeRecord`` gives, from a template per level (and process).
 
     A record factory or logger class of someone else's (``setLogRecordFactory``, ``setLoggerClass``)
     decides its records itself: it gets ``makeRecord``.
     """
     threads = logging.logThreads
-    key = (level, os.getpid(), threads, logging.logProcesses, logging.logMultiprocessing)
+    key = (level, threads, logging.logProcesses, logging.logMultiprocessing)
     template = _TEMPLATES.get(key)
-    plain = logging.getLogRecordFactory() is _LogRecord and type(log).makeRecord is _MAKE_RECORD
-    if template is None or not plain:
-        record = log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage")
-        # A plain record is the template of the next ones; one that carries an asyncio task's name
-        # (Python 3.12 and later) is made each time.
-        if plain and "taskName" not in vars(record):
-            if len(_TEMPLATES) >= 16:
-                _TEMPLATES.clear()
-            _TEMPLATES[key] = dict(vars(record))
-        return record
-    fields = template.copy()
+    if template is None or logging.getLogRecordFactory() is not _LogRecord or type(log).makeRecord is not _MAKE_RECORD:
+        return _made(key, level, line)
+    record = _new(_LogRecord)
+    record.__dict__ = fields = template.copy()
     now = _now()
     fields["msg"] = line
     fields["created"] = now
-    fields["msecs"] = int((now - int(now)) * 1000) + 0.0
+    # LogRecord's int((now - int(now)) * 1000) + 0.0, the same float for any time since 1970, in fewer steps.
+    fields["msecs"] = now % 1.0 * 1000 // 1 if now >= 0 else int((now - int(now)) * 1000) + 0.0
     fields["relativeCreated"] = (now - logging._startTime) * 1000
     if threads:
         fields["thread"] = _get_ident()
         fields["threadName"] = _current_thread().name
-    record = _new(_LogRecord)
-    record.__dict__ = fields
+    return record
+
+
+def _made(key: tuple[int, bool, bool, bool], level: int, line: str) -> logging.LogRecord:
+    """``log.makeRecord``'s record; a plain one becomes the template of the next ones at its level."""
+    record = log.makeRecord(log.name, level, __file__, _TRIAGE_LINE, line, None, None, "_triage")
+    plain = logging.getLogRecordFactory() is _LogRecord and type(log).makeRecord is _MAKE_RECORD
+    # One that carries an asyncio task's name (Python 3.12 and later) is made each time.
+    if plain and "taskName" not in vars(record):
+        if len(_TEMPLATES) >= 16:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = dict(vars(record))
     return record
 
 
@@ -124,14 +152,14 @@ _get_ident, _current_thread = threading.get_ident, threading.current_thread
 
 
 def _triage(parsed: Parsed) -> Intake:
+    if isinstance(parsed, Ignored):
+        _say(logging.INFO, parsed.describe())
+        return Intake(parsed, None)
     if isinstance(parsed, Rejected):
         if parsed.security:
             _say(logging.WARNING, "security: rejected " + parsed.describe())
         else:
             _say(logging.ERROR, "rejected " + parsed.describe())
-        return Intake(parsed, None)
-    if isinstance(parsed, Ignored):
-        _say(logging.INFO, parsed.describe())
         return Intake(parsed, None)
     assert isinstance(parsed, ACTIONABLE)
     item = from_event(parsed)

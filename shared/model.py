@@ -6,16 +6,54 @@ policy need no Azure at all.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import quote
 
 # Only these job states are final; anything else (Queued, Preparing, Paused, NotResponding…) may
 # still be using, or about to use, the compute.
 TERMINAL_JOB_STATES = frozenset({"completed", "failed", "canceled"})
+
+
+_Frozen = TypeVar("_Frozen")
+
+
+def quick_init(cls: type[_Frozen]) -> type[_Frozen]:
+    """Give a frozen dataclass an ``__init__`` that fills the new instance's attributes in one step.
+
+    The ``__init__`` dataclasses writes for a frozen class sets each field through ``object.__setattr__``
+    (the class refuses plain assignment): a call per field. On the intake's path (an envelope, an event,
+    a work item and its intake for every event accepted) that is about 2 µs an event; this way, a third.
+    This one takes the same parameters, defaults and default factories; the class stays frozen, its
+    equality, hash and repr are untouched. Apply it over ``@dataclass``.
+    """
+    params: list[str] = []
+    made: list[str] = []
+    scope: dict[str, Any] = {"_MISSING": MISSING}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if not f.init:
+            raise TypeError(f"{cls.__name__}.{f.name}: quick_init fills every field from a parameter")
+        if f.default is not MISSING:
+            scope[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        elif f.default_factory is not MISSING:
+            scope[f"_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=_MISSING")
+            made.append(f"    if {f.name} is _MISSING:\n        {f.name} = _factory_{f.name}()\n")
+        else:
+            params.append(f.name)
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    source = (f"def __init__(self, {', '.join(params)}):\n{''.join(made)}    attributes = self.__dict__\n"
+              + "".join(f"    attributes[{n!r}] = {n}\n" for n in names))
+    exec(source, scope)  # as dataclasses builds its own __init__: from source, once per class
+    init = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
 
 
 # No ARM name holds these (nor is one a dot segment): a "resource id" that does would reach another URL.
@@ -92,14 +130,15 @@ class ResourceId:
     def type_path(self) -> str:
         return f"{self.provider}/{self.type_name}"
 
-    @property
+    # Written once per value (its fields never change): the allowed workspaces' ids are read on every event.
+    @functools.cached_property
     def id(self) -> str:
         return (
             f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
             f"/providers/{self.provider}/{self.type_name}/{self.name}"
         )
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """The normalised identity (ARM ids are case-insensitive): compare and key ledger rows by this."""
         return self.id.lower()

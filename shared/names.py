@@ -63,7 +63,20 @@ MAX_SHOWN = 80
 
 def shown(value: object) -> str:
     """A value fit for a one-line log: quoted, escaped (no control characters, no lone surrogates), and cut."""
+    if type(value) is str:
+        held = _SHOWN.get(value)
+        if held is not None:
+            return held
     text = value if isinstance(value, str) else type(value).__name__
     cut = text[:MAX_SHOWN]
     safe = cut.encode("ascii", "backslashreplace").decode("ascii")
-    return repr(safe) + ("…" if len(text) > MAX_SHOWN else "")
+    line = repr(safe) + ("…" if len(text) > MAX_SHOWN else "")
+    if type(value) is str and len(value) <= MAX_SHOWN:
+        # The same few values (states, dimensions, rule names) are shown on line after line.
+        if len(_SHOWN) >= 1024:
+            _SHOWN.clear()
+        _SHOWN[value] = line
+    return line
+
+
+_SHOWN: dict[str, str] = {}

@@ -30,6 +30,7 @@ from shared.events import (
     dimensions,
 )
 from shared.events import QUOTA_UTILIZATION as QUOTA_METRIC
+from shared.model import quick_init
 from shared.names import shown
 from shared.payload import MAX_QUEUE_MESSAGE_BYTES, PayloadError, load_json
 
@@ -87,6 +88,7 @@ def _flag(v: Any) -> str | None:
     return None if isinstance(v, bool) else "is not true or false"
 
 
+@quick_init
 @dataclass(frozen=True)
 class WorkItem:
     kind: Kind
@@ -104,7 +106,7 @@ class WorkItem:
         """
         text = _written(self) or json.dumps({"kind": self.kind.value, "target": self.target, "trigger": self.trigger,
                                              "params": self.params}, sort_keys=True)
-        if len(text.encode("utf-8")) > MAX_ITEM_BYTES:
+        if len(text) > MAX_ITEM_BYTES:  # ASCII, as json.dumps writes it: as many bytes as characters
             raise BadWorkItem(f"work item is {len(text):,} bytes, over the queue's {MAX_ITEM_BYTES:,}-byte budget")
         return text
 
@@ -154,34 +156,44 @@ class WorkItem:
 _LITERALS: Mapping[Any, str] = {None: "null", True: "true", False: "false"}
 
 
-def _scalar(value: Any) -> str | None:
-    """A parameter's value as json.dumps writes it, or None when it is not a plain scalar."""
-    kind = type(value)
-    if kind is str:
-        return _quote(value)
-    if value is None or kind is bool:
-        return _LITERALS[value]
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float and math.isfinite(value):
-        return float.__repr__(value)
-    return None
-
-
 def _written(item: WorkItem) -> str | None:
-    """The item as ``json.dumps(..., sort_keys=True)`` writes it, or None to leave it to json.dumps."""
-    if type(item.target) is not str or type(item.trigger) is not str or type(item.params) is not dict:
+    """The item as ``json.dumps(..., sort_keys=True)`` writes it, or None to leave it to json.dumps (a
+    parameter that is not text, a number, a flag or nothing; a float that is not finite; a subclass)."""
+    target, trigger, params = item.target, item.trigger, item.params
+    if type(target) is not str or type(trigger) is not str or type(params) is not dict:
         return None
     parts = []
-    for key in sorted(item.params) if all(type(k) is str for k in item.params) else ():
-        value = _scalar(item.params[key])
-        if value is None:
+    for key, value in params.items():
+        kind = type(value)
+        if type(key) is not str:
             return None
-        parts.append(f"{_quote(key)}: {value}")
-    if len(parts) != len(item.params):
-        return None
-    return (f'{{"kind": {_quote(item.kind.value)}, "params": {{{", ".join(parts)}}}, '
-            f'"target": {_quote(item.target)}, "trigger": {_quote(item.trigger)}}}')
+        if kind is str:
+            parts.append((key, _quote(value)))
+        elif value is None or kind is bool:
+            parts.append((key, _LITERALS[value]))
+        elif kind is int:
+            parts.append((key, int.__repr__(value)))
+        elif kind is float and math.isfinite(value):
+            parts.append((key, float.__repr__(value)))
+        else:
+            return None
+    parts.sort()  # by key (keys differ, so their values are never compared), as sort_keys sorts them
+    written = ", ".join([f"{_quote(key)}: {value}" for key, value in parts])
+    return (f'{{"kind": {_quote(item.kind)}, "params": {{{written}}}, '
+            f'"target": {_quoted_target(target)}, "trigger": {_quote(trigger)}}}')
+
+
+_QUOTED: dict[str, str] = {}
+
+
+def _quoted_target(target: str) -> str:
+    """`_quote(target)`, kept: the targets are the few allowed workspaces and vaults, item after item."""
+    quoted = _QUOTED.get(target)
+    if quoted is None:
+        if len(_QUOTED) >= 1024:
+            _QUOTED.clear()
+        quoted = _QUOTED[target] = _quote(target)
+    return quoted
 
 
 # Each kind's parameters and the check each value must pass.

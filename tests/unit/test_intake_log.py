@@ -1,9 +1,11 @@
-"""The triage's one log line: the record it builds is the one the logger itself would make."""
+"""The triage's one log line: the record it builds is the one the logger itself would make, and it reaches the handlers the logger itself would hand it to."""
 
 from __future__ import annotations
 
 import logging
 import threading
+
+import pytest
 
 from shared import intake
 
@@ -21,6 +23,9 @@ def test_the_triage_record_equals_the_loggers_own_but_for_the_time_it_was_made()
         assert built.keys() == made.keys()
         assert {k: v for k, v in built.items() if k not in TIMES} == {k: v for k, v in made.items() if k not in TIMES}
         assert abs(built["created"] - made["created"]) < 1 and built["msg"] == f"line at {level}"
+        created = built["created"]  # the milliseconds and the time since start as LogRecord works them out
+        assert built["msecs"] == int((created - int(created)) * 1000) + 0.0 and type(built["msecs"]) is float
+        assert built["relativeCreated"] == (created - logging._startTime) * 1000
 
 
 def test_the_triage_record_names_the_thread_that_logs_it():
@@ -56,3 +61,51 @@ def test_each_triaged_event_logs_one_line_through_the_loggers_own_handlers(caplo
     intake.accept_event_text(b"{not json", SETTINGS)
     assert [(r.levelname, r.funcName, r.getMessage()[:9]) for r in caplog.records] == [
         ("ERROR", "_triage", "rejected "), ("ERROR", "_triage", "rejected ")]
+
+
+class _Kept(logging.Handler):
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.lines: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.levelname, record.getMessage()))
+
+
+def _dispatch(say: bool, level: int, propagate: bool, logger_filter: bool, handlers: bool) -> list[list[tuple[str, str]]]:
+    """Which handler got which line, through the triage's `_say` or through logging's own `Logger.handle`."""
+    names = ("autopilot.intake", "autopilot", "")
+    loggers = [logging.getLogger(name) for name in names]
+    kept = [_Kept(logging.WARNING), _Kept(), _Kept(logging.ERROR)] if handlers else []
+    saved = [(lg.handlers[:], lg.propagate, lg.filters[:], lg.level) for lg in loggers]
+    last_resort, logging.lastResort = logging.lastResort, _Kept(logging.WARNING)
+    try:
+        for lg, handler in zip(loggers, kept, strict=False):
+            lg.handlers[:] = [handler]
+        for lg in loggers:
+            if not handlers:
+                lg.handlers[:] = []
+            lg.filters[:] = []
+            lg.setLevel(logging.DEBUG)
+        loggers[1].propagate = propagate
+        if logger_filter:
+            loggers[0].addFilter(lambda record: "drop" not in record.getMessage())
+        for line in ("a line", "drop this line"):
+            if say:
+                intake._say(level, line)
+            else:
+                intake.log.handle(intake.log.makeRecord(intake.log.name, level, intake.__file__, 1, line, None, None))
+        return [h.lines for h in kept] + [logging.lastResort.lines]
+    finally:
+        logging.lastResort = last_resort
+        for lg, (hs, prop, filters, lvl) in zip(loggers, saved, strict=True):
+            lg.handlers[:], lg.propagate, lg.filters[:] = hs, prop, filters
+            lg.setLevel(lvl)
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING, logging.ERROR])
+@pytest.mark.parametrize("propagate", [True, False])
+@pytest.mark.parametrize("logger_filter", [False, True])
+@pytest.mark.parametrize("handlers", [True, False])
+def test_the_triage_line_reaches_exactly_the_handlers_logging_itself_would_give_it_to(level, propagate, logger_filter, handlers):
+    assert _dispatch(True, level, propagate, logger_filter, handlers) == _dispatch(False, level, propagate, logger_filter, handlers)

@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local.memory import MemoryLedger, MemoryMetrics, MemoryNotifier, MemoryWorkspace
+from shared import payload
 from shared.engine import Engine
 from shared.errors import TransientFailure
 from shared.events import ACTIONABLE, Allowed, Ignored, Rejected, parse_any
@@ -198,3 +199,41 @@ def test_any_rotation_request_is_a_work_item_or_one_clear_error(doc):
         assert "\n" not in str(exc)
     else:
         worker_acts_on(item)
+
+
+@contextlib.contextmanager
+def strict_parser_only() -> Iterator[None]:
+    """Every document read by the strict parser alone, as before the parser in C (``payload._quick``)."""
+    quick = payload._quick
+    payload._quick = lambda raw: payload._DOUBT
+    try:
+        yield
+    finally:
+        payload._quick = quick
+
+
+def _verdict(intake: Any) -> tuple[Any, ...]:
+    return type(intake.parsed).__name__, intake.line(), intake.item, intake.queued
+
+
+def _repeat_a_key(raw: bytes, at: int) -> bytes:
+    """The document with the key of its `at`-th entry (counting colons) written twice, first with a stand-in value."""
+    starts = [i for i, c in enumerate(raw) if c == ord(":")]
+    if not starts:
+        return raw
+    colon = starts[at % len(starts)]
+    quote = raw.rfind(b'"', 0, colon)
+    opening = raw.rfind(b'"', 0, quote)
+    return raw[:opening] + raw[opening:quote + 1] + b": 0, " + raw[opening:] if opening >= 0 else raw
+
+
+@PROFILE
+@given(st.one_of(mutated(EVENTS).map(_dumps), mutated(ALERTS).map(_dumps), st.binary(max_size=300),
+                 st.tuples(mutated(EVENTS + ALERTS).map(_dumps), st.integers(0, 200)).map(lambda d: _repeat_a_key(*d))))
+def test_the_parser_in_c_gives_every_door_the_strict_parsers_verdict(raw):
+    TRIED["quick"] += 1
+    doors = (accept_event_text, accept_alert_body)
+    quick = [_verdict(door(raw, SETTINGS)) for door in doors]
+    with strict_parser_only():
+        strict = [_verdict(door(raw, SETTINGS)) for door in doors]
+    assert quick == strict
