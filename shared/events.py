@@ -204,6 +204,7 @@ def _folded(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 _ABSENT = object()  # no key of any mapping: `mapping.get(_ABSENT)` is None
 _SPELLINGS: dict[tuple[Any, ...], dict[str, Any]] = {}
+_SPELLING_KEYS, _SPELLING_KEY_CHARS = 32, 64  # at most 512 × 32 × 64 characters held (about 1 MB)
 
 
 def _spellings(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -217,8 +218,10 @@ def _spellings(mapping: Mapping[str, Any]) -> dict[str, Any]:
     spelled = _SPELLINGS.get(keys)
     if spelled is None:
         spelled = _folded(dict(zip(keys, keys, strict=True)))
-        # Only text keys are kept: a tuple of them equals no tuple of other keys (1 == 1.0 == True fold apart).
-        if all(type(k) is str for k in keys):
+        # Only small sets of text keys are kept (Azure's objects have a dozen short keys): a tuple of text
+        # keys equals no tuple of other keys (1 == 1.0 == True fold apart), and a sender's thousands of keys,
+        # or one key of a megabyte, are folded for that event and not held.
+        if len(keys) <= _SPELLING_KEYS and all(type(k) is str and len(k) <= _SPELLING_KEY_CHARS for k in keys):
             if len(_SPELLINGS) >= 512:
                 _SPELLINGS.clear()
             _SPELLINGS[keys] = spelled

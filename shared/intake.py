@@ -85,8 +85,9 @@ def _say(level: int, line: str) -> None:
     if not log.isEnabledFor(level):
         return
     record = _record(level, line)
-    if log.filters or type(log).handle is not _HANDLE or type(log).callHandlers is not _CALL_HANDLERS:
-        log.handle(record)
+    if log.filters or _OWN_DISPATCH & vars(log).keys() or type(log).handle is not _HANDLE \
+            or type(log).callHandlers is not _CALL_HANDLERS or type(log).filter is not _FILTER:
+        log.handle(record)  # filters, or dispatch of its own (its class's or set on it): logging's own way
         return
     found = False
     logger: logging.Logger | None = log
@@ -100,11 +101,13 @@ def _say(level: int, line: str) -> None:
         log.callHandlers(record)  # no handler anywhere: logging's last resort, or its one warning, as it words them
 
 
-_HANDLE, _CALL_HANDLERS = logging.Logger.handle, logging.Logger.callHandlers
+_HANDLE, _CALL_HANDLERS, _FILTER = logging.Logger.handle, logging.Logger.callHandlers, logging.Logger.filter
+_OWN_DISPATCH = frozenset({"handle", "callHandlers", "filter"})
 _LogRecord = logging.LogRecord
 _MAKE_RECORD = logging.Logger.makeRecord
 _new = object.__new__
 _now = time.time
+_level_name = logging.getLevelName
 _TEMPLATES: dict[tuple[int, bool, bool, bool], dict[str, Any]] = {}
 # A template holds this process's id, which changes only across a fork: a forked child starts without
 # templates, rather than every line asking for the id (a system call).
@@ -126,6 +129,7 @@ def _record(level: int, line: str) -> logging.LogRecord:
     record.__dict__ = fields = template.copy()
     now = _now()
     fields["msg"] = line
+    fields["levelname"] = _level_name(level)  # as makeRecord names it now (addLevelName may rename a level)
     fields["created"] = now
     # LogRecord's int((now - int(now)) * 1000) + 0.0, the same float for any time since 1970, in fewer steps.
     fields["msecs"] = now % 1.0 * 1000 // 1 if now >= 0 else int((now - int(now)) * 1000) + 0.0

@@ -31,12 +31,16 @@ def quick_init(cls: type[_Frozen]) -> type[_Frozen]:
     This one takes the same parameters, defaults and default factories; the class stays frozen, its
     equality, hash and repr are untouched. Apply it over ``@dataclass``.
     """
+    # What this __init__ does not do, it refuses to be given: a check in __post_init__ would be skipped,
+    # slots have no __dict__ to fill, keyword-only fields need a signature of their own.
+    if hasattr(cls, "__post_init__") or "__slots__" in vars(cls):
+        raise TypeError(f"{cls.__name__}: quick_init does not run __post_init__ nor fill slots")
     params: list[str] = []
     made: list[str] = []
     scope: dict[str, Any] = {"_MISSING": MISSING}
     for f in fields(cls):  # type: ignore[arg-type]
-        if not f.init:
-            raise TypeError(f"{cls.__name__}.{f.name}: quick_init fills every field from a parameter")
+        if not f.init or f.kw_only:
+            raise TypeError(f"{cls.__name__}.{f.name}: quick_init fills every field from a positional parameter")
         if f.default is not MISSING:
             scope[f"_default_{f.name}"] = f.default
             params.append(f"{f.name}=_default_{f.name}")
@@ -47,8 +51,9 @@ def quick_init(cls: type[_Frozen]) -> type[_Frozen]:
         else:
             params.append(f.name)
     names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    source = (f"def __init__(self, {', '.join(params)}):\n{''.join(made)}    attributes = self.__dict__\n"
-              + "".join(f"    attributes[{n!r}] = {n}\n" for n in names))
+    # The instance is `__dataclass_self__`, as in dataclasses' own: no field name can be it.
+    source = (f"def __init__(__dataclass_self__, {', '.join(params)}):\n{''.join(made)}"
+              f"    __dataclass_self__.__dict__.update({{{', '.join(f'{n!r}: {n}' for n in names)}}})\n")
     exec(source, scope)  # as dataclasses builds its own __init__: from source, once per class
     init = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"

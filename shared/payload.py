@@ -103,12 +103,15 @@ def _quick(raw: bytes | str) -> Any:
     Anything else — an error, a doubt — goes to the strict parser, whose verdict and words are the ones
     given: this path only ever gives a value the strict parser gives too.
     """
-    colon, backslash, colon_escape = _BYTE_MARKS if type(raw) is bytes else _TEXT_MARKS
+    kind = type(raw)
+    if kind is not bytes and kind is not str:
+        return _DOUBT  # a subclass of either: the strict parser reads it as it would any
+    colon, backslash, colon_escape = _BYTE_MARKS if kind is bytes else _TEXT_MARKS
     if raw.find(backslash) >= 0 and colon_escape.search(raw):  # find, not `in`: for bytes it costs a third
         return _DOUBT
     try:
         value = (_DECODE or _decoder())(raw)
-    except Exception:  # whatever it refuses, and however, the strict parser words it
+    except Exception:  # whatever it refuses, and however (msgspec missing included), the strict parser words it
         return _DOUBT
     if raw.count(colon) != _ENCODE(value).count(b":"):
         return _DOUBT  # a key repeated in some object
@@ -123,12 +126,19 @@ def _shallow(depth: int) -> Any:
     return value
 
 
+def _always_doubt(raw: bytes | str) -> Any:
+    raise ValueError("no parser in C here")
+
+
 def _decoder() -> Callable[[bytes | str], Any]:
     """msgspec's decoder, made on first use: imported with the app it would add milliseconds to its cold start,
     and its type takes a few more to build."""
     global _DECODE, _ENCODE
-    import msgspec.json
-
+    try:
+        import msgspec.json
+    except ImportError:  # a process without it reads everything strictly, and tries the import once
+        _DECODE = _always_doubt
+        raise
     _ENCODE = msgspec.json.Encoder().encode
     _DECODE = msgspec.json.Decoder(_shallow(_QUICK_DEPTH)).decode
     return _DECODE
