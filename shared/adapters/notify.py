@@ -10,6 +10,8 @@ Notifications are best effort: a failing webhook is logged and never fails the r
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shared.adapters.azure import client_options
@@ -28,6 +30,10 @@ class Notifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._publisher: Any = None
+        # One HTTP session per thread (workers run on several): the webhook's TLS connection is kept
+        # between outcomes rather than made again for each. The channels of one outcome go out together.
+        self._local = threading.local()
+        self._channels = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify")
 
     @property
     def channels(self) -> list[str]:
@@ -51,9 +57,10 @@ class Notifier:
         grace = change.grace(self.settings) if warning and hasattr(change, "grace") else None
         message = render(self.settings.notify_format, outcome, tenant=self.settings.studio_tenant_id, grace=grace, warning=warning)
         sent = []
+        grid = self._channels.submit(self._eventgrid, outcome, outcome.as_log()) if self.settings.notify_eventgrid_endpoint else None
         if self.settings.notify_webhook_url and self._webhook(self.settings.notify_webhook_url, message, "notification"):
             sent.append("webhook")
-        if self.settings.notify_eventgrid_endpoint and self._eventgrid(outcome, outcome.as_log()):
+        if grid is not None and grid.result():
             sent.append("event grid")
         if warning and self.reaches(outcome.action.owner):
             owner = str(outcome.action.owner).strip().lower()
@@ -64,8 +71,11 @@ class Notifier:
     def _webhook(self, url: str, message: dict[str, Any], which: str) -> bool:
         import requests
 
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
         try:
-            response = requests.post(url, json=message, timeout=min(10, self.settings.arm_timeout_seconds))
+            response = session.post(url, json=message, timeout=min(10, self.settings.arm_timeout_seconds))
             response.raise_for_status()
         except requests.RequestException as exc:
             log.warning("%s webhook failed: %s", which, type(exc).__name__)
