@@ -36,6 +36,15 @@ def seed(world: World) -> None:
                                                      "computes": ["cpu-cluster", "gpu-cluster", "ci-alice", "ci-bob"]})
 
 
+def sweep_marked_alice(world: World) -> tuple[int, Report]:
+    """An enforce idle sweep that finds ci-alice marked idle past its grace: it means to stop it now."""
+    settings = world.settings(IDLE_SHUTDOWN_MINUTES="0", IDLE_GRACE_MINUTES="0")
+    now = datetime.now(UTC)
+    world.ledger(settings).put_mark(Mark(ALICE, now - timedelta(minutes=5), "idle"))
+    start = world.mark()
+    return start, run(world.engine(settings), Kind.IDLE_SWEEP, now)
+
+
 def test_a_sweep_asks_run_history_once_per_compute_it_would_act_on_and_never_lists_every_job(world: World):
     seed(world)
     engine = world.engine(world.settings("observe"))
@@ -64,12 +73,7 @@ def test_when_run_history_refuses_the_sweep_reads_arms_list_and_decides_the_same
 
 
 def test_the_re_read_before_a_stop_is_that_instance_its_runs_and_the_pipelines_that_could_use_it(world: World):
-    settings = world.settings(IDLE_SHUTDOWN_MINUTES="0", IDLE_GRACE_MINUTES="0")
-    engine, ledger = world.engine(settings), world.ledger(settings)
-    now = datetime.now(UTC)
-    ledger.put_mark(Mark(ALICE, now - timedelta(minutes=5), "idle"))
-    start = world.mark()
-    report = run(engine, Kind.IDLE_SWEEP, now)
+    start, report = sweep_marked_alice(world)
     assert [(o.action.kind.value, o.status.value) for o in report.outcomes if o.action.target == "ci-alice"] == [("stop-instance", "done")]
     journal = world.emulator.journal(start)
     stop = next(i for i, e in enumerate(journal) if e["method"] == "POST" and e["path"].endswith("/computes/ci-alice/stop"))
@@ -85,12 +89,7 @@ def test_an_instance_a_running_pipelines_next_step_will_use_is_not_stopped(world
     world.emulator.control("POST", "arm/jobs", {"workspace": WS.id, "job": {
         "name": "pipe-nightly", "status": "Running", "compute": "cpu-cluster", "jobType": "Pipeline", "createdAt": "now-3h",
         "steps": {"train": "cpu-cluster", "evaluate": "ci-alice"}, "waiting": ["evaluate"]}})
-    settings = world.settings(IDLE_SHUTDOWN_MINUTES="0", IDLE_GRACE_MINUTES="0")
-    engine, ledger = world.engine(settings), world.ledger(settings)
-    now = datetime.now(UTC)
-    ledger.put_mark(Mark(ALICE, now - timedelta(minutes=5), "idle"))
-    start = world.mark()
-    report = run(engine, Kind.IDLE_SWEEP, now)
+    start, report = sweep_marked_alice(world)
     assert [(o.action.kind.value, o.status.value, o.detail) for o in report.outcomes if o.action.target == "ci-alice"] == [
         ("stop-instance", "skipped", "job pipe-nightly is Running on it now (re-read)")]
     assert not [w for w in world.writes(start) if w["path"].endswith("/computes/ci-alice/stop")]
