@@ -126,8 +126,8 @@ def judged_by(purpose: Purpose, params: Mapping[str, Any], snap: Snapshot, rules
     A job can only keep a compute: an active one keeps it outright, a finished one moves the start of
     idleness later. So a compute the rules that read jobs (idle instances, cluster size) keep or skip
     without its jobs is kept or skipped with them, and only the others are read — for the sweeps, whose verdicts name their compute; every judged
-    compute for the purposes whose verdicts do not (quota relief) or that name one (a run's end, a
-    cluster's unusable nodes).
+    compute for the purposes whose verdicts do not (quota relief: those of the alert's VM family) or
+    that name one (a run's end, a cluster's unusable nodes).
     """
     judges = _JUDGES.get(purpose)
     if judges is None:
@@ -136,6 +136,11 @@ def judged_by(purpose: Purpose, params: Mapping[str, Any], snap: Snapshot, rules
     names = [c.name for c in snap.computes
              if (instances and isinstance(c, ComputeInstance) and c.state.lower() == "running")
              or (clusters and isinstance(c, Cluster))]
+    if purpose is Purpose.QUOTA:
+        # Quota relief frees cores of the alert's VM family only: the other computes' jobs cannot matter.
+        family = str(params.get("family") or "")
+        sized = {name_key(c.name): c.size for c in snap.computes if isinstance(c, ComputeInstance | Cluster)}
+        names = [name for name in names if same_name(family_of(sized[name_key(name)], snap.sizes) or "", family)]
     if purpose in (Purpose.IDLE_SWEEP, Purpose.CLUSTER_SWEEP):
         moving = {name_key(v.target) for v in decide(purpose, params, replace(snap, jobs=()), rules, now).verdicts
                   if v.rule in (IDLE_RULE, CLUSTER_RULE) and v.decision not in (Decision.KEEP, Decision.SKIP)}

@@ -40,10 +40,13 @@ def test_the_plan_and_a_not_responding_alert_need_every_job_of_the_workspace(pur
     assert judged_by(purpose, {}, snap(instance()), RULES, NOW) is None
 
 
-def test_quota_relief_and_a_runs_end_read_every_judged_compute():
-    s = snap(instance("ci", state="Running"), instance("off", state="Stopped"), cluster("cpu", min_nodes=0))
-    assert judged_by(Purpose.QUOTA, {"family": "x"}, s, RULES, NOW) == ["ci", "cpu"]
-    assert judged_by(Purpose.RUN_ENDED, {}, s, RULES, NOW) == ["cpu"]
+def test_quota_relief_reads_the_computes_of_the_alerts_family_and_a_runs_end_its_cluster():
+    s = replace(snap(instance("ci", state="Running"), instance("off", state="Stopped"), cluster("cpu", min_nodes=0),
+                     cluster("gpu", size="Standard_NC6s_v3")),
+                sizes={"standard_ds3_v2": ("standardDSv2Family", 4), "standard_nc6s_v3": ("standardNCSv3Family", 6)})
+    assert judged_by(Purpose.QUOTA, {"family": "StandardDSv2Family"}, s, RULES, NOW) == ["ci", "cpu"]
+    assert judged_by(Purpose.QUOTA, {"family": "standardNCSv3Family"}, s, RULES, NOW) == ["gpu"]
+    assert judged_by(Purpose.RUN_ENDED, {}, s, RULES, NOW) == ["cpu", "gpu"]
 
 
 def test_the_lookback_covers_the_longest_threshold_an_instance_tag_included():
