@@ -64,7 +64,9 @@ def _write(value: Any, twice: int, counter: list[int], spell: bool) -> str:
         parts = [f"{json.dumps(k)}: {_write(v, twice, counter, spell)}" for k, v in value.items()]
         if number == twice and value:
             key = next(iter(value))
-            again = "".join(f"\\u{ord(c):04x}" for c in key) if spell and key.isascii() else key
+            # Every character escaped when ASCII; else as JSON writes it unescaped (a raw backslash would
+            # start an escape and spell another key).
+            again = "".join(f"\\u{ord(c):04x}" for c in key) if key.isascii() else json.dumps(key, ensure_ascii=False)[1:-1]
             parts.insert(0, f'"{again}": null' if spell else f"{json.dumps(key)}: 0")
         return "{" + ", ".join(parts) + "}"
     if isinstance(value, list):
