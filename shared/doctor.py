@@ -161,14 +161,15 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
     arm = ArmClient(settings)
     regions: dict[str, str] = {}
     for ws in settings.workspaces:
+        adapter = Workspace(settings, ws, arm)  # one per workspace: its ARM body is read once, for both checks
         try:
-            regions[ws.key] = Workspace(settings, ws, arm).location()
+            regions[ws.key] = adapter.location()
         except AzureError as exc:
             yield Check(False, f"workspace {ws.name}", f"not readable: {exc}")
             continue
         yield Check(True, f"workspace {ws.name}", f"readable ({regions[ws.key] or 'no region'})")
         if settings.jobs_source == "run-history":
-            yield run_history_check(Workspace(settings, ws, arm), datetime.now(UTC))
+            yield run_history_check(adapter, datetime.now(UTC))
 
     metrics = Metrics(settings)
     now = datetime.now(UTC)

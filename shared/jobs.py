@@ -109,10 +109,8 @@ class JobDigest:
 def of_computes(jobs: Iterable[Job], horizon: datetime | None = None) -> JobDigest:
     """The digest of the jobs a per-compute source gave (active ones and those ended lately): complete
     for those computes only, so it is never kept as the workspace's (``full`` False, no ``full_at``)."""
-    out = JobDigest(full=False)
-    for job in jobs:
-        out.add(job)
-    out.horizon = horizon
+    out = digest(jobs)
+    out.full, out.horizon = False, horizon
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -365,9 +365,9 @@ class Workspace:
                 found = list(pool.map(lambda name: history.runs_on(name, ended_since), names))
         return of_computes(job for jobs in found for job in jobs)
 
-    def _jobs(self) -> Iterator[Job]:
+    def _jobs(self, query: Mapping[str, str] = ALL_JOBS, what: str = "jobs") -> Iterator[Job]:
         """ARM's jobs list, newest first, one page at a time, each item reduced to a Job as it arrives."""
-        for body in self.arm.list(self.id.path("jobs"), query=ALL_JOBS, what=f"list jobs of {self.id.name}"):
+        for body in self.arm.list(self.id.path("jobs"), query=query, what=f"list {what} of {self.id.name}"):
             job = job_from_arm(body)
             if job is not None:
                 yield job
@@ -443,13 +443,8 @@ class Workspace:
     def _pipelines_on(self, compute: str) -> list[Job]:
         """Every running pipeline job whose steps (or default compute) name `compute`: ARM's list of
         pipeline jobs (``jobType=Pipeline``), the whole of it — a pipeline may have run for weeks."""
-        query = {**ALL_JOBS, "jobType": "Pipeline"}
-        found = []
-        for body in self.arm.list(self.id.path("jobs"), query=query, what=f"list pipeline jobs of {self.id.name}"):
-            job = job_from_arm(body)
-            if job is not None and job.active and job.runs_on(compute):
-                found.append(job)
-        return found
+        pipelines = self._jobs({**ALL_JOBS, "jobType": "Pipeline"}, "pipeline jobs")
+        return [job for job in pipelines if job.active and job.runs_on(compute)]
 
     def get_job(self, name: str) -> Job | None:
         """One job as it is now (``GET jobs/{name}``), or None when it no longer exists."""
