@@ -443,13 +443,22 @@ def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     get = essentials.get
     targets = get("alertTargetIDs")
     single = type(targets) is list and len(targets) == 1 and type(targets[0]) is str  # as Azure sends it: one workspace
-    if not single and (not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets)):
-        return Rejected("alert lacks data.essentials.alertTargetIDs")
+    listed = single or (isinstance(targets, list) and bool(targets) and all(isinstance(t, str) for t in targets))
     alert_id = (_text(get("alertId")) or _text(get("originAlertId")))[:MAX_FIELD]
     condition = _text(get("monitorCondition"))[:64]
     state = condition.lower()
     rule = _text(get("alertRule"))[:MAX_FIELD]
-    env = Envelope("alert", alert_id or "unknown", f"alert.{state or 'unknown'}", targets[0][:MAX_FIELD], rule, _text(get("firedDateTime"))[:64])
+    env = Envelope("alert", alert_id or "unknown", f"alert.{state or 'unknown'}", targets[0][:MAX_FIELD] if listed else "", rule,
+                   _text(get("firedDateTime"))[:64])
+    # Only metric alerts act. Any other kind — log search, activity log, service or resource health, a budget
+    # (whose targets are null) — reaching this endpoint shares an action group with the autopilot's alerts:
+    # acknowledged and not acted on, whatever it targets, rather than refused as malformed or forged.
+    signal = _text(get("signalType"))
+    service = _text(get("monitoringService")) if not signal else ""
+    if signal.lower() not in ("metric", "") or service.lower() not in ("platform", ""):
+        return Ignored(f"{shown(signal or service)} alerts are not handled", env)
+    if not listed:
+        return Rejected("alert lacks data.essentials.alertTargetIDs")
     workspace = allowed.workspace(targets[0])
     if not single:
         workspaces = [allowed.workspace(t) for t in targets]
@@ -466,9 +475,6 @@ def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
         return Ignored(f"alert {env.subject!r} resolved: nothing to do", env)
     if state != "fired":
         return Rejected(f"monitorCondition is {shown(condition)}, expected Fired or Resolved", envelope=env)
-    signal = _text(get("signalType"))
-    if signal.lower() not in ("metric", ""):
-        return Ignored(f"{shown(signal)} alerts are not handled", env)
     criteria = _criteria(data.get("alertContext"))
     if type(criteria) is Rejected:
         return Rejected(criteria.reason, envelope=env)

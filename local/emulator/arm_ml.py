@@ -881,16 +881,21 @@ class MLService:
             return wire.arm_error(400, "BadRequest", f"nodeIdleTimeBeforeScaleDown {idle!r} is not an ISO 8601 duration.")
         if self.operations.pending(body["id"]):
             return wire.arm_error(409, "Conflict", f"Compute '{body['name']}' has an operation in progress.")
+        def settle(succeeded: bool, when: datetime) -> None:
+            # As in AML: the new settings land when the update ends, and a failed update leaves the old ones.
+            body["properties"]["provisioningState"] = "Succeeded"
+            if succeeded:
+                body["properties"]["properties"]["scaleSettings"] = merged
+                body["properties"]["modifiedOn"] = wire.iso(when)
+                self._resize(ws, body["name"], ws.nodes.setdefault(body["name"].lower(), []), low, high)
+
         op = self.operations.start(
             req, kind="compute", name="Update", target=body["id"], subscription=ws.subscription,
-            location=ws.location, now=now,
+            location=ws.location, now=now, on_done=settle,
         )
-        # The outcome is decided when the operation starts, so a doomed update never lands.
-        if not op.fail:
-            body["properties"]["properties"]["scaleSettings"] = merged
-            body["properties"]["modifiedOn"] = wire.iso(now)
-            lro.touch(body, now)
-            self._resize(ws, body["name"], ws.nodes.setdefault(body["name"].lower(), []), low, high)
+        # Azure's answer (Compute/patch.json): 200, the compute still Updating, and the operation to follow.
+        body["properties"]["provisioningState"] = "Updating"
+        lro.touch(body, now)
         headers = self.operations.headers(op, req)
         return Response(200, self._render_compute(ws, body), {"Azure-AsyncOperation": headers["Azure-AsyncOperation"]})
 
@@ -1075,6 +1080,7 @@ class MLService:
         quotas = self.quotas.get(location, {})
         families = sorted({fam for fam, _ in VM_SIZES.values()})
         per_family = dict.fromkeys(families, 0)
+        per_family_low = dict.fromkeys(families, 0)
         per_ws: dict[tuple[str, str], int] = {}  # (workspace id, family) -> cores
         per_compute: dict[tuple[str, str], int] = {}  # (compute id, family) -> cores
         low_priority = clusters = 0
@@ -1091,6 +1097,8 @@ class MLService:
                     cores = nodes * size[1] if size else 0
                     if str(inner.get("vmPriority", "Dedicated")).lower() == "lowpriority":
                         low_priority += cores
+                        if size:
+                            per_family_low[size[0]] += cores
                         continue
                 elif props.get("computeType") == "ComputeInstance":
                     held = str(inner.get("state", "")).lower() not in _NOT_HOLDING
@@ -1115,18 +1123,25 @@ class MLService:
             usage(base, "lowPriorityCores/usages", "Total Cluster LowPriority Regional vCPUs", "Total Cluster LowPriority Regional vCPUs",
                   low_priority, int(quotas.get("totalLowPriority", DEFAULT_TOTAL_LIMIT))),
         ]
+        # As Azure's example (Usage/list.json) names a family's rows: by their label, in both name fields and
+        # in the id; the dedicated count with the family's limit, then the low-priority count with none (-1).
+        subscription = f"/subscriptions/{sub}/usages"
         for fam in families:
             label = f"{family_label(fam)} Cluster Dedicated vCPUs"
+            tail = label.replace(" ", "_")
             limit = int(quotas.get(fam, DEFAULT_FAMILY_LIMIT))
-            out.append(usage(f"{base}/{fam}", "vmFamily/usages", fam, label, per_family[fam], limit))
+            out.append(usage(f"{subscription}/{tail}", "vmFamily/usages", label, label, per_family[fam], limit))
             out.extend(
-                usage(f"{wid}/usages/{fam}", "workspaces/usages", fam, label, cores, limit)
+                usage(f"{wid}/usages/{tail}", "workspaces/usages", label, label, cores, limit)
                 for (wid, f), cores in per_ws.items() if f == fam
             )
             out.extend(
-                usage(f"{cid}/usages/{fam}", "workspaces/computes/usages", fam, label, cores, limit)
+                usage(f"{cid}/usages/{tail}", "workspaces/computes/usages", label, label, cores, limit)
                 for (cid, f), cores in per_compute.items() if f == fam
             )
+        for fam in families:
+            label = f"{family_label(fam)} Cluster LowPriority vCPUs"
+            out.append(usage(f"{subscription}/{label.replace(' ', '_')}", "vmFamily/usages", label, label, per_family_low[fam], -1))
         return Response(200, {"value": out, "nextLink": None})
 
     _WS = rf"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/{re.escape(PROVIDER)}/workspaces/(?P<ws>[^/]+)"

@@ -253,10 +253,10 @@ class Operations:
                 self._finish(op, now)
 
     def pending(self, target: str) -> Operation | None:
-        """The operation still changing `target`, if any.
+        """The operation still changing `target`, if any (a write to it meanwhile is a conflict).
 
-        Only operations with an effect left to apply count: an update applied at once (PATCH)
-        must not block the next write while nobody polls its monitor.
+        Only operations with an effect left to apply count: one whose effect has landed does not
+        block the next write while nobody polls its monitor.
         """
         for op in self._ops.values():
             if op.status == "InProgress" and op.on_done is not None and op.target.lower() == target.lower():

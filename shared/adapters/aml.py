@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -243,6 +244,31 @@ def deployment_from_arm(workspace: ResourceId, endpoint: str, body: dict[str, An
         owner=owner.strip() or None if isinstance(owner, str) else None,
         tags={str(k): str(v) for k, v in _map(body.get("tags")).items()},
     )
+
+
+_FAMILY_ROW = re.compile(r"(?P<family>.+?)\s+Cluster\s+(?P<priority>Dedicated|Low\s*Priority)\s+vCPUs", re.IGNORECASE)
+
+
+def quota_family(value: str, label: str) -> str | None:
+    """The VM family whose dedicated vCPUs a ``vmFamily/usages`` row counts, as VM sizes name it
+    ("standardDSv2Family"); None for a row of low-priority vCPUs, or one that names no family.
+
+    Azure's published example names a row by its label in both fields ("Standard DSv2 Family Cluster
+    Dedicated vCPUs", and "… Cluster LowPriority vCPUs" for the same family's low-priority count); a row
+    may also carry the family's own name as its value, beside that label. Both are read; the label says
+    which count the row is.
+    """
+    value, label = value.strip(), label.strip()
+    for text in (label, value):
+        row = _FAMILY_ROW.fullmatch(text)
+        if row:
+            if row["priority"].lower() != "dedicated":
+                return None
+            if value and " " not in value:
+                return value
+            words = "".join(row["family"].split())
+            return words[:1].lower() + words[1:]
+    return value if value and " " not in value else None
 
 
 class Workspace:
@@ -505,10 +531,13 @@ class Workspace:
             if not str(fields.get("type") or "").lower().endswith("vmfamily/usages"):
                 continue
             name = fields.get("name")
-            family = name.get("value") if isinstance(name, dict) else getattr(name, "value", None)
+            value, label = ((name.get("value"), name.get("localizedValue")) if isinstance(name, dict)
+                            else (getattr(name, "value", None), getattr(name, "localized_value", None)))
+            family = quota_family(str(value or ""), str(label or ""))
             current = _pick(fields, "current_value", "currentValue")
             if family:
-                out.append(Usage(str(family), int(current or 0), int(fields.get("limit") or 0)))
+                # A limit below zero is none reported (Azure's -1), not a negative quota.
+                out.append(Usage(family, int(current or 0), max(int(fields.get("limit") or 0), 0)))
         return out
 
     def vm_sizes(self, location: str) -> dict[str, tuple[str, int]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -256,13 +257,31 @@ def test_an_operation_nobody_polls_completes_after_its_deadline(emulator: Emulat
 # --- computes: writes ------------------------------------------------------------------------
 
 
-def test_patch_merges_only_scale_settings(emulator: EmulatorClient, credential: Any, ml: Any) -> None:
+def _settle(emulator: EmulatorClient, credential: Any, answer: Any) -> str:
+    """Poll the operation a write started (its Azure-AsyncOperation) until it ends; its final status."""
+    monitor = urlsplit(answer.headers["Azure-AsyncOperation"])
+    for _ in range(10):
+        status = emulator.arm(credential, "GET", monitor.path, api_version="2025-09-01").json()["status"]
+        if status != "InProgress":
+            return str(status)
+    raise AssertionError("the operation never ended")
+
+
+def test_patch_answers_updating_and_lands_only_scale_settings_when_its_operation_ends(
+        emulator: EmulatorClient, credential: Any, ml: Any) -> None:
     body = {"properties": {"properties": {"scaleSettings": {"minNodeCount": 0, "maxNodeCount": 3}}}}
     answer = emulator.arm(credential, "PATCH", f"{COMPUTES}/cpu-cluster", body)
+    # Azure's answer (Compute/patch.json): 200, the cluster Updating, its operation to follow.
     assert answer.status_code == 200
+    assert answer.json()["properties"]["provisioningState"] == "Updating"
     assert "/computeOperationsStatus/" in answer.headers["Azure-AsyncOperation"]
-    inner = answer.json()["properties"]["properties"]
-    assert inner["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 3, "nodeIdleTimeBeforeScaleDown": "PT7200S"}
+    assert answer.json()["properties"]["properties"]["scaleSettings"]["maxNodeCount"] == 4  # not yet
+    again = emulator.arm(credential, "PATCH", f"{COMPUTES}/cpu-cluster", body)
+    assert again.status_code == 409  # a second write while it is Updating
+    assert _settle(emulator, credential, answer) == "Succeeded"
+    inner = emulator.arm(credential, "GET", f"{COMPUTES}/cpu-cluster").json()["properties"]
+    assert inner["provisioningState"] == "Succeeded"
+    assert inner["properties"]["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 3, "nodeIdleTimeBeforeScaleDown": "PT7200S"}
     cluster = ml.compute.get("cpu-cluster")
     assert (cluster.min_instances, cluster.max_instances) == (0, 3)
     assert cluster.idle_time_before_scale_down == 7200
@@ -271,14 +290,23 @@ def test_patch_merges_only_scale_settings(emulator: EmulatorClient, credential: 
     assert cluster.tags == {"cost-center": "1234"}
     # Idle nodes above the new minimum are released.
     assert _compute(emulator, "cpu-cluster")["nodes"] == []
-    (patch,) = emulator.journal(method="PATCH")
+    patch = emulator.journal(method="PATCH")[0]
     assert patch["body"] == body
     assert patch["api_version"] == "2025-09-01"
+
+
+def test_a_failed_patch_leaves_the_old_settings(emulator: EmulatorClient, credential: Any) -> None:
+    emulator.lro_fail("/computes/cpu-cluster$")
+    answer = emulator.arm(credential, "PATCH", f"{COMPUTES}/cpu-cluster", {"properties": {"scaleSettings": {"maxNodeCount": 8}}})
+    assert answer.status_code == 200
+    assert _settle(emulator, credential, answer) == "Failed"
+    assert _compute(emulator, "cpu-cluster")["maxNodes"] == 4
 
 
 def test_patch_accepts_the_flat_shape_and_validates(emulator: EmulatorClient, credential: Any) -> None:
     flat = emulator.arm(credential, "PATCH", f"{COMPUTES}/cpu-cluster", {"properties": {"scaleSettings": {"maxNodeCount": 8}}})
     assert flat.status_code == 200
+    _settle(emulator, credential, flat)
     assert _compute(emulator, "cpu-cluster")["maxNodes"] == 8
     assert _compute(emulator, "cpu-cluster")["minNodes"] == 2
     bad = emulator.arm(credential, "PATCH", f"{COMPUTES}/cpu-cluster", {"properties": {"properties": {"scaleSettings": {"minNodeCount": 9}}}})
