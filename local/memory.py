@@ -97,8 +97,8 @@ class MemoryWorkspace(_Faults):
     def jobs_on(self, computes: Sequence[str], ended_since: datetime) -> JobDigest:
         """The jobs on these computes not finished or ended since then, as run history answers."""
         self._call("jobs_on", tuple(computes))
-        return of_computes(j for j in self.jobs if any(j.runs_on(c) for c in computes)
-                           and (j.active or (j.last_seen_at or ended_since) >= ended_since))
+        return of_computes((j for j in self.jobs if any(j.runs_on(c) for c in computes)
+                            and (j.active or (j.last_seen_at or ended_since) >= ended_since)), ended_since=ended_since)
 
     def get_job(self, name: str) -> Job | None:
         self._call("get_job", name)

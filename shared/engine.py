@@ -120,7 +120,7 @@ class Gatherer:
         snap = Snapshot(ws.id, computes, (), cpu, marks, restores, usages, sizes)
         listed = self._jobs(ws, purpose, params, snap, now, notes) if computes else None
         if listed is not None:
-            snap = replace(snap, jobs=listed.jobs, job_horizon=listed.horizon)
+            snap = replace(snap, jobs=listed.jobs, job_horizon=listed.horizon, jobs_since=listed.ended_since)
         if not need.deployments:
             return snap
         try:

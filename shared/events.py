@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import names
-from shared.model import ResourceId, quick_init, same_name
+from shared.model import ResourceId, fold, quick_init, same_name
 from shared.names import shown
 from shared.payload import MAX_EVENT_BYTES, PayloadError, load_json, shape_problem
 
@@ -72,10 +72,10 @@ class Allowed:
         return {r.key: r for r in self.vaults}
 
     def workspace(self, source: str) -> ResourceId | None:
-        return self._workspaces.get(source.strip().rstrip("/").lower())  # what ResourceId.same_as compares
+        return self._workspaces.get(fold(source.strip().rstrip("/")))  # what ResourceId.same_as compares
 
     def vault(self, source: str) -> ResourceId | None:
-        return self._vaults.get(source.strip().rstrip("/").lower())
+        return self._vaults.get(fold(source.strip().rstrip("/")))
 
 
 _sha256 = hashlib.sha256
@@ -482,7 +482,7 @@ def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
         metric = _text(crit.get("metricName")).lower()
         if metric in _ALERT_METRICS:
             dims = _dimensions(crit.get("dimensions"))
-            bad = _bad_dimension(dims)
+            bad = _unnamed_dimension(crit.get("dimensions")) or _bad_dimension(dims)
             if bad:
                 return Rejected(bad, security=True, envelope=env)
             return AlertFired(env, workspace, rule, metric, dims, _finite(crit.get("metricValue")))
@@ -515,6 +515,18 @@ def _criteria(context: Any) -> list[Mapping[str, Any]] | Rejected:
     if not isinstance(all_of, list) or not all(_is_map(c) for c in all_of):
         return Rejected("alert lacks data.alertContext.condition.allOf")
     return list(all_of)
+
+
+def _unnamed_dimension(raw: Any) -> str | None:
+    """A dimension that names a resource but whose value is no text (an object, a list, null): read as
+    nothing, it would widen the alert to every cluster of the workspace, so the alert is refused."""
+    if isinstance(raw, list):
+        for item in raw:
+            name = _text(item.get("name")) if _is_map(item) else ""
+            value = item.get("value") if _is_map(item) else None
+            if name.strip().lower() in NAMED_DIMENSIONS and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+                return f"dimension {shown(name)}: its value is {type(value).__name__}, not a name"
+    return None
 
 
 def _dimensions(raw: Any) -> dict[str, str]:

@@ -73,6 +73,7 @@ class JobDigest:
     full_at: datetime | None = None  # when the complete listing this digest stems from was read
     full: bool = True  # this run read the complete listing (False: only the newest jobs, the rest carried over)
     reread: int = 0  # jobs carried over from an earlier digest and read again by name
+    ended_since: datetime | None = None  # finished jobs known only back to this time (None: every one)
 
     def add(self, job: Job) -> None:
         self.seen += 1
@@ -106,11 +107,11 @@ class JobDigest:
         return [job for job in self.active.values() if job.runs_on(compute)]
 
 
-def of_computes(jobs: Iterable[Job], horizon: datetime | None = None) -> JobDigest:
-    """The digest of the jobs a per-compute source gave (active ones and those ended lately): complete
-    for those computes only, so it is never kept as the workspace's (``full`` False, no ``full_at``)."""
+def of_computes(jobs: Iterable[Job], horizon: datetime | None = None, ended_since: datetime | None = None) -> JobDigest:
+    """The digest of the jobs a per-compute source gave (active ones and those ended since `ended_since`):
+    complete for those computes only, so it is never kept as the workspace's (``full`` False, no ``full_at``)."""
     out = digest(jobs)
-    out.full, out.horizon = False, horizon
+    out.full, out.horizon, out.ended_since = False, horizon, ended_since
     return out
 
 

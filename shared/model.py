@@ -74,10 +74,22 @@ def _is_text(value: str) -> bool:
     return True
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(text: str) -> str:
+    """`text` with its ASCII letters in lower case and every other character as it is.
+
+    ARM compares names regardless of case; ``str.lower`` would also fold letters that only look like
+    ASCII into ASCII (the Kelvin sign K becomes "k"), letting a look-alike id match an allowed one.
+    """
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
 def name_key(name: str) -> str:
     """The one identity of an ARM name: ARM compares names case-insensitively, so every comparison of
     compute, job, workspace or vault names goes through this key, never ``==`` on the raw spelling."""
-    return name.strip().lower()
+    return fold(name.strip())
 
 
 def same_name(a: str | None, b: str | None) -> bool:
@@ -146,11 +158,11 @@ class ResourceId:
     @functools.cached_property
     def key(self) -> str:
         """The normalised identity (ARM ids are case-insensitive): compare and key ledger rows by this."""
-        return self.id.lower()
+        return fold(self.id)
 
     def same_as(self, other: str | ResourceId) -> bool:
         other_id = other.id if isinstance(other, ResourceId) else other.strip().rstrip("/")
-        return self.key == other_id.lower()
+        return self.key == fold(other_id)
 
     def path(self, *children: str) -> str:
         """The URL path of this resource or of a child (``path("computes", name)``), every segment quoted.
@@ -447,7 +459,7 @@ class Action:
     @property
     def key(self) -> str:
         """The normalised id of the thing acted on (claims, marks, cooldowns are keyed by it)."""
-        return self.resource_id.lower()
+        return fold(self.resource_id)
 
 
 class Decision(StrEnum):

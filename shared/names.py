@@ -58,20 +58,21 @@ ENDPOINT = NameRule("endpoint name", re.compile(r"[A-Za-z][A-Za-z0-9-]{2,31}", r
 DEPLOYMENT = NameRule("deployment name", re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}", re.ASCII),
                       "up to 32 letters, digits or hyphens, starting with a letter or digit")
 
-MAX_SHOWN = 80
+MAX_SHOWN = 320  # an ARM id is about 150 to 250 characters: it is shown whole, to the part that is wrong
+_SHOWN_END = MAX_SHOWN // 2
 
 
 def shown(value: object) -> str:
-    """A value fit for a one-line log: quoted, escaped (no control characters, no lone surrogates), and cut."""
+    """A value fit for a one-line log: quoted, every character that is not printable ASCII escaped once
+    (control characters, lone surrogates, and letters that only look like ASCII ones: a Cyrillic "р" reads
+    ``\\u0440``), and a value longer than MAX_SHOWN cut in the middle, keeping its start and its end."""
     if type(value) is str:
         held = _SHOWN.get(value)
         if held is not None:
             return held
     text = value if isinstance(value, str) else type(value).__name__
-    cut = text[:MAX_SHOWN]
-    safe = cut.encode("ascii", "backslashreplace").decode("ascii")
-    line = repr(safe) + ("…" if len(text) > MAX_SHOWN else "")
-    if type(value) is str and len(value) <= MAX_SHOWN:
+    line = ascii(text) if len(text) <= MAX_SHOWN else f"{text[:_SHOWN_END]!a}…{text[-_SHOWN_END:]!a}"
+    if type(value) is str and len(value) <= 80:
         # The same few values (states, dimensions, rule names) are shown on line after line.
         if len(_SHOWN) >= 1024:
             _SHOWN.clear()

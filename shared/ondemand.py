@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import names
+from shared.model import same_name
 from shared.names import shown
 from shared.settings import Settings
 from shared.work import Kind, WorkItem
@@ -33,7 +34,7 @@ def rotation_request(payload: Any, settings: Settings, now: datetime) -> tuple[W
     dry_run = payload.get("dryRun", False)
     if not isinstance(dry_run, bool):
         raise RequestError("dryRun: must be true or false")
-    vault = next((v for v in settings.vaults if v.same_as(vault_raw) or v.name.lower() == vault_raw.strip().lower()), None)
+    vault = next((v for v in settings.vaults if v.same_as(vault_raw) or same_name(v.name, vault_raw)), None)
     if vault is None:
         raise RequestError(f"vault: {shown(vault_raw.strip())} is not in ALLOWED_VAULTS")
     trigger = f"manual|{vault.key}|{secret.strip()}|{now:%Y%m%dT%H%M%S}"

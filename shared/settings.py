@@ -463,7 +463,7 @@ class Settings:
     def workspace(self, resource_id: str) -> ResourceId:
         """The allowed workspace with this id (case-insensitive), or SettingsError."""
         for ws in self.workspaces:
-            if ws.id.lower() == resource_id.strip().rstrip("/").lower():
+            if ws.same_as(resource_id):
                 return ws
         raise SettingsError(f"ALLOWED_WORKSPACES: {resource_id!r} is not an allowed workspace")
 

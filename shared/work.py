@@ -150,6 +150,9 @@ class WorkItem:
             bad = checks[key](value)
             if bad:
                 raise BadWorkItem(f"{kind.value} work item parameter {key}: {bad}", security=True)
+        missing = next((key for key in REQUIRED.get(kind, ()) if params.get(key) in (None, "")), None)
+        if missing:
+            raise BadWorkItem(f"{kind.value} work item lacks its {missing} parameter")
         return cls(kind, owner.id, trigger, params)
 
 
@@ -207,6 +210,11 @@ PARAMS: Mapping[Kind, Mapping[str, Callable[[Any], str | None]]] = {
     Kind.NOT_RESPONDING: {"run": _optional_name(names.JOB), "value": _number},
     Kind.ROTATE: {"secret": _optional_name(names.SECRET), "version": _optional_name(names.SECRET_VERSION), "forced": _flag},
 }
+
+
+# What a kind cannot be done without (a run that ended names its run; the others may name nothing: a
+# rotation of a whole vault, a not-responding alert that names no run).
+REQUIRED: Mapping[Kind, tuple[str, ...]] = {Kind.RUN_ENDED: ("run",)}
 
 
 def sweep(kind: Kind, workspace: str, now: datetime) -> WorkItem:

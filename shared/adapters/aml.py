@@ -389,7 +389,7 @@ class Workspace:
         else:
             with ThreadPoolExecutor(max_workers=min(RUN_HISTORY_PARALLEL, len(names)), thread_name_prefix="runs") as pool:
                 found = list(pool.map(lambda name: history.runs_on(name, ended_since), names))
-        return of_computes(job for jobs in found for job in jobs)
+        return of_computes((job for jobs in found for job in jobs), ended_since=ended_since)
 
     def _jobs(self, query: Mapping[str, str] = ALL_JOBS, what: str = "jobs") -> Iterator[Job]:
         """ARM's jobs list, newest first, one page at a time, each item reduced to a Job as it arrives."""

@@ -34,14 +34,16 @@ def _jobs_on(cluster: Cluster, jobs: Iterable[Job]) -> list[Job]:
 
 
 def judge_cluster(
-    cluster: Cluster, jobs: Iterable[Job], rules: ClusterRules, now: datetime, pending_restore: int | None = None
+    cluster: Cluster, jobs: Iterable[Job], rules: ClusterRules, now: datetime, pending_restore: int | None = None,
+    jobs_since: datetime | None = None,
 ) -> Verdict:
     """Right-size one cluster.
 
     - exempt clusters are skipped;
     - a cluster recycled for unusable nodes gets its max nodes back once it has drained to zero;
     - min nodes above 0 with no active or queued job for the idle threshold → min 0
-      (the last job's end, or the cluster's creation if later, marks the start of idleness);
+      (the last job's end, or the cluster's creation if later, marks the start of idleness; when finished
+      jobs are known only since `jobs_since` and none ended since, idleness is said from then, no further);
     - an idle time before scale down above the cap → the cap (whatever the jobs).
     """
     exempt = exemption_reason(cluster.name, cluster.tags, rules.exemptions)
@@ -69,8 +71,12 @@ def judge_cluster(
             # of an earlier cluster of the same name says nothing about this one).
             seen = [job.last_seen_at for job in mine if job.last_seen_at]
             since = max([*seen, *([cluster.created_at] if cluster.created_at else [])], default=None)
-            if since is None or now - since >= rules.idle:
+            if not seen and jobs_since is not None and (since is None or since < jobs_since):
+                # Jobs that ended before then were not read: what is known is the quiet since then, not since creation.
+                since, quiet = jobs_since, f"no active or queued job in the last {human(now - jobs_since)}"
+            else:
                 quiet = "no job on record" if since is None else f"no active or queued job for {human(now - since)}"
+            if since is None or now - since >= rules.idle:
                 reasons.append(f"min nodes {cluster.min_nodes} → 0 ({quiet}, threshold {human(rules.idle)})")
                 new_min = 0
                 reasons_keep = ""

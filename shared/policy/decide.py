@@ -173,6 +173,7 @@ class Snapshot:
     sizes: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     found: str = ""  # what gathering could not find, said once (a vanished run or compute)
     job_horizon: datetime | None = None  # the newest job creation time the listing saw (for the re-read)
+    jobs_since: datetime | None = None  # finished jobs are known only back to this time (None: all of them)
     endpoints: tuple[OnlineEndpoint, ...] = ()
     deployments: tuple[OnlineDeployment, ...] = ()
     logs: Mapping[str, str] = field(default_factory=dict)  # deployment key → its log tail, when read
@@ -225,7 +226,7 @@ def _idle_sweep(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: da
 
 
 def _cluster_sweep(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
-    out.verdicts += [judge_cluster(c, snap.jobs, rules.clusters, now, snap.restores.get(c.key)) for c in snap.clusters]
+    out.verdicts += [judge_cluster(c, snap.jobs, rules.clusters, now, snap.restores.get(c.key), snap.jobs_since) for c in snap.clusters]
     with_min = [c for c in snap.clusters if c.min_nodes > 0]
     if with_min and not any(v.actions for v in out.verdicts):
         held = {name_key(c.name) for c in with_min}
@@ -239,7 +240,7 @@ def _run_ended(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: dat
     if isinstance(compute, ComputeInstance):
         out.notes.append(f"run {run} ran on instance {compute.name}: the idle sweep judges instances")
     elif isinstance(compute, Cluster):
-        out.verdicts.append(judge_cluster(compute, snap.jobs, rules.clusters, now, snap.restores.get(compute.key)))
+        out.verdicts.append(judge_cluster(compute, snap.jobs, rules.clusters, now, snap.restores.get(compute.key), snap.jobs_since))
     elif isinstance(compute, OtherCompute):
         out.notes.append(f"run {run} ran on {compute.compute_type} compute {compute.name}: left alone")
 
@@ -331,7 +332,7 @@ def _not_responding(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now
 def _plan(params: Mapping[str, Any], snap: Snapshot, rules: Rules, now: datetime, out: Decided) -> None:
     out.verdicts += _idle_verdicts(snap, rules, now)
     out.verdicts += [judge_idle_shutdown(i, rules.idle) for i in snap.instances]
-    out.verdicts += [judge_cluster(c, snap.jobs, rules.clusters, now, snap.restores.get(c.key)) for c in snap.clusters]
+    out.verdicts += [judge_cluster(c, snap.jobs, rules.clusters, now, snap.restores.get(c.key), snap.jobs_since) for c in snap.clusters]
     out.verdicts += _deployment_verdicts(params, snap, rules, now)
     out.inventory = inventory(snap.computes, snap.jobs, snap.deployments, out.verdicts, snap.sizes, snap.usages)
 

@@ -133,3 +133,14 @@ def test_a_job_of_an_earlier_cluster_of_the_same_name_does_not_start_idleness_be
     old = job("old", "Completed", "cpu", created_ago=600, modified_ago=500)
     verdict = judge_cluster(recreated, [old], RULES, NOW)
     assert verdict.decision is Decision.KEEP and "last job 10m ago" in verdict.reason
+
+
+def test_when_finished_jobs_are_known_only_lately_the_quiet_is_said_from_then_not_from_creation():
+    old = cluster("cpu-cluster", min_nodes=2, current=0, created_ago=200 * 1440)
+    verdict = judge_cluster(old, (), RULES, NOW, None, NOW - timedelta(minutes=75))
+    assert verdict.decision is Decision.ACT
+    assert "no active or queued job in the last 1h15m" in verdict.reason, verdict.reason
+    whole = judge_cluster(old, (), RULES, NOW)  # the whole history read: the quiet since creation is known
+    assert whole.decision is Decision.ACT and "for 200d" in whole.reason, whole.reason
+    lately = judge_cluster(old, (job("t", "Completed", compute="cpu-cluster", created_ago=150, modified_ago=120),), RULES, NOW, None, NOW - timedelta(hours=3))
+    assert "for 2h" in lately.reason, lately.reason  # a job that ended within what was read says when

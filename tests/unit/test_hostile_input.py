@@ -200,6 +200,8 @@ def test_a_valid_work_item_comes_back_with_the_allowed_spelling_of_its_target():
     ("not UTF-8", b"\xff\xff", False),
     ("a list", b"[]", False),
     ("too large", item(trigger="t" * 70_000), False),
+    ("a run-ended item that names no run", item(kind="run-ended", params={}), False),
+    ("a run-ended item whose run is empty", item(kind="run-ended", params={"run": "", "status": "Failed"}), True),
 ])
 def test_a_queue_message_that_is_not_an_allowed_work_item_is_refused(case, body, security):
     with pytest.raises(BadWorkItem) as refused:
@@ -312,3 +314,29 @@ def test_a_run_event_whose_run_id_is_not_the_run_its_subject_names_is_refused_as
     assert isinstance(parsed, Rejected) and parsed.security and "is not the run its subject names" in parsed.reason
     payload["data"]["runId"] = payload["subject"].rsplit("/", 1)[1].upper()  # a name in another case is the same run
     assert not isinstance(parse_event(payload, ALLOWED), Rejected)
+
+
+LOOK_ALIKES = ["\u212a", "\u0130", "\u017f"]  # Kelvin sign, dotted capital I, long s: str.lower() folds them towards ASCII
+
+
+def test_a_look_alike_letter_never_folds_into_an_allowed_id_or_name():
+    from shared.model import ResourceId, fold, name_key
+    vault = ResourceId.parse("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml-demo/providers/"
+                             "Microsoft.KeyVault/vaults/kv-ml-demo")
+    allowed = Allowed((), (vault,))
+    kelvin = vault.id.replace("KeyVault", "\u212aeyVault").replace("kv-ml", "\u212av-ml")
+    assert "\u212a".lower() == "k"  # what str.lower would have let through
+    assert allowed.vault(kelvin) is None and not vault.same_as(kelvin)
+    assert allowed.vault(vault.id.upper()) == vault  # ASCII case still folds, as ARM compares
+    assert name_key("\u212av-ml-demo") != name_key("kv-ml-demo")
+    assert fold("RG-Äö") == "rg-Äö"  # other letters are compared as they are
+    for letter in LOOK_ALIKES:
+        assert fold(letter) == letter
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, ["cpu-cluster"], None, True])
+def test_a_resource_naming_dimension_whose_value_is_no_text_is_refused_not_read_as_every_cluster(value):
+    parsed = parse_alert(alert_with(ClusterName=value), ALLOWED)
+    assert isinstance(parsed, Rejected) and parsed.security and "ClusterName" in parsed.reason
+    other = parse_alert(alert_with(ClusterName="cpu-cluster", Region=value), ALLOWED)  # a dimension naming nothing: read as it is
+    assert not isinstance(other, Rejected)
