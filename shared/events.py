@@ -458,7 +458,8 @@ def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     if signal.lower() not in ("metric", "") or service.lower() not in ("platform", ""):
         return Ignored(f"{shown(signal or service)} alerts are not handled", env)
     if not listed:
-        return Rejected("alert lacks data.essentials.alertTargetIDs")
+        return Rejected("alert lacks data.essentials.alertTargetIDs" if not targets or not isinstance(targets, list) else
+                        "alert's data.essentials.alertTargetIDs holds something that is not a resource id", envelope=env)
     workspace = allowed.workspace(targets[0])
     if not single:
         workspaces = [allowed.workspace(t) for t in targets]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -74,7 +75,10 @@ def _strictly(raw: bytes | str, limit: int, what: str, shaped: bool) -> Any:
         value = _parse(raw)
     except (ValueError, RecursionError) as exc:
         reason = (exc.msg if isinstance(exc, json.JSONDecodeError) else
-                  f"nested deeper than {MAX_DEPTH} levels" if isinstance(exc, RecursionError) else str(exc))
+                  f"nested deeper than {MAX_DEPTH} levels" if isinstance(exc, RecursionError) else
+                  # Python's own words for a long integer name its interpreter's setting: said plainly instead.
+                  f"a number with more than {sys.get_int_max_str_digits():,} digits" if "integer string conversion" in str(exc) else
+                  str(exc))
         raise PayloadError(f"{what} is not JSON ({reason})") from None
     problem = text_shape_problem(raw, value, min(limit, MAX_EVENT_BYTES), decoded=decoded) if shaped else None
     if problem:

@@ -120,7 +120,7 @@ class Rotator:
         except AzureError as exc:
             return self._fail(tell, exc)
         if read is None:
-            return tell(Status.SKIPPED, "skipped: secret already gone")
+            return tell(Status.SKIPPED, f"skipped: vault {vault_id.name} holds no secret {shown(name)} (deleted since, or never there)")
         secret = read.properties
         missing = secret.missing_tags()
         if missing:

@@ -20,8 +20,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.queue import LinearRetry, QueueClient, QueueServiceClient
+from requests.adapters import HTTPAdapter
 
 
 def client_options() -> dict[str, Any]:
@@ -31,6 +34,19 @@ def client_options() -> dict[str, Any]:
         "connection_timeout": 5,
         "read_timeout": 30,
     }
+
+
+POOL = 64  # connections kept per storage host: the host's deliveries and workers write to queues at once
+
+
+def _pooled() -> RequestsTransport:
+    """A transport whose connection pool holds as many connections as the host uses at once: with the
+    default of 10, every further concurrent request opens a connection, then drops it with a warning."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=True, connection_timeout=5, read_timeout=30)
 
 
 def encode_message(message: str | bytes, encoding: str) -> str:
@@ -62,7 +78,7 @@ class QueueStore:
         with self._lock:
             service = self._services.get(connection)
             if service is None:
-                service = QueueServiceClient.from_connection_string(connection, **client_options())
+                service = QueueServiceClient.from_connection_string(connection, transport=_pooled(), **client_options())
                 self._services[connection] = service
         return service.get_queue_client(queue)
 

@@ -23,13 +23,12 @@ from azure.core.pipeline.policies import (
     RequestIdPolicy,
     UserAgentPolicy,
 )
-from azure.core.pipeline.transport import RequestsTransport
 from azure.core.polling import LROPoller
 from azure.core.rest import HttpRequest
 from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy, ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-from shared.adapters.azure import USER_AGENT, AzureError, arm_budget, client_options, credential, translate
+from shared.adapters.azure import USER_AGENT, AzureError, arm_budget, client_options, credential, pooled_transport, translate
 from shared.settings import Settings
 
 ML_API = "2025-12-01"  # the api-version azure-ai-ml 1.35 speaks
@@ -53,8 +52,7 @@ class ArmClient:
             ARMHttpLoggingPolicy(),
             NetworkTraceLoggingPolicy(),
         ]
-        transport = RequestsTransport(connection_timeout=opts["connection_timeout"], read_timeout=opts["read_timeout"])
-        self._client = PipelineClient(settings.arm_endpoint, policies=policies, transport=transport)
+        self._client = PipelineClient(settings.arm_endpoint, policies=policies, transport=pooled_transport(settings))
         self._lro_timeout = settings.arm_timeout_seconds * 6
         origin = urlsplit(settings.arm_endpoint)
         self._origin = (origin.scheme.lower(), origin.netloc.lower())

@@ -193,3 +193,24 @@ def _code(exc: HttpResponseError) -> str:
 def _first_line(value: object) -> str:
     text = str(value).strip().splitlines()
     return text[0][:300] if text else ""
+
+
+POOL = 32  # connections kept per host: a worker's parallel reads (8 per workspace) times the queue's concurrent items
+
+
+def pooled_transport(settings: Settings) -> Any:
+    """A requests transport whose pool keeps as many connections as the app uses at once. With requests'
+    default of 10, each further concurrent request opens a connection (a TLS handshake) and drops it after,
+    with a warning in the log."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests.adapters import HTTPAdapter
+
+    opts = client_options(settings)
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return RequestsTransport(session=session, session_owner=True, connection_timeout=opts["connection_timeout"],
+                             read_timeout=opts["read_timeout"])
+

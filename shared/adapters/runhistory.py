@@ -41,11 +41,10 @@ from azure.core.pipeline.policies import (
     RequestIdPolicy,
     UserAgentPolicy,
 )
-from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 
 from shared.adapters.aml import arm_time
-from shared.adapters.azure import USER_AGENT, client_options, credential
+from shared.adapters.azure import USER_AGENT, client_options, credential, pooled_transport
 from shared.jobs import JobsUnavailable
 from shared.model import TERMINAL_JOB_STATES, Job, ResourceId
 from shared.settings import Settings
@@ -132,8 +131,7 @@ def _pipeline(settings: Settings, base: str, cred: Any | None) -> PipelineClient
     if cred is not None:
         policies.append(BearerTokenCredentialPolicy(cred, f"{settings.arm_audience}/.default"))
     policies.append(NetworkTraceLoggingPolicy())
-    transport = RequestsTransport(connection_timeout=opts["connection_timeout"], read_timeout=opts["read_timeout"])
-    return PipelineClient(base, policies=policies, transport=transport)
+    return PipelineClient(base, policies=policies, transport=pooled_transport(settings))
 
 
 class RunHistory:

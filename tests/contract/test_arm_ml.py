@@ -146,19 +146,22 @@ def test_missing_compute_raises_resource_not_found(emulator: EmulatorClient, ml:
 
 
 def test_usages_are_derived_from_the_computes_that_hold_cores(emulator: EmulatorClient, ml: Any) -> None:
-    def family(usages: list[Any], value: str) -> int:
-        (usage,) = [u for u in usages if u.type.endswith("/vmFamily/usages") and u.name["value"] == value]
+    def family(usages: list[Any], label: str) -> int:
+        # Named as Azure's example names them (Usage/list.json): by the row's label.
+        (usage,) = [u for u in usages if u.type.endswith("/vmFamily/usages") and u.name["value"] == f"{label} Cluster Dedicated vCPUs"]
         return usage.currentValue  # camelCase only on the entity
 
     usages = list(ml.compute.list_usage(location="westeurope"))
     # alice 4 + bob 4 + dave 8 + erin 4 (carol is stopped) + two cpu-cluster nodes x 4
-    assert family(usages, "standardDSv2Family") == 28
-    assert family(usages, "standardNCSv3Family") == 6  # the unusable gpu node still holds its cores
-    assert family(usages, "standardDSv3Family") == 4  # frank's D4s_v3
+    assert family(usages, "Standard DSv2 Family") == 28
+    assert family(usages, "Standard NCSv3 Family") == 6  # the unusable gpu node still holds its cores
+    assert family(usages, "Standard DSv3 Family") == 4  # frank's D4s_v3
+    low = [u for u in usages if u.type.endswith("/vmFamily/usages") and "LowPriority" in u.name["value"]]
+    assert low and all(u.limit == -1 for u in low)  # each family's low-priority count, with no limit of its own
     (total,) = [u for u in usages if u.type.endswith("/dedicatedCores/usages")]
     assert total.currentValue == 38
     ml.compute.begin_stop("ci-alice").result()
-    assert family(list(ml.compute.list_usage(location="westeurope")), "standardDSv2Family") == 24
+    assert family(list(ml.compute.list_usage(location="westeurope")), "Standard DSv2 Family") == 24
     assert emulator.journal(path="/locations/westeurope/usages")[0]["method"] == "GET"
 
 
