@@ -5,7 +5,7 @@
     autopilot explain FILE|-                                               classify an inbound payload; nothing is sent to Azure
     autopilot history [--hours N] [--limit N] [--output table|json|csv]    outcomes recorded in the ledger
     autopilot report [--since 30d] [--output table|json|csv|html] [--file F]  actions and savings per workspace and rule
-    autopilot doctor                                                       would enforce mode work here? one line per check, ✓ or ✗ and the fix
+    autopilot doctor                                                       could the signed-in identity run enforce mode? ✓ or ✗ and the fix, per check
     autopilot --version
 
 `--json` is short for `--output json`. The plan's table shows the rules' verdicts and then the inventory
@@ -477,7 +477,7 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--json", dest="output", action="store_const", const="json", help="the same as --output json")
     report.add_argument("--file", default="autopilot-report.html", help="where --output html writes the page")
     report.set_defaults(run=cmd_report)
-    doctor = sub.add_parser("doctor", help="would enforce mode work here? settings, identity, reads and permissions, one line each")
+    doctor = sub.add_parser("doctor", help="could the identity this command signs in as run enforce mode? settings, identity, reads and permissions, one line each")
     doctor.set_defaults(run=cmd_doctor)
     return root
 

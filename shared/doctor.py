@@ -1,4 +1,11 @@
-"""`autopilot doctor`: would enforce mode work here? One line per check, ✓ or ✗ with the fix.
+"""`autopilot doctor`: could the identity it signs in as run enforce mode? One line per check, ✓ or ✗ with the fix.
+
+Every check is made as the identity the command signs in as, because ARM's permissions API answers
+for the caller only. On an operator's machine that is the operator's own sign-in (azure-identity's
+default chain), not the Function App's managed identity: a ✗ on a write then says nothing about the
+app, and the hint says so rather than asking the operator to grant themselves write roles. With
+``AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential`` and ``AZURE_CLIENT_ID`` (what infra/ sets on the
+app), on an Azure host the app's user-assigned identity is attached to, the checks are the app's.
 
 Checks, in order: the settings; the identity the command signs in as (the token's claims, read
 without verifying them: they only name who it is); each allowed workspace readable; CPU metrics
@@ -28,13 +35,15 @@ from shared.adapters.permissions import Grant, Scope, grants
 from shared.errors import AzureError
 from shared.model import ResourceId, subscription_path
 from shared.policy.rotation import ManagedSecret
-from shared.settings import Settings, SettingsError, from_environment
+from shared.settings import Settings, SettingsError, from_environment, identity_choice
 
 PERMISSIONS_API = "2022-04-01"
 PERMISSIONS = ("providers", "Microsoft.Authorization", "permissions")
 METRICS_WINDOW = timedelta(minutes=5)
 PROBE_INSTANCE = "autopilot-doctor-probe"  # any name: the metrics query runs only when given one
 ROLES = "see infra/README.md for the roles"
+# Where README.md says how to check the Function App's own identity rather than the operator's.
+CHECK_THE_APP = "README.md, *Whose permissions doctor checks*"
 
 
 @dataclass(frozen=True)
@@ -101,14 +110,28 @@ def needed(scope: Scope) -> list[Grant]:
     return [g for g in grants().values() if g.scope == scope]
 
 
-def permissions_check(what: str, scope_id: str, needs: list[Grant], permissions: list[Mapping[str, Any]]) -> Check:
+def permissions_check(what: str, scope_id: str, needs: list[Grant], permissions: list[Mapping[str, Any]],
+                      identity: str = "the signed-in identity", managed: bool = False) -> Check:
+    """Compare the caller's permissions at one scope with what enforce mode needs there.
+
+    `identity` names who was checked (``who``); `managed` says whether the command signed in with the
+    managed identity only (AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential). Only then is the
+    identity checked the one the deployed app runs as, and only then does the fix say to grant it
+    the missing actions; otherwise it says whose permissions these are and how to check the app's.
+    """
     lacking = missing(needs, permissions)
     if not lacking:
         kind = "data actions" if all(g.data_action for g in needs) else "actions"
         return Check(True, what, f"all {len(needs)} {kind} enforce mode needs")
     listed = "; ".join(f"{g.action} ({g.reason})" for g in lacking)
-    return Check(False, what, f"missing {listed} — grant a role with {'this action' if len(lacking) == 1 else 'these actions'} "
-                              f"to the identity at {scope_id} ({ROLES})")
+    these = "this action" if len(lacking) == 1 else "these actions"
+    if managed:
+        return Check(False, what, f"missing {listed} — grant a role with {these} to {identity}, the managed identity this "
+                                  f"command signed in as, at {scope_id} ({ROLES})")
+    return Check(False, what, f"missing {listed} — {identity} lacks {these} at {scope_id}: that is who this command signed in "
+                              f"as, not the Function App's managed identity, which holds its own roles ({ROLES}); to check "
+                              f"the app's, see {CHECK_THE_APP}. Grant {these} to {identity} only if it will run the "
+                              f"autopilot itself")
 
 
 # --- the checks -------------------------------------------------------------------------------------
@@ -138,7 +161,11 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
     except Exception as exc:
         yield Check(False, "identity", f"{translate(exc, 'sign in')} — every other check needs it")
         return
-    yield Check(True, "identity", who(claims(token)))
+    identity, managed = who(claims(token)), identity_choice()[0]
+    yield Check(True, "identity", f"{identity} — " + (
+        "the managed identity (AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential): the checks below are its own"
+        if managed else
+        f"azure-identity's default chain: the checks below are this identity's, not the Function App's ({CHECK_THE_APP})"))
 
     if settings.scopes:
         from shared.adapters.discovery import ResourceGraph
@@ -198,7 +225,7 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
             found = list(arm.list(scope_path, api_version=PERMISSIONS_API, what=f"read the permissions on {label}"))
         except AzureError as exc:
             return Check(False, what, f"not readable: {exc}")
-        return permissions_check(what, scope_id, needed(kind), found)
+        return permissions_check(what, scope_id, needed(kind), found, identity, managed)
 
     for ws in settings.workspaces:
         yield permissions(f"workspace {ws.name}", ws.id, ws.path(*PERMISSIONS), Scope.WORKSPACE)

@@ -38,10 +38,14 @@ NOT_FOR_THE_CODE: dict[str, str] = {
                            "exporter), not a request of the adapters",
 }
 
-# (for_each, scope) of an assignment → the kind of scope it grants at.
+# (for_each, scope) of an assignment → the kind of scope it grants at. An assignment at an allowed
+# scope (ALLOWED_SCOPES: a subscription or a management group) grants at the workspaces, or the
+# subscriptions, found under it: each of its roles has its own set of scopes, so the kind follows.
 SCOPES: dict[tuple[str | None, str], Scope] = {
     ("${var.workspaces}", "${each.value.id}"): Scope.WORKSPACE,
+    ("${local.workspace_operator_scopes}", "${each.value}"): Scope.WORKSPACE,
     (None, "${data.azurerm_subscription.current.id}"): Scope.SUBSCRIPTION,
+    ("${local.subscription_reader_scopes}", "${each.value}"): Scope.SUBSCRIPTION,
     ("${var.rotated_storage_account_ids}", "${each.value}"): Scope.STORAGE_ACCOUNT,
     ("${var.vaults}", "${each.value.id}"): Scope.VAULT,
 }
@@ -119,12 +123,20 @@ def granted(doc: dict[str, list[Any]] | None = None) -> tuple[set[tuple[str, Sco
         if scope is None:
             problems.append(f"assignment {name}: unknown scope (for_each {body.get('for_each')!r}, scope {body.get('scope')!r})")
             continue
-        if "role_definition_name" in body:
+        named_custom = str(body.get("role_definition_name", ""))
+        if named_custom.startswith("${azurerm_role_definition.") and named_custom.endswith(".name}"):
+            # A custom role of the module, named so that the provider resolves it at the assignment's scope.
+            role = named_custom.removeprefix("${azurerm_role_definition.").removesuffix(".name}")
+            if role not in custom:
+                problems.append(f"assignment {name}: role {named_custom!r} is not a role definition of the module")
+                continue
+            actions: Iterable[str] = custom[role]
+        elif "role_definition_name" in body:
             role = unquote(body["role_definition_name"])
             if role not in BUILTIN_ROLES:
                 problems.append(f"assignment {name}: built-in role {role!r} has no action list in tests/infra_roles.py")
                 continue
-            actions: Iterable[str] = BUILTIN_ROLES[role]
+            actions = BUILTIN_ROLES[role]
         else:
             reference = str(body.get("role_definition_id", ""))
             role = reference.removeprefix("${azurerm_role_definition.").removesuffix(".role_definition_resource_id}")

@@ -11,9 +11,30 @@
 # location-level resources (/subscriptions/{id}/providers/Microsoft.MachineLearningServices/locations/
 # {region}/...: usages, VM sizes and the long-running-operation monitors) and for the metrics batch
 # API; each vault for the Key Vault data actions.
+#
+# Workspaces found through ALLOWED_SCOPES are not known to Terraform: with
+# assign_roles_at_allowed_scopes the workspace operator and subscription reader roles are also
+# assigned at each allowed subscription or management group, and every workspace and subscription
+# under it inherits them. The secret rotator is not: vaults are always listed (ALLOWED_VAULTS), and
+# a role with data actions cannot be assigned at a management group.
 
 locals {
   principal_id = azurerm_user_assigned_identity.app.principal_id
+
+  # ALLOWED_SCOPES, keyed without case as ARM compares ids (the first spelling of a scope wins).
+  allowed_scope_spellings = { for s in split(",", var.allowed_scopes) : lower(trimsuffix(trimspace(s), "/")) => trimsuffix(trimspace(s), "/")... if trimspace(s) != "" }
+  allowed_scopes          = { for k, spellings in local.allowed_scope_spellings : k => spellings[0] }
+  this_subscription       = lower(data.azurerm_subscription.current.id)
+
+  # Where each role is assigned besides its narrow scopes. The subscription reader is already
+  # assigned at this subscription, and Azure refuses a second identical assignment.
+  workspace_operator_scopes  = var.assign_roles_at_allowed_scopes ? local.allowed_scopes : {}
+  subscription_reader_scopes = { for k, scope in local.workspace_operator_scopes : k => scope if k != local.this_subscription }
+
+  # A custom role is assignable only where its assignable scopes say: this subscription, plus the
+  # allowed scopes it is assigned at. Azure accepts at most one management group among them.
+  extra_assignable_scopes = [for k, scope in local.workspace_operator_scopes : scope if k != local.this_subscription]
+  management_group_scopes = [for k in keys(local.workspace_operator_scopes) : k if startswith(k, "/providers/")]
 
   # "Azure permissions for AI + machine learning" (Microsoft.MachineLearningServices).
   workspace_actions = [
@@ -68,7 +89,14 @@ resource "azurerm_role_definition" "workspace_operator" {
     not_actions = []
   }
 
-  assignable_scopes = [data.azurerm_subscription.current.id]
+  assignable_scopes = concat([data.azurerm_subscription.current.id], local.extra_assignable_scopes)
+
+  lifecycle {
+    precondition {
+      condition     = length(local.management_group_scopes) <= 1
+      error_message = "allowed_scopes names more than one management group: Azure lets a custom role be assignable at one management group only. Name one (a common parent), or set assign_roles_at_allowed_scopes = false and assign the roles yourself."
+    }
+  }
 }
 
 resource "azurerm_role_definition" "subscription_reader" {
@@ -81,7 +109,7 @@ resource "azurerm_role_definition" "subscription_reader" {
     not_actions = []
   }
 
-  assignable_scopes = [data.azurerm_subscription.current.id]
+  assignable_scopes = concat([data.azurerm_subscription.current.id], local.extra_assignable_scopes)
 }
 
 resource "azurerm_role_definition" "secret_rotator" {
@@ -114,6 +142,33 @@ resource "azurerm_role_assignment" "subscription_reader" {
   principal_id       = local.principal_id
   principal_type     = "ServicePrincipal"
   description        = "aml-autopilot ${var.name}: AML quota usages, VM sizes and operation status per region; instance CPU metrics"
+}
+
+# The workspaces Resource Graph finds under an allowed scope, and their subscriptions, inherit these
+# two assignments: the same actions as above, at a wider scope. The app still acts only on the
+# workspaces it allows (the allow-list guard), but the identity may act on every AML workspace
+# under the scope, including those DISCOVERY_TAG leaves out.
+#
+# The role is named, not given by id: the provider then looks the definition up at the assignment's
+# own scope, as `az role assignment create` does, and keeps the id ARM returns for that scope (another
+# subscription's prefix, or none at a management group). An id written here in one form and read
+# back in another would replace the assignment at every apply.
+resource "azurerm_role_assignment" "workspace_operator_at_allowed_scope" {
+  for_each             = local.workspace_operator_scopes
+  scope                = each.value
+  role_definition_name = azurerm_role_definition.workspace_operator.name
+  principal_id         = local.principal_id
+  principal_type       = "ServicePrincipal"
+  description          = "aml-autopilot ${var.name}: remediate computes and datastores of the workspaces discovered here (ALLOWED_SCOPES)"
+}
+
+resource "azurerm_role_assignment" "subscription_reader_at_allowed_scope" {
+  for_each             = local.subscription_reader_scopes
+  scope                = each.value
+  role_definition_name = azurerm_role_definition.subscription_reader.name
+  principal_id         = local.principal_id
+  principal_type       = "ServicePrincipal"
+  description          = "aml-autopilot ${var.name}: AML quota usages, VM sizes, operation status and CPU metrics of the subscriptions discovered here (ALLOWED_SCOPES)"
 }
 
 # Storage Account Key Operator Service Role is exactly listkeys/action and regeneratekey/action

@@ -82,6 +82,12 @@ variable "connect_triggers" {
   default     = false
 }
 
+variable "assign_roles_at_allowed_scopes" {
+  description = "Assign the app's identity its custom workspace operator and subscription reader roles at each scope of allowed_scopes, so that it may read and act on the workspaces Resource Graph finds there (the roles' assignable scopes are widened to those scopes). The grant covers every AML workspace under the scope, including those DISCOVERY_TAG leaves out. Set false to assign narrower roles yourself; the deployer then needs no rights at those scopes."
+  type        = bool
+  default     = true
+}
+
 variable "event_max_delivery_attempts" {
   description = "Event Grid retries of one event before it is dead-lettered."
   type        = number
@@ -166,7 +172,7 @@ variable "workspaces" {
       resource_group_name = string
     }))
   }))
-  # Empty when allowed_scopes discovers the workspaces (main.tf checks that one of the two is set).
+  # Empty when allowed_scopes discovers the workspaces (infra/autopilot/main.tf checks that one of the two is set).
   default = {}
 
   validation {
@@ -520,9 +526,14 @@ variable "arm_max_retries" {
 }
 
 variable "allowed_scopes" {
-  description = "ALLOWED_SCOPES: comma-separated subscriptions (/subscriptions/{id}) or management groups (/providers/Microsoft.Management/managementGroups/{id}) whose AML workspaces are allowed too, found through Azure Resource Graph. Grant the app's identity its roles at these scopes."
+  description = "ALLOWED_SCOPES: comma-separated subscriptions (/subscriptions/{id}) or management groups (/providers/Microsoft.Management/managementGroups/{id}) whose AML workspaces are allowed too, found through Azure Resource Graph. The app's identity needs its workspace and subscription roles at these scopes: assign_roles_at_allowed_scopes assigns them."
   type        = string
   default     = ""
+
+  validation {
+    condition     = alltrue([for s in split(",", var.allowed_scopes) : trimspace(s) == "" || can(regex("(?i)^/subscriptions/[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}/?$", trimspace(s))) || can(regex("(?i)^/providers/Microsoft\\.Management/managementGroups/[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]/?$", trimspace(s)))])
+    error_message = "ALLOWED_SCOPES: every entry must be /subscriptions/<guid> or /providers/Microsoft.Management/managementGroups/<name>."
+  }
 }
 
 variable "discovery_tag" {

@@ -339,6 +339,99 @@ def test_the_custom_workspace_role_grants_named_aml_actions_only(module):
     )
 
 
+def test_the_workspaces_discovered_under_an_allowed_scope_inherit_the_workspace_and_subscription_roles(module):
+    """ALLOWED_SCOPES workspaces are not known to Terraform: the roles are assigned at each scope instead."""
+    local_values, variables = _locals(module), _variables(module)
+    assignments, roles = _resources(module, "azurerm_role_assignment"), _resources(module, "azurerm_role_definition")
+    for assignment, role, scopes in (("workspace_operator_at_allowed_scope", "workspace_operator", "workspace_operator_scopes"),
+                                     ("subscription_reader_at_allowed_scope", "subscription_reader", "subscription_reader_scopes")):
+        body = assignments[assignment]
+        assert body["for_each"] == f"${{local.{scopes}}}" and body["scope"] == "${each.value}", assignment
+        # By name: the provider resolves the definition at the assignment's scope and keeps the id ARM returns there.
+        assert body["role_definition_name"] == f"${{azurerm_role_definition.{role}.name}}", assignment
+        assert "role_definition_id" not in body, assignment
+        assert body["principal_id"] == "${local.principal_id}"
+        # A custom role can be assigned only within its assignable scopes.
+        assert roles[role]["assignable_scopes"] == (
+            "${concat([data.azurerm_subscription.current.id], local.extra_assignable_scopes)}"), role
+    assert _refers_to(local_values["workspace_operator_scopes"], "allowed_scopes", local_values)
+    assert _refers_to(local_values["workspace_operator_scopes"], "assign_roles_at_allowed_scopes", local_values)
+    # The subscription reader is assigned at this subscription already: a second identical assignment is refused.
+    assert "local.this_subscription" in str(local_values["subscription_reader_scopes"])
+    assert "local.this_subscription" in str(local_values["extra_assignable_scopes"])
+    # Azure accepts one management group among a custom role's assignable scopes: the plan says so first.
+    (precondition,) = roles["workspace_operator"]["lifecycle"][0]["precondition"]
+    assert precondition["condition"] == "${length(local.management_group_scopes) <= 1}"
+    assert variables["assign_roles_at_allowed_scopes"]["default"] is True
+    assert "validation" in variables["allowed_scopes"], "a scope is refused at plan time, before it becomes a role assignment's scope"
+    # Vaults are never discovered, and a role with data actions cannot be assigned at a management group.
+    rotator = [name for name, body in assignments.items() if "secret_rotator" in str(body.get("role_definition_id"))]
+    assert rotator == ["secret_rotator"]
+
+
+# --- The root reaches every variable of the autopilot module ---------------------------------------
+
+# Set by the root from what infra/shared creates, not from a root variable.
+WIRED_FROM_SHARED = {"location", "resource_group_name", "application_insights_connection_string", "app_insights_id",
+                     "log_analytics_workspace_id"}
+# Root variables that the other modules read too: described for the whole fleet; name has a default there.
+FLEET_WIDE = {"name", "tags"}
+# Passed with the sample's entries merged in (main.tf's locals).
+MERGED_WITH_THE_SAMPLE = {"workspaces": "local.sample_workspaces", "vaults": "local.sample_vaults",
+                          "rotated_storage_account_ids": "local.sample_storage"}
+
+
+def _plain(value: Any) -> Any:
+    """A parsed value without python-hcl2's metadata keys, for comparing two declarations."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def test_every_variable_of_the_autopilot_module_can_be_set_from_the_root(module):
+    """A module variable the root does not declare and pass keeps its default: terraform.tfvars cannot set it."""
+    root = _load(INFRA)
+    root_variables, passed = _variables(root), _module_blocks(root)["autopilot"]
+    problems = []
+    for name, child in _variables(module).items():
+        argument = passed.get(name)
+        if name in WIRED_FROM_SHARED:
+            if argument != f"${{module.shared.{name}}}":
+                problems.append(f"{name}: expected module.shared.{name}, got {argument!r}")
+            continue
+        expected = f"${{merge({MERGED_WITH_THE_SAMPLE[name]}, var.{name})}}" if name in MERGED_WITH_THE_SAMPLE else f"${{var.{name}}}"
+        if argument != expected:
+            problems.append(f"{name}: infra/main.tf passes {argument!r} to module.autopilot, expected {expected!r}")
+        declared = root_variables.get(name)
+        if declared is None:
+            problems.append(f"{name}: not declared in infra/variables.tf")
+            continue
+        for key in ("type", "validation", "sensitive", "nullable"):
+            if _plain(child.get(key)) != _plain(declared.get(key)):
+                problems.append(f"{name}: {key} differs: module {child.get(key)!r}, root {declared.get(key)!r}")
+        if "default" in child and _plain(child["default"]) != _plain(declared.get("default", "<none>")):
+            problems.append(f"{name}: default differs: module {child['default']!r}, root {declared.get('default', '<none>')!r}")
+        if name not in FLEET_WIDE and child.get("description") != declared.get("description"):
+            problems.append(f"{name}: description differs from the module's")
+    unknown = sorted(set(passed) - set(_variables(module)) - {"source"} - {k for k in passed if k.startswith("__")})
+    problems += [f"{name}: passed to module.autopilot, which has no such variable" for name in unknown]
+    assert not problems, "infra/ root and infra/autopilot variables disagree:\n  " + "\n  ".join(problems)
+
+
+def test_the_tfvars_example_names_every_root_variable_and_nothing_else():
+    text = (INFRA / "terraform.tfvars.example").read_text(encoding="utf-8")
+    named = re.findall(r"^(?:# )?([a-z][a-z0-9_]*)\s*=", text, re.MULTILINE)
+    declared = set(_variables(_load(INFRA)))
+    assert not sorted(set(named) - declared), f"not root variables (Terraform would refuse them): {sorted(set(named) - declared)}"
+    assert not sorted(declared - set(named)), f"root variables the example does not show: {sorted(declared - set(named))}"
+    assert len(named) == len(set(named)), "a variable shown twice"
+    # The lines left uncommented are a valid tfvars file of root variables.
+    live = hcl2.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    assert set(live) <= declared
+
+
 # --- Seed layout: shared (vault, logs, App Insights), mlops (workspace, storage, registry, cluster) ---
 
 

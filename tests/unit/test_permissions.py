@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.permissions import NO_ACTION, ROUTES, Scope, Unmapped, action_for, grants, route_for
-from tests.infra_roles import difference, granted
+from tests.infra_roles import MODULE, difference, granted, load, locals_of, unquote
 
 SUB = "00000000-0000-0000-0000-000000000001"
 WS = f"/subscriptions/{SUB}/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/mlw-prod"
@@ -125,8 +125,29 @@ def test_infra_grants_exactly_the_actions_of_the_map_at_their_scopes():
     assert not differences, "infra/ grants differ from shared/adapters/permissions.py:\n  " + "\n  ".join(differences)
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def test_the_readme_table_is_the_map():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("\n## Permissions\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \| ([^|]+) \|$", section, re.MULTILINE)
     assert [(a, s.strip(), r.strip()) for a, s, r in rows] == [(g.action, str(g.scope), g.reason) for g in grants().values()]
+
+
+def test_the_readme_counts_the_actions_of_the_map():
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Permissions\n", 1)[1].split("\n## ", 1)[0]
+    counts = re.findall(r"These (\d+) actions\s+are the whole set", section)
+    assert counts == [str(len(grants()))], f"README says {counts} actions; the map has {len(grants())}"
+
+
+@pytest.mark.parametrize(("role", "actions"), [("workspace operator", "workspace_actions"),
+                                               ("subscription reader", "subscription_actions")])
+def test_infra_readme_lists_every_action_each_custom_role_carries(role, actions):
+    """infra/README.md's role table names each action of rbac.tf's lists (whole, or by its last segments)."""
+    readme = (ROOT / "infra" / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith(f"| custom *AML Autopilot {role}* |")]
+    named = [n for n in re.findall(r"`([^`]+)`", row) if "/" in n]
+    listed = [unquote(a) for a in locals_of(load(MODULE))[actions]]
+    absent = sorted(a for a in listed if not any(a == n or a.endswith("/" + n) for n in named))
+    assert not absent, f"infra/README.md's {role} row does not name {absent}"
