@@ -5,11 +5,13 @@ runs in this process (tests read its journal directly); Azurite and the host are
 in their own process groups, stopped with the stack.
 
 `python -m local.stack` runs until SIGINT/SIGTERM. Once everything is up it prints, flushed, the
-host, its keys and the settings as JSON (`--format json`, the default), or the settings alone as
+host, its keys and the settings as JSON (`--format json`, the default), or the same as
 `export NAME='value'` lines (`--format env`, quoted for a POSIX shell) or a dotenv file
-(`--format dotenv`). `--write FILE` also writes that text to FILE, atomically once the stack is up,
-and removes it when the stack stops: a command substitution would wait for the stack to exit, so
-another shell `source`s the file instead.
+(`--format dotenv`): the settings and, with the dev host, its URL and keys as DEV_HOST_URL,
+DEV_HOST_MASTER_KEY (for `POST $DEV_HOST_URL/admin/functions/idle_sweep` with `x-functions-key`),
+DEV_HOST_FUNCTION_KEY and DEV_HOST_EVENTGRID_EXTENSION_KEY. `--write FILE` also writes that text to
+FILE, atomically once the stack is up, and removes it when the stack stops: a command substitution
+would wait for the stack to exit, so another shell `source`s the file instead.
 """
 
 from __future__ import annotations
@@ -167,12 +169,21 @@ def dotenv_lines(env: Mapping[str, str]) -> list[str]:
     return [f"{name}={_dotenv_value(value)}" for name, value in env.items()]
 
 
+def host_variables(host: host_server.HostHandle | None) -> dict[str, str]:
+    """The dev host's URL and keys as variables, so the env and dotenv outputs carry what the json does: a shell that
+    sources them can call the host (the admin endpoints take the master key). Nothing without the dev host."""
+    if host is None:
+        return {}
+    return {"DEV_HOST_URL": host.url, "DEV_HOST_MASTER_KEY": host.master_key, "DEV_HOST_FUNCTION_KEY": host.function_key,
+            "DEV_HOST_EVENTGRID_EXTENSION_KEY": host.eventgrid_extension_key}
+
+
 def describe(stack: Stack, output: str) -> str:
     """What `python -m local.stack` prints once the stack is up, in the format asked for."""
     if output == "env":
-        return "\n".join(env_lines(stack.env)) + "\n"
+        return "\n".join(env_lines({**stack.env, **host_variables(stack.host)})) + "\n"
     if output == "dotenv":
-        return "\n".join(dotenv_lines(stack.env)) + "\n"
+        return "\n".join(dotenv_lines({**stack.env, **host_variables(stack.host)})) + "\n"
     host = stack.host
     return json.dumps({"host": host.url if host else None, "master_key": host.master_key if host else None,
                        "function_key": host.function_key if host else None,
@@ -195,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timers", action="store_true", help="fire timers on their schedules")
     parser.add_argument("--no-host", action="store_true", help="start Azurite and the emulator only (e.g. for `func start`)")
     parser.add_argument("--format", choices=("json", "env", "dotenv"), default="json", dest="output",
-                        help="json: host, keys and settings (default); env: `export NAME='value'` lines; dotenv: `NAME='value'` lines")
+                        help="json: host, keys and settings (default); env: the same as `export NAME='value'` lines (the host as DEV_HOST_URL, "
+                             "DEV_HOST_MASTER_KEY, ...); dotenv: the same as `NAME='value'` lines")
     parser.add_argument("--write", type=Path, metavar="FILE",
                         help="also write that output to FILE once the stack is up (removed when it stops)")
     parser.add_argument("--run-dir", type=Path, default=RUN_DIR, help="state and logs (default: .local-run)")

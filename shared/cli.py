@@ -10,14 +10,16 @@
 
 `--json` is short for `--output json`. The plan's table shows the rules' verdicts and then the inventory
 (every compute of any type, serverless jobs, online deployments); json carries both (``verdicts``,
-``inventory``); csv carries the verdicts, or the inventory with ``--inventory``. `--workspace all` plans every workspace in ALLOWED_WORKSPACES,
-with progress on stderr. Long reasons and details wrap onto continuation lines in a table; csv
+``inventory``); csv carries the verdicts, or the inventory with ``--inventory``. `--workspace all` plans every workspace in ALLOWED_WORKSPACES
+and every one Resource Graph finds in ALLOWED_SCOPES, with progress on stderr. Long reasons and details wrap onto continuation lines in a table; csv
 and json carry them whole.
 
 Exit codes: 0 done (or a payload understood / deliberately ignored), 2 bad input or a bad setting
 (one line on stderr), 1 an Azure or storage call failed (one line on stderr). A closed output pipe
 (`autopilot plan --json | head -1`) ends quietly with 141, as a process stopped by SIGPIPE would.
 `doctor` prints its checks on stdout and exits 0 only when every one passed (2 for a bad setting, else 1).
+A ledger the app has not written to yet (no table) reads as an empty one: `history` and `report` say so in one
+note and exit 0, as `plan` does.
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             marks = ledger.marks()
             restores = {key: max_nodes for key, (max_nodes, _) in ledger.restores().items()}
         except Gone:  # the app has not written yet: nothing is marked
-            ledger_notes.append("the ledger has no table yet (the app has not run here): no marks to show")
+            ledger_notes.append(_not_recorded_yet(settings, ledger, "no idle marks to show"))
         except Exception as exc:
             ledger_notes.append(f"ledger unavailable ({type(exc).__name__}): idle marks not shown")
     wiring = Wiring(settings, ledger)
@@ -289,6 +291,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     ledger = _ledger(settings)
     try:
         rows = list(ledger.history(since, args.limit))
+    except Gone:
+        return _nothing_recorded(_not_recorded_yet(settings, ledger, "no outcomes to show"), args.output, HISTORY_COLUMNS)
     except AzureError:
         raise
     except Exception as exc:
@@ -302,6 +306,27 @@ def cmd_history(args: argparse.Namespace) -> int:
         table = [[f"{r['At']:%m-%d %H:%M}", r.get("Status", ""), r.get("Action", ""), f"{r.get('Workspace', '')}/{r.get('Target', '')}",
                   r.get("Detail", "")] for r in rows]
         print(_table(table, ["AT (UTC)", "STATUS", "ACTION", "TARGET", "DETAIL"]))
+    return 0
+
+
+def _not_recorded_yet(settings: Settings, ledger: Any, consequence: str) -> str:
+    """Why a read found no ledger table: the app creates it on its first run, and a reader never creates it."""
+    account = getattr(getattr(ledger, "table", None), "account_name", None) or "?"
+    return (f"the ledger has no table {settings.ledger_table} (LEDGER_TABLE) in storage account {account} yet: "
+            f"the app has not run here, so it has recorded nothing; {consequence}")
+
+
+def _nothing_recorded(note: str, output: str, columns: list[str]) -> int:
+    """A ledger with no table read as an empty one (as `plan` reads it), exit 0: the table output is the note alone;
+    json and csv stay documents a script can read (``[]``, the header), the note on stderr."""
+    if output == "table":
+        print(f"note: {note}")
+        return 0
+    if output == "json":
+        _json([])
+    else:
+        _csv([], columns)
+    print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -341,6 +366,8 @@ def _span(text: str) -> timedelta:
     float() alone would also read fullwidth or Arabic-Indic digits, underscores and exponents; a span so small
     that it is no time at all is refused like 0d.
     """
+    if text.strip().startswith("-"):  # a window reaches back from now: "3 days ago" is 3d
+        raise argparse.ArgumentTypeError(f"expected how far back without a sign, e.g. {text.strip()[1:].strip() or '30d'}; got {text!r}")
     match = _SPAN_TEXT.fullmatch(text.strip().lower())
     if not match:
         raise argparse.ArgumentTypeError(f"expected a number and a unit (m, h, d or w), e.g. 30d; got {text!r}")
@@ -358,15 +385,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not settings.storage_connection:
         return _fail("AzureWebJobsStorage: required to read the ledger")
     from shared.adapters.prices import RetailPrices
-    from shared.report import MAX_ROWS, amount, gather, summary
+    from shared.report import MAX_ROWS, gather, summary
     from shared.runtime import Wiring
 
     now = datetime.now(UTC)
     since = now - args.since
     ledger = _ledger(settings)
-    rows = list(ledger.history(since, MAX_ROWS))
+    try:
+        rows, missing = list(ledger.history(since, MAX_ROWS)), ""
+    except Gone:
+        rows, missing = [], _not_recorded_yet(settings, ledger, "nothing to report")
+        if args.output == "table":
+            print(f"note: {missing}")
+            return 0
     wiring = Wiring(settings, ledger)
     report = gather(rows, settings.workspaces, wiring.workspace, RetailPrices(settings, ledger).hourly, since, now)
+    if missing:  # json, csv and html: the empty report, saying why it is empty
+        report.notes.insert(0, missing)
     if args.output == "json":
         _json(report.as_dict())
     elif args.output == "csv":
@@ -384,17 +419,25 @@ def cmd_report(args: argparse.Namespace) -> int:
             return _fail(f"--file {args.file}: {exc.strerror}")
         print(f"report written to {path.resolve()}")
     else:
-        money_head = f"SAVED ({report.currency})"
-        rows_out = [[line.workspace, line.rule, line.actions, line.done, line.failed, line.skipped, line.cores,
-                     f"{line.core_hours:,.2f}", "-" if line.money is None else amount(line.money)] for line in report.lines]
-        print(_table([[str(c) for c in r] for r in rows_out],
-                     ["WORKSPACE", "RULE", "ACTIONS", "DONE", "FAILED", "SKIPPED", "CORES", "CORE-HOURS", money_head]))
+        print(report_table(report))
         print()
         for line in summary(report):
             print(line)
         for note in report.notes:
             print(f"note: {note}")
     return 0
+
+
+def report_table(report: Any, width: int | None = None) -> str:
+    """The report's lines as a table: how each rule's actions ended (the csv's and the page's columns, planned
+    included: in observe mode every write ends planned), the cores freed, the core-hours and money saved."""
+    from shared.report import amount
+
+    rows = [[line.workspace, line.rule, line.actions, line.done, line.failed, line.skipped, line.planned, line.cores,
+             f"{line.core_hours:,.2f}", "-" if line.money is None else amount(line.money)] for line in report.lines]
+    return _table([[str(c) for c in r] for r in rows],
+                  ["WORKSPACE", "RULE", "ACTIONS", "DONE", "FAILED", "SKIPPED", "PLANNED", "CORES FREED", "CORE-HOURS",
+                   f"SAVED ({report.currency})"], width)
 
 
 # --- doctor -----------------------------------------------------------------------------------------
@@ -429,8 +472,34 @@ def version() -> str:
             return "unknown"
 
 
+# Options whose value may be written with a leading minus (`--since -3d`, `--hours -1e3`).
+_VALUED = frozenset({"--since", "--hours", "--limit"})
+_SIGNED = re.compile(r"-[0-9.]")
+
+
+def _glued(args: Sequence[str]) -> list[str]:
+    """`--since -3d` as `--since=-3d`: argparse takes a value led by ``-`` (other than a plain negative number) for
+    another option and says only "expected one argument"; glued, the value reaches the option's own check, which
+    says what it expects."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] == "--":  # what follows is positional
+            return [*out, *args[i:]]
+        if args[i] in _VALUED and i + 1 < len(args) and _SIGNED.match(args[i + 1]):
+            out.append(f"{args[i]}={args[i + 1]}")
+            i += 2
+        else:
+            out.append(args[i])
+            i += 1
+    return out
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors in one line on stderr, exit 2 (argparse prints the whole usage first)."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None) -> Any:
+        return super().parse_known_args(_glued(sys.argv[1:] if args is None else args), namespace)
 
     def error(self, message: str) -> NoReturn:
         where = self.prog.removeprefix("autopilot").strip()
@@ -459,7 +528,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--version", action="version", version=f"autopilot {version()}")
     sub = root.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="what the autopilot would do now on a workspace (read-only)")
-    plan.add_argument("--workspace", required=True, help="workspace resource id, or all (every workspace in ALLOWED_WORKSPACES)")
+    plan.add_argument("--workspace", required=True, help="workspace resource id, or all (every workspace in ALLOWED_WORKSPACES and every one found in ALLOWED_SCOPES)")
     plan.add_argument("--inventory", action="store_true", help="with --output csv: the inventory (every compute) instead of the verdicts")
     _output_options(plan)
     plan.set_defaults(run=cmd_plan)

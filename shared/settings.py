@@ -184,12 +184,14 @@ def _owner_routes(env: Mapping[str, str], name: str) -> dict[str, str]:
     return routes
 
 
-def _guid(env: Mapping[str, str], name: str) -> str:
+def _guid(env: Mapping[str, str], name: str, what: str) -> str:
+    """A GUID setting (empty allowed); `what` names the id it is (a tenant id, a client id) in the refusal."""
     raw = _raw(env, name)
     if raw and not _GUID.match(raw):
-        raise SettingsError(f"{name}: expected a tenant id (GUID), got {raw[:80]!a}")
+        raise SettingsError(f"{name}: expected {what} (a GUID), got {raw[:80]!a}")
     return raw
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
 # Azure's rule for a management group id: 1 to 90 letters, digits, -, _, (, ), . and not ending with a period.
 _MANAGEMENT_GROUP = re.compile(r"^[A-Za-z0-9\-_().]{0,89}[A-Za-z0-9\-_()]$")
 
@@ -254,15 +256,111 @@ def _pattern(env: Mapping[str, str], name: str) -> re.Pattern[str] | None:
         raise SettingsError(f"{name}: not a valid regular expression ({exc})") from None
 
 
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
-_STORAGE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+# --- timer schedules ----------------------------------------------------------------------------------------
+#
+# The timers in functions/sweeps.py take their schedules from these settings (`schedule="%IDLE_SWEEP_SCHEDULE%"`):
+# the Functions host reads the whole value when it indexes the functions and disables a timer whose value it
+# cannot read, which no log line of the app would show. So each is read here as the host's timer extension
+# reads it (NCrontab with seconds, azure-webjobs-sdk-extensions TimerSchedule / CronSchedule):
+#
+# - six fields split on spaces, {second} {minute} {hour} {day} {month} {day-of-week}, each a comma-separated
+#   list of `*`, `n`, `a-b`, each optionally stepped `/n` (`n/s` runs from n to the field's end);
+# - seconds and minutes 0-59, hours 0-23, days 1-31, months 1-12 or English names, days of week 0-6 (Sunday
+#   is 0) or English names, names case-insensitive and abbreviated to any leading part.
+#
+# Refused although the host accepts them:
+# - a TimeSpan (`00:05:00`): Azure runs one only on an App Service plan, and this app is deployed on Flex
+#   Consumption (infra/), where the timer would not run as written;
+# - three forms NCrontab reads otherwise than they are written: a reversed range (`22-2` is read as 2-22, not
+#   overnight), a step of 0 (read as 1: every second), and a name abbreviation that fits two names (`Ju`
+#   is read as June, `S` as Sunday);
+# - a day that none of the months has (`0 0 0 30 2 *`): the host accepts it and never runs the timer.
+
+SCHEDULES = tuple(s.name for s in CATALOGUE if s.name.endswith("_SCHEDULE"))
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+_WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+# (field, lowest, highest, names of lowest..highest or ()): NCrontab's fields, in their order.
+_CRON_FIELDS = (("second", 0, 59, ()), ("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day", 1, 31, ()),
+                ("month", 1, 12, _MONTHS), ("day-of-week", 0, 6, _WEEKDAYS))
+_CRON_SHAPE = "six fields {second} {minute} {hour} {day} {month} {day-of-week}, e.g. 0 */15 * * * *"
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February's 29th comes every fourth year
+_STEPPED = re.compile(r"(?P<base>[^/]+)(?:/(?P<step>[^/]*))?")  # used with fullmatch
+_NUMBER = re.compile(r"[0-9]{1,9}")  # used with fullmatch
+_TIMESPAN = re.compile(r"(?:[0-9]+\.)?[0-9]+:[0-9]+(?::[0-9]+(?:\.[0-9]+)?)?")  # .NET's [d.]hh:mm[:ss[.fff]]; fullmatch
 
 
-def _guid(env: Mapping[str, str], name: str) -> str:
+def _cron_value(text: str, unit: str, lo: int, hi: int, names: tuple[str, ...]) -> int:
+    if _NUMBER.fullmatch(text):
+        value = int(text)
+        if not lo <= value <= hi:
+            sunday = " (Sunday is 0)" if unit == "day-of-week" and value == 7 else ""
+            raise ValueError(f"{value} is outside {lo}-{hi}{sunday}")
+        return value
+    if names and text.isascii() and text.isalpha():
+        fits = [i for i, full in enumerate(names) if full.startswith(text.lower())]
+        if len(fits) == 1:
+            return lo + fits[0]
+        if fits:
+            raise ValueError(f"{text!r} could be {' or '.join(names[i].title() for i in fits)}: write more of the name")
+        raise ValueError(f"{text!r} is no {unit} name ({', '.join(n[:3].title() for n in names)})")
+    what = f"a number {lo}-{hi}" + (" or a name" if names else "")
+    raise ValueError(f"{text[:40]!r} is not {what}")
+
+
+def _cron_field(text: str, unit: str, lo: int, hi: int, names: tuple[str, ...]) -> set[int]:
+    """The values one field names, or ValueError saying what is wrong with it."""
+    values: set[int] = set()
+    for part in text.split(","):
+        match = _STEPPED.fullmatch(part)
+        if not match:
+            raise ValueError(f"{part[:40]!r} is not *, a number, a range a-b or a list a,b, each optionally stepped /n")
+        base, step_text = match["base"], match["step"]
+        step = 1
+        if step_text is not None:
+            if not _NUMBER.fullmatch(step_text) or int(step_text) == 0:
+                raise ValueError(f"the step in {part[:40]!r} must be a whole number from 1")
+            step = int(step_text)
+        if base == "*":
+            first, last = lo, hi
+        elif "-" in base:
+            start, _, end = base.partition("-")
+            first, last = _cron_value(start, unit, lo, hi, names), _cron_value(end, unit, lo, hi, names)
+            if first > last:
+                raise ValueError(f"the range {base!r} runs backwards (NCrontab would read it as {last}-{first})")
+        else:
+            first = _cron_value(base, unit, lo, hi, names)
+            last = hi if step_text is not None else first  # n/s: from n to the field's end, as NCrontab reads it
+        values.update(range(first, last + 1, step))
+    return values
+
+
+def _schedule(env: Mapping[str, str], name: str) -> str:
+    """A timer schedule the Functions host will run as written; else one line naming the setting and the fault."""
     raw = _raw(env, name)
-    if raw and not _GUID.match(raw):
-        raise SettingsError(f"{name}: expected a client id (a GUID), got {raw!r}")
-    return raw
+    if any(c.isspace() and c != " " for c in raw):
+        raise SettingsError(f"{name}: {raw[:80]!r} separates its fields with a tab or line break; the host splits on spaces only")
+    fields = [f for f in raw.split(" ") if f]  # NCrontab splits on spaces only
+    if len(fields) == 1 and _TIMESPAN.fullmatch(raw):
+        raise SettingsError(f"{name}: {raw[:80]!r} is a TimeSpan, which Azure runs only on an App Service plan and this app "
+                            f"runs on Flex Consumption; give an NCRONTAB expression instead: {_CRON_SHAPE}")
+    if len(fields) != 6:
+        hint = " (a five-field cron expression lacks the seconds: put 0 in front)" if len(fields) == 5 else ""
+        raise SettingsError(f"{name}: expected an NCRONTAB expression of {_CRON_SHAPE}; got {len(fields)} field(s) "
+                            f"in {raw[:80]!r}{hint}")
+    chosen = []
+    for text, (unit, lo, hi, names) in zip(fields, _CRON_FIELDS, strict=True):
+        try:
+            chosen.append(_cron_field(text, unit, lo, hi, names))
+        except ValueError as exc:
+            raise SettingsError(f"{name}: the {unit} field {text[:40]!r}: {exc}") from None
+    days, months = chosen[3], chosen[4]
+    if min(days) > max(_DAYS_IN_MONTH[m - 1] for m in months):
+        raise SettingsError(f"{name}: {raw[:80]!r} never runs: no month it names has day {min(days)}")
+    return " ".join(fields)
+
+
+_STORAGE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 
 
 def _storage(env: Mapping[str, str], required: bool) -> tuple[str, str, str | None]:
@@ -294,7 +392,7 @@ def _storage(env: Mapping[str, str], required: bool) -> tuple[str, str, str | No
     credential = _raw(env, "AzureWebJobsStorage__credential")
     if credential and credential.lower() != "managedidentity":
         raise SettingsError(f"AzureWebJobsStorage__credential: expected managedidentity or nothing, got {credential!r}")
-    client_id = _guid(env, "AzureWebJobsStorage__clientId")
+    client_id = _guid(env, "AzureWebJobsStorage__clientId", "a client id")
     if client_id and not credential:
         raise SettingsError("AzureWebJobsStorage__clientId: set AzureWebJobsStorage__credential=managedidentity too, "
                             "or the client id is not used")
@@ -404,6 +502,8 @@ class Settings:
         if not workspaces and not scopes:
             raise SettingsError("ALLOWED_WORKSPACES: required: at least one workspace resource id, unless ALLOWED_SCOPES names "
                                 "subscriptions or management groups to discover them in")
+        for name in SCHEDULES:
+            _schedule(env, name)
         template = _url(env, "KEY_VAULT_URL_TEMPLATE")
         if "{name}" not in template:
             raise SettingsError(f"KEY_VAULT_URL_TEMPLATE: must contain {{name}}, got {template!r}")
@@ -443,7 +543,7 @@ class Settings:
             notify_eventgrid_key=eg_key,
             notify_format=_choice(env, "NOTIFY_FORMAT", NOTIFY_FORMATS),
             notify_owner_webhooks=_owner_routes(env, "NOTIFY_OWNER_WEBHOOKS"),
-            studio_tenant_id=_guid(env, "STUDIO_TENANT_ID"),
+            studio_tenant_id=_guid(env, "STUDIO_TENANT_ID", "an Entra tenant id"),
             retail_prices_endpoint=_url(env, "RETAIL_PRICES_ENDPOINT"),
             arm_timeout_seconds=_int(env, "ARM_TIMEOUT_SECONDS", 1, 230),
             arm_max_retries=_int(env, "ARM_MAX_RETRIES", 0, 10),
@@ -512,7 +612,7 @@ def identity_choice(env: Mapping[str, str] | None = None) -> tuple[bool, str]:
         shown = chosen if len(chosen) <= 40 else chosen[:40] + "..."
         raise SettingsError(f"AZURE_TOKEN_CREDENTIALS: expected ManagedIdentityCredential (Azure), dev, prod or another "
                             f"azure-identity credential name, got {shown!r}")
-    return chosen == "managedidentitycredential", _guid(env, "AZURE_CLIENT_ID")
+    return chosen == "managedidentitycredential", _guid(env, "AZURE_CLIENT_ID", "a client id")
 
 
 def startup_line(env: Mapping[str, str] | None = None) -> tuple[bool, str]:

@@ -50,3 +50,28 @@ def test_an_html_report_file_that_names_a_directory_is_refused_in_one_line_befor
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "directory" in err and "--file" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["report", "--since", "-3d"], ["report", "--since=-3d"], ["report", "--json", "--since", "-3d"]])
+def test_a_negative_span_is_one_line_saying_what_since_expects(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--since" in err and "expected how far back without a sign, e.g. 3d" in err
+    assert "expected one argument" not in err
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["history", "--hours", "-1e3"], "--hours: must be positive"),
+    (["history", "--limit", "-5"], "--limit: must be positive"),
+])
+def test_a_negative_window_or_limit_reaches_the_options_own_check(argv, says, capsys):
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_only_a_signed_value_of_a_valued_option_is_glued_to_it():
+    from shared.cli import _glued
+
+    assert _glued(["report", "--since", "-3d", "--json"]) == ["report", "--since=-3d", "--json"]
+    assert _glued(["report", "--since", "--json"]) == ["report", "--since", "--json"]  # argparse says the value is missing
+    assert _glued(["explain", "--", "--since", "-3d"]) == ["explain", "--", "--since", "-3d"]

@@ -112,3 +112,83 @@ def test_owner_routes_are_kept_by_lower_case_upn():
 def test_a_bad_format_or_tenant_is_refused(name, raw):
     with pytest.raises(SettingsError, match=f"^{name}: "):
         Settings.from_env({**BASE, name: raw})
+
+
+CLIENT_ID = "5b1e0c2a-7d4f-4e8a-9c3b-2f6d8a1e4c70"
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"STUDIO_TENANT_ID": "abc"}, "STUDIO_TENANT_ID: expected an Entra tenant id (a GUID), got 'abc'"),
+    ({"AZURE_CLIENT_ID": "abc"}, "AZURE_CLIENT_ID: expected a client id (a GUID), got 'abc'"),
+    ({"AzureWebJobsStorage": "", "AzureWebJobsStorage__accountName": "stx", "AzureWebJobsStorage__credential": "managedidentity",
+      "AzureWebJobsStorage__clientId": "abc"}, "AzureWebJobsStorage__clientId: expected a client id (a GUID), got 'abc'"),
+])
+def test_a_malformed_guid_setting_is_named_as_the_id_it_is(env, says):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({**BASE, **env})
+    assert str(err.value) == says
+
+
+def test_a_tenant_id_and_client_ids_that_are_guids_are_kept():
+    s = Settings.from_env({**BASE, "STUDIO_TENANT_ID": CLIENT_ID.upper(), "AZURE_CLIENT_ID": CLIENT_ID})
+    assert s.studio_tenant_id == CLIENT_ID.upper()
+
+
+# --- timer schedules: what the Functions host will run as written ----------------------------------------------
+
+@pytest.mark.parametrize("value", [
+    "0 */15 * * * *", "0 5-59/15 * * * *", "0 10-59/15 * * * *", "0 30 2 * * *",  # the defaults
+    "  0   */5 * * * *  ",                    # runs of spaces: NCrontab drops empty fields
+    "5,8,10 * * * * *", "5/15 * * * * *",    # a list; n/s runs from n to the field's end
+    "0 30 9 * * 1-5", "0 30 9 * Jan Mon", "0 30 9 * january,JUL monday-friday", "0 0 9 * Sep-Dec/2 Tue",
+    "0 0 0 29 2 *",                           # a 29th of February comes every fourth year
+    "0 0 0 31 * *", "59 59 23 31 12 6",
+])
+@pytest.mark.parametrize("name", ["IDLE_SWEEP_SCHEDULE", "CLUSTER_SWEEP_SCHEDULE", "DEPLOYMENT_SWEEP_SCHEDULE", "ROTATION_SCHEDULE"])
+def test_a_six_field_ncrontab_schedule_is_accepted(name, value):
+    Settings.from_env({**BASE, name: value})
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("garbage", "expected an NCRONTAB expression of six fields {second} {minute} {hour} {day} {month} {day-of-week}"),
+    ("*/15 * * * *", "got 5 field(s) in '*/15 * * * *' (a five-field cron expression lacks the seconds: put 0 in front)"),
+    ("0 */15 * * * * 2025", "got 7 field(s)"),
+    ("00:05:00", "'00:05:00' is a TimeSpan, which Azure runs only on an App Service plan"),
+    ("1.02:00:00", "is a TimeSpan"),
+    ("every:night", "got 1 field(s) in 'every:night'"),
+    ("0\t*/15 * * * * *", "separates its fields with a tab or line break"),
+    ("60 * * * * *", "the second field '60': 60 is outside 0-59"),
+    ("0 60 * * * *", "the minute field '60': 60 is outside 0-59"),
+    ("0 0 24 * * *", "the hour field '24': 24 is outside 0-23"),
+    ("0 0 0 0 * *", "the day field '0': 0 is outside 1-31"),
+    ("0 0 0 * 13 *", "the month field '13': 13 is outside 1-12"),
+    ("0 0 0 * * 7", "the day-of-week field '7': 7 is outside 0-6 (Sunday is 0)"),
+    ("0 0 0 * Foo *", "the month field 'Foo': 'Foo' is no month name (Jan, Feb,"),
+    ("0 0 0 * * Funday", "'Funday' is no day-of-week name"),
+    ("0 0 0 L * *", "the day field 'L': 'L' is not a number 1-31"),
+    ("0 0 0 ? * *", "the day field '?'"),
+    ("0 0 0 * * 1#2", "the day-of-week field '1#2'"),
+    ("0 */0 * * * *", "the step in '*/0' must be a whole number from 1"),
+    ("0 */ * * * *", "the step in '*/' must be a whole number from 1"),
+    ("0 1/2/3 * * * *", "'1/2/3' is not *, a number, a range a-b or a list a,b"),
+    ("1,,2 * * * * *", "'' is not *, a number"),
+    ("0 1-2-3 * * * *", "the minute field '1-2-3'"),
+    ("0 -5 * * * *", "the minute field '-5'"),
+    ("0 0 22-2 * * *", "the range '22-2' runs backwards (NCrontab would read it as 2-22)"),
+    ("0 0 9 * Ju *", "'Ju' could be June or July: write more of the name"),
+    ("0 0 9 * * S", "'S' could be Sunday or Saturday"),
+    ("0 0 0 30 2 *", "'0 0 0 30 2 *' never runs: no month it names has day 30"),
+    ("0 0 0 31 4,6,9,11 *", "never runs"),
+    ("99999999999 * * * * *", "the second field '99999999999'"),
+])
+def test_a_schedule_the_host_would_not_run_as_written_is_one_line_naming_the_setting(value, says):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({**BASE, "IDLE_SWEEP_SCHEDULE": value})
+    message = str(err.value)
+    assert message.startswith("IDLE_SWEEP_SCHEDULE: ") and says in message, message
+    assert "\n" not in message and len(message) < 300
+
+
+def test_a_bad_schedule_fails_the_start_up_line():
+    ok, line = startup_line({**BASE, "ROTATION_SCHEDULE": "nightly"})
+    assert not ok and line.startswith("settings: ROTATION_SCHEDULE: expected an NCRONTAB expression")

@@ -45,3 +45,13 @@ def test_every_setting_name_used_in_bindings_is_in_the_catalogue():
         used |= set(re.findall(r'"%([A-Za-z0-9_]+)%"', path.read_text()))
         used |= set(re.findall(r'connection="([A-Za-z0-9_]+)"', path.read_text()))
     assert used and used <= NAMES
+
+
+def test_every_timer_schedule_setting_is_validated_as_a_schedule():
+    """The host reads a timer's `%NAME%` setting as its schedule: each such setting is checked at start as one."""
+    from shared.settings import SCHEDULES
+
+    timers = set()
+    for path in (ROOT / "functions").rglob("*.py"):
+        timers |= set(re.findall(r'timer_trigger\([^)]*schedule="%([A-Za-z0-9_]+)%"', path.read_text()))
+    assert timers and timers == set(SCHEDULES)
