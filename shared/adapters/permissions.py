@@ -84,7 +84,7 @@ COMPUTES_WRITE = _g(f"{ML}/workspaces/computes/write", Scope.WORKSPACE,
                     "PATCH a cluster's scale settings (scale to min 0, recycle, restore)")
 COMPUTES_STOP = _g(f"{ML}/workspaces/computes/stop/action", Scope.WORKSPACE, "stop an idle compute instance")
 IDLE_SHUTDOWN = _g(f"{ML}/workspaces/computes/updateIdleShutdownSetting/action", Scope.WORKSPACE,
-                   "set AML's own idle shutdown on an instance that lacks it")
+                   "set AML's own idle shutdown on an instance that lacks it or has a longer one")
 JOBS_READ = _g(f"{ML}/workspaces/jobs/read", Scope.WORKSPACE, "never act on a compute with an active or queued job")
 RUNS_READ = _g(f"{ML}/workspaces/experiments/runs/read", Scope.WORKSPACE,
                "the jobs active or just ended on one compute, from run history (never act on a compute with one active)")
