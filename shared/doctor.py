@@ -35,7 +35,7 @@ from shared.adapters.permissions import Grant, Scope, grants
 from shared.errors import AzureError
 from shared.model import ResourceId, subscription_path
 from shared.policy.rotation import ManagedSecret
-from shared.settings import Settings, SettingsError, from_environment, identity_choice
+from shared.settings import Settings, SettingsError, from_environment, identity_choice, schedule_problems
 
 PERMISSIONS_API = "2022-04-01"
 PERMISSIONS = ("providers", "Microsoft.Authorization", "permissions")
@@ -153,6 +153,8 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
         return
     yield Check(True, "settings", f"valid (mode {settings.mode.value}, {len(settings.workspaces)} workspace(s), "
                                   f"{len(settings.vaults)} vault(s))")
+    for problem in schedule_problems():
+        yield Check(False, "timer schedule", f"{problem} — the host does not run that timer as written")
 
     from shared.adapters.azure import credential, translate
 

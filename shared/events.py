@@ -450,13 +450,15 @@ def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     rule = _text(get("alertRule"))[:MAX_FIELD]
     env = Envelope("alert", alert_id or "unknown", f"alert.{state or 'unknown'}", targets[0][:MAX_FIELD] if listed else "", rule,
                    _text(get("firedDateTime"))[:64])
-    # Only metric alerts act. Any other kind — log search, activity log, service or resource health, a budget
-    # (whose targets are null) — reaching this endpoint shares an action group with the autopilot's alerts:
-    # acknowledged and not acted on, whatever it targets, rather than refused as malformed or forged.
-    signal = _text(get("signalType"))
-    service = _text(get("monitoringService")) if not signal else ""
-    if signal.lower() not in ("metric", "") or service.lower() not in ("platform", ""):
-        return Ignored(f"{shown(signal or service)} alerts are not handled", env)
+    # Only platform metric alerts act (Azure Monitor's, on a workspace's metrics). Any other kind — log search,
+    # activity log, service or resource health, Prometheus, a budget (whose targets are null) — reaching this
+    # endpoint shares an action group with the autopilot's alerts: acknowledged and not acted on, whatever it
+    # targets, rather than refused as malformed or forged.
+    signal, service = _text(get("signalType")), _text(get("monitoringService"))
+    if signal.lower() not in ("metric", ""):
+        return Ignored(f"{shown(signal)} alerts are not handled", env)
+    if service.lower() not in ("platform", ""):
+        return Ignored(f"{shown(service)} alerts are not handled", env)
     if not listed:
         return Rejected("alert lacks data.essentials.alertTargetIDs" if not targets or not isinstance(targets, list) else
                         "alert's data.essentials.alertTargetIDs holds something that is not a resource id", envelope=env)
@@ -519,14 +521,24 @@ def _criteria(context: Any) -> list[Mapping[str, Any]] | Rejected:
 
 
 def _unnamed_dimension(raw: Any) -> str | None:
-    """A dimension that names a resource but whose value is no text (an object, a list, null): read as
-    nothing, it would widen the alert to every cluster of the workspace, so the alert is refused."""
+    """A dimension that names a resource but names none: a value that is no text (an object, a list,
+    null), empty text, or the dimension given twice (in any spelling). Read as nothing, it would widen
+    the alert to every cluster of the workspace, so the alert is refused."""
+    seen: set[str] = set()
     if isinstance(raw, list):
         for item in raw:
             name = _text(item.get("name")) if _is_map(item) else ""
-            value = item.get("value") if _is_map(item) else None
-            if name.strip().lower() in NAMED_DIMENSIONS and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+            key = name.strip().lower()
+            if key not in NAMED_DIMENSIONS:
+                continue
+            value = item.get("value")
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
                 return f"dimension {shown(name)}: its value is {type(value).__name__}, not a name"
+            if not _text(value):
+                return f"dimension {shown(name)}: its value is empty, not a name"
+            if key in seen:
+                return f"dimension {shown(name)} is given twice"
+            seen.add(key)
     return None
 
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.errors import AzureError
-from shared.model import ResourceId
+from shared.model import ResourceId, fold
 from shared.settings import Scope, Settings
 from shared.settings import current as configured
 
@@ -156,10 +156,10 @@ class Resolver:
 def in_scopes(rid: ResourceId, scopes: Sequence[Scope]) -> bool:
     """Whether `rid` can be a workspace discovered in the scopes: an AML workspace, in one of the scopes'
     subscriptions when every scope is a subscription (a management group's subscriptions are not known here)."""
-    if rid.type_path.lower() != WORKSPACE_TYPE:
+    if fold(rid.type_path) != WORKSPACE_TYPE:
         return False
     if all(scope.kind == "subscription" for scope in scopes):
-        return rid.subscription.lower() in {scope.name.lower() for scope in scopes}
+        return fold(rid.subscription) in {fold(scope.name) for scope in scopes}
     return True
 
 

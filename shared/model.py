@@ -74,16 +74,14 @@ def _is_text(value: str) -> bool:
     return True
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
 def fold(text: str) -> str:
-    """`text` with its ASCII letters in lower case and every other character as it is.
-
-    ARM compares names regardless of case; ``str.lower`` would also fold letters that only look like
-    ASCII into ASCII (the Kelvin sign K becomes "k"), letting a look-alike id match an allowed one.
-    """
-    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+    """`text` in lower case, as ARM compares names (``É`` and ``é`` alike, as the ledger keys them) —
+    unless it holds a letter that only looks like an ASCII one and lowers into it (the Kelvin sign
+    becomes "k"): such a text is kept as it is, so it never matches an allowed id spelled in ASCII."""
+    lowered = text.lower()
+    if text.isascii() or not any(not c.isascii() and c.lower().isascii() for c in text):
+        return lowered
+    return text
 
 
 def name_key(name: str) -> str:

@@ -12,6 +12,7 @@ Microsoft.Storage) and Microsoft Learn "Naming rules and restrictions for Azure 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -63,15 +64,18 @@ _SHOWN_END = MAX_SHOWN // 2
 
 
 def shown(value: object) -> str:
-    """A value fit for a one-line log: quoted, every character that is not printable ASCII escaped once
-    (control characters, lone surrogates, and letters that only look like ASCII ones: a Cyrillic "р" reads
-    ``\\u0440``), and a value longer than MAX_SHOWN cut in the middle, keeping its start and its end."""
+    """A value fit for a one-line log: in single quotes, escaped as JSON escapes text (control characters,
+    quotes, backslashes, lone surrogates, and every character beyond ASCII, so that a letter that only
+    looks like an ASCII one shows: a Cyrillic "р" reads ``\\u0440``); an escaped form longer than
+    MAX_SHOWN is cut in the middle, keeping its start and its end."""
     if type(value) is str:
         held = _SHOWN.get(value)
         if held is not None:
             return held
     text = value if isinstance(value, str) else type(value).__name__
-    line = ascii(text) if len(text) <= MAX_SHOWN else f"{text[:_SHOWN_END]!a}…{text[-_SHOWN_END:]!a}"
+    # Bounded after escaping, where a character may take ten: a line of a few values stays a few kilobytes.
+    escaped = json.dumps(text)[1:-1].replace("'", "\\'")  # JSON's escapes (ASCII only), and the quote it leaves
+    line = f"'{escaped}'" if len(escaped) <= MAX_SHOWN else f"'{escaped[:_SHOWN_END]}'…'{escaped[-_SHOWN_END:]}'"
     if type(value) is str and len(value) <= 80:
         # The same few values (states, dimensions, rule names) are shown on line after line.
         if len(_SHOWN) >= 1024:

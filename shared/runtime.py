@@ -44,7 +44,7 @@ class Wiring:
         return self._ledger
 
     def _one(self, kind: str, rid: ResourceId, build: Callable[[], Any]) -> Any:
-        key = (kind, rid.id.lower())
+        key = (kind, rid.key)
         if key not in self._cache:
             self._cache[key] = build()
         return self._cache[key]

@@ -502,8 +502,6 @@ class Settings:
         if not workspaces and not scopes:
             raise SettingsError("ALLOWED_WORKSPACES: required: at least one workspace resource id, unless ALLOWED_SCOPES names "
                                 "subscriptions or management groups to discover them in")
-        for name in SCHEDULES:
-            _schedule(env, name)
         template = _url(env, "KEY_VAULT_URL_TEMPLATE")
         if "{name}" not in template:
             raise SettingsError(f"KEY_VAULT_URL_TEMPLATE: must contain {{name}}, got {template!r}")
@@ -615,8 +613,25 @@ def identity_choice(env: Mapping[str, str] | None = None) -> tuple[bool, str]:
     return chosen == "managedidentitycredential", _guid(env, "AZURE_CLIENT_ID", "a client id")
 
 
+def schedule_problems(env: Mapping[str, str] | None = None) -> list[str]:
+    """What is wrong with each timer schedule the Functions host would not run as written (one line each).
+
+    Not part of ``Settings``: only the host reads these settings (when it indexes the timers), so a bad
+    one stops that timer, not the app; refusing the settings for it would stop every trigger.
+    """
+    env = os.environ if env is None else env
+    problems = []
+    for name in SCHEDULES:
+        try:
+            _schedule(env, name)
+        except SettingsError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def startup_line(env: Mapping[str, str] | None = None) -> tuple[bool, str]:
-    """The one line the app logs when it starts: the settings are valid (and the mode), or the first bad one.
+    """The one line the app logs when it starts: the settings are valid (and the mode), or the first bad one;
+    and any timer schedule the host would not run as written.
 
     Never raises: a bad setting must not stop the functions from indexing; it is said once, clearly, in
     the log before any trigger meets it.
@@ -625,5 +640,9 @@ def startup_line(env: Mapping[str, str] | None = None) -> tuple[bool, str]:
         s = Settings.from_env(env)
     except SettingsError as exc:
         return False, f"settings: {exc}; every trigger will fail until it is fixed"
-    return True, (f"settings: valid; mode {s.mode.value}, {len(s.workspaces)} workspace(s), {len(s.vaults)} vault(s)"
-                  + ("" if s.notify_webhook_url or s.notify_eventgrid_endpoint else "; no notification channel configured"))
+    line = (f"settings: valid; mode {s.mode.value}, {len(s.workspaces)} workspace(s), {len(s.vaults)} vault(s)"
+            + ("" if s.notify_webhook_url or s.notify_eventgrid_endpoint else "; no notification channel configured"))
+    problems = schedule_problems(env)
+    if problems:
+        return False, f"{line}; but {problems[0]}: that timer does not run as written until it is fixed"
+    return True, line

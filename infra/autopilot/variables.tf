@@ -83,9 +83,9 @@ variable "connect_triggers" {
 }
 
 variable "assign_roles_at_allowed_scopes" {
-  description = "Assign the app's identity its custom workspace operator and subscription reader roles at each scope of allowed_scopes, so that it may read and act on the workspaces Resource Graph finds there (the roles' assignable scopes are widened to those scopes). The grant covers every AML workspace under the scope, including those DISCOVERY_TAG leaves out. Set false to assign narrower roles yourself; the deployer then needs no rights at those scopes."
+  description = "Assign the app's identity its custom workspace operator and subscription reader roles at each scope of allowed_scopes, so that it may read and act on the workspaces Resource Graph finds there (the roles' assignable scopes are widened to those scopes). The grant covers every AML workspace under the scope, including those DISCOVERY_TAG leaves out. The grant includes stopping computes, cancelling jobs and reading datastore secrets under the whole scope, so it is off by default: set true only when every workspace there may be acted on, or assign narrower roles yourself (the deployer then needs no rights at those scopes)."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "event_max_delivery_attempts" {

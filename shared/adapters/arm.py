@@ -10,11 +10,13 @@ ARM's long-running-operation polling.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from azure.core import PipelineClient
+from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.policies import (
     ContentDecodePolicy,
     CustomHookPolicy,
@@ -28,7 +30,7 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy, ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-from shared.adapters.azure import USER_AGENT, AzureError, arm_budget, client_options, credential, pooled_transport, translate
+from shared.adapters.azure import USER_AGENT, AzureError, arm_budget, client_options, credential, error_code, pooled_transport, translate
 from shared.settings import Settings
 
 ML_API = "2025-12-01"  # the api-version azure-ai-ml 1.35 speaks
@@ -122,11 +124,14 @@ class ArmClient:
                 content = initial.http_response.content
                 return initial.http_response.json() if content else None
             poller = LROPoller(self._client, initial, lambda r: r.http_response.json() if r.http_response.content else None,
-                               ARMPolling(timeout=2))
-            result = poller.result(timeout=self._lro_timeout)
-            if not poller.done():
-                raise AzureError(f"{label}: still running after {self._lro_timeout}s", transient=True)
-            return result
+                               _Bounded(self._lro_timeout))
+            return poller.result()
+        except _StillRunning:
+            raise AzureError(f"{label}: still running after {self._lro_timeout}s", transient=True) from None
+        except HttpResponseError as exc:
+            if exc.status_code in (200, 201, 202):  # the operation itself ended Failed or Canceled, reported on a 200
+                raise AzureError(f"{label}: the operation ended without success ({error_code(exc)})", transient=False) from exc
+            raise translate(exc, label) from exc
         except Exception as exc:
             raise translate(exc, label) from exc
 
@@ -145,3 +150,22 @@ def _still_running(response: Any) -> bool:
         return False
     state = body.get("properties", {}).get("provisioningState") if isinstance(body, dict) and isinstance(body.get("properties"), dict) else None
     return isinstance(state, str) and state.lower() not in _SETTLED
+
+
+class _StillRunning(Exception):
+    """The operation had not ended by the deadline."""
+
+
+class _Bounded(ARMPolling):
+    """ARM's polling, ended at a deadline: the wait gives up then, and so does the polling behind it,
+    rather than asking ARM every few seconds until the process ends about a resource stuck mid-change."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(timeout=2)
+        self._deadline = time.monotonic() + seconds
+
+    def _delay(self) -> None:
+        if time.monotonic() >= self._deadline:
+            raise _StillRunning
+        super()._delay()
+

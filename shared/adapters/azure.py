@@ -147,7 +147,7 @@ def translate(exc: Exception, what: str) -> AzureError:
     if isinstance(exc, ClientAuthenticationError):
         return _not_configured(exc, what)
     if isinstance(exc, ResourceExistsError):
-        return Conflict(f"{what}: conflict ({_code(exc)})")
+        return Conflict(f"{what}: conflict ({error_code(exc)})")
     if isinstance(exc, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
         return AzureError(f"{what}: {type(exc).__name__}: {_first_line(exc)}", transient=True)
     if isinstance(exc, HttpResponseError):
@@ -155,12 +155,12 @@ def translate(exc: Exception, what: str) -> AzureError:
         if status == 404:
             return Gone(f"{what}: not found")
         if status == 409:
-            return Conflict(f"{what}: conflict ({_code(exc)})")
+            return Conflict(f"{what}: conflict ({error_code(exc)})")
         if status == 403:
-            return NotConfigured(f"{what}: HTTP 403 {_code(exc)}: the autopilot's identity lacks a role it needs "
+            return NotConfigured(f"{what}: HTTP 403 {error_code(exc)}: the autopilot's identity lacks a role it needs "
                                  "(see infra/README.md for the roles)", status=403)
         transient = status is None or status == 429 or status >= 500
-        return AzureError(f"{what}: HTTP {status} {_code(exc)}", transient=transient, status=status)
+        return AzureError(f"{what}: HTTP {status} {error_code(exc)}", transient=transient, status=status)
     return AzureError(f"{what}: {type(exc).__name__}: {_first_line(exc)}", transient=False)
 
 
@@ -176,13 +176,14 @@ def _not_configured(exc: ClientAuthenticationError, what: str) -> NotConfigured:
         return NotConfigured(f"{what}: no Azure credential available: run `az login` (or set AZURE_CLIENT_ID and friends) "
                              "where the command runs, or give the Function App a managed identity")
     if status == 403:
-        return NotConfigured(f"{what}: HTTP 403 {_code(exc)}: the autopilot's identity lacks a role it needs "
+        return NotConfigured(f"{what}: HTTP 403 {error_code(exc)}: the autopilot's identity lacks a role it needs "
                              "(see infra/README.md for the roles)", status=403)
-    return NotConfigured(f"{what}: HTTP {status} {_code(exc)}: the credential was refused; sign in again or check the "
+    return NotConfigured(f"{what}: HTTP {status} {error_code(exc)}: the credential was refused; sign in again or check the "
                          "managed identity", status=status)
 
 
-def _code(exc: HttpResponseError) -> str:
+def error_code(exc: HttpResponseError) -> str:
+    """The error's code and message as ARM words them (one line), or the HTTP reason."""
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None) if error else None
     message = getattr(error, "message", None) if error else None

@@ -362,7 +362,7 @@ def test_the_workspaces_discovered_under_an_allowed_scope_inherit_the_workspace_
     # Azure accepts one management group among a custom role's assignable scopes: the plan says so first.
     (precondition,) = roles["workspace_operator"]["lifecycle"][0]["precondition"]
     assert precondition["condition"] == "${length(local.management_group_scopes) <= 1}"
-    assert variables["assign_roles_at_allowed_scopes"]["default"] is True
+    assert variables["assign_roles_at_allowed_scopes"]["default"] is False  # write roles over a whole scope: asked for, never assumed
     assert "validation" in variables["allowed_scopes"], "a scope is refused at plan time, before it becomes a role assignment's scope"
     # Vaults are never discovered, and a role with data actions cannot be assigned at a management group.
     rotator = [name for name, body in assignments.items() if "secret_rotator" in str(body.get("role_definition_id"))]
