@@ -211,7 +211,7 @@ class Gatherer:
         clusters = [compute] if isinstance(compute, Cluster) else []
         snap = Snapshot(ws.id, (compute,), restores=self._restores(clusters, now, notes))
         listed = self._jobs(ws, Purpose.RUN_ENDED, {"run": run}, snap, now, notes)
-        return replace(snap, jobs=listed.jobs, job_horizon=listed.horizon)
+        return replace(snap, jobs=listed.jobs, job_horizon=listed.horizon, jobs_since=listed.ended_since)
 
     def _cpu(self, ws: WorkspacePort, snap: Snapshot, now: datetime, notes: list[str]) -> dict[str, CpuActivity] | None:
         """CPU activity of the running instances by name key; None when the metrics cannot be read (never "idle")."""

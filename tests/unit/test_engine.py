@@ -218,3 +218,15 @@ def test_a_name_matching_the_exempt_pattern_is_spared_on_the_re_read_too():
     spared = ReRead(Exemptions("autopilot-exempt", settings(EXEMPT_NAME_PATTERN="^ci-").exempt_name_pattern))
     result = spared.check(Attempt(stop("CI-Alice"), Run("t", NOW, MemoryWorkspace(WS, [instance("CI-Alice")]))))
     assert result is not None and result.detail == "exempt: name matches '^ci-' (re-read)"
+
+
+@pytest.mark.parametrize("item", [sweep(Kind.CLUSTER_SWEEP, WS.id, NOW),
+                                  WorkItem(Kind.RUN_ENDED, WS.id, "evt-1", {"run": "old", "status": "Failed"})])
+def test_a_cluster_judged_on_what_run_history_read_says_the_quiet_it_saw_not_since_creation(item):
+    # A job that ended 3 days ago is before what run history is asked for: the reason says what was read.
+    ws = MemoryWorkspace(WS, [cluster("cpu-cluster", min_nodes=2, current=0, created_ago=200 * 1440)],
+                         jobs=[job("old", "Failed", compute="cpu-cluster", created_ago=3 * 1440 + 60, modified_ago=3 * 1440)])
+    eng, _ledger = engine(ws)
+    report = eng.run(item, NOW)
+    reason = next(v.reason for v in report.verdicts if v.target == "cpu-cluster")
+    assert "no active or queued job in the last" in reason and "200d" not in reason, reason
