@@ -244,8 +244,8 @@ def checks_of(settings_source: Callable[[], Settings] = from_environment) -> Ite
         if isinstance(listing, AzureError):
             yield Check(False, f"vault {vault.name}", f"not reachable: {listing}")
         else:
-            managed = sum(1 for s in listing if not s.missing_tags())
-            yield Check(True, f"vault {vault.name}", f"reachable ({len(listing)} secret(s), {managed} managed credential(s))")
+            credentials = sum(1 for s in listing if not s.missing_tags())
+            yield Check(True, f"vault {vault.name}", f"reachable ({len(listing)} secret(s), {credentials} managed credential(s))")
 
 
 def run_history_check(ws: Any, now: datetime) -> Check:
@@ -259,7 +259,7 @@ def run_history_check(ws: Any, now: datetime) -> Check:
     re-read before a stop reads the pipelines themselves.
     """
     from shared.jobs import JobsUnavailable
-    from shared.model import Cluster, ComputeInstance, name_key
+    from shared.model import Cluster, ComputeInstance, name_key, same_name
 
     what = f"run history of {ws.id.name}"
     try:
@@ -277,7 +277,7 @@ def run_history_check(ws: Any, now: datetime) -> Check:
         on = [c for c in job.computes if name_key(c) in known]
         if not on or job.also_on or shown is None:
             continue
-        if all(any(same.name.lower() == job.name.lower() for same in shown.active_on(c)) for c in on):
+        if all(any(same_name(same.name, job.name) for same in shown.active_on(c)) for c in on):
             continue
         again = ws.get_job(job.name)
         if again is not None and again.active:

@@ -23,11 +23,15 @@ class NameRule:
     pattern: re.Pattern[str]
     rule: str  # the rule in words, for the rejection line
 
+    def fits(self, value: str) -> bool:
+        """Whether the text `value` is a valid name of this kind: ``check`` says why not exactly when it is not."""
+        return self.pattern.fullmatch(value) is not None
+
     def check(self, value: object) -> str | None:
         """Why `value` is not a valid name of this kind, or None when it is."""
         if not isinstance(value, str):
             return f"{self.what} is {type(value).__name__}, expected text"
-        if not self.pattern.fullmatch(value):
+        if not self.fits(value):
             return f"{self.what} {shown(value)} breaks Azure's naming rule ({self.rule})"
         return None
 

@@ -6,6 +6,7 @@ the worker does the ARM calls. A work item is small JSON with a stable idempoten
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -186,17 +187,8 @@ def _written(item: WorkItem) -> str | None:
             f'"target": {_quoted_target(target)}, "trigger": {_quote(trigger)}}}')
 
 
-_QUOTED: dict[str, str] = {}
-
-
-def _quoted_target(target: str) -> str:
-    """`_quote(target)`, kept: the targets are the few allowed workspaces and vaults, item after item."""
-    quoted = _QUOTED.get(target)
-    if quoted is None:
-        if len(_QUOTED) >= 1024:
-            _QUOTED.clear()
-        quoted = _QUOTED[target] = _quote(target)
-    return quoted
+# `_quote(target)`, kept: the targets are the few allowed workspaces and vaults, item after item.
+_quoted_target = functools.lru_cache(maxsize=1024)(_quote)
 
 
 # Each kind's parameters and the check each value must pass.

@@ -194,7 +194,7 @@ def _created(body: dict[str, Any]) -> datetime:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    return wire.instant(str(value)) if value else None
 
 
 class MLService:

@@ -136,11 +136,6 @@ class QueryError(Exception):
         self.code = code
 
 
-def parse_instant(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _when(text: str, now: datetime) -> datetime:
     resolved = wire.resolve_time(text, now)
     if resolved is None:
@@ -402,8 +397,8 @@ class MonitorService:
             raise QueryError(400, "BadRequest", "metricnamespace and metricnames are required.")
         now = datetime.now(UTC)
         try:
-            end = parse_instant(query["endtime"]) if query.get("endtime") else now
-            start = parse_instant(query["starttime"]) if query.get("starttime") else end - timedelta(hours=1)
+            end = wire.instant(query["endtime"]) if query.get("endtime") else now
+            start = wire.instant(query["starttime"]) if query.get("starttime") else end - timedelta(hours=1)
         except ValueError:
             raise QueryError(400, "BadRequest", "starttime and endtime must be ISO 8601 instants.") from None
         if start >= end:
@@ -708,8 +703,8 @@ def _timespan(text: Any, now: datetime) -> tuple[datetime, datetime] | None:
     text = str(text)
     if "/" in text:
         first, second = text.split("/", 1)
-        start = parse_instant(first)
-        end = start + wire.parse_duration(second) if second.upper().startswith("P") else parse_instant(second)
+        start = wire.instant(first)
+        end = start + wire.parse_duration(second) if second.upper().startswith("P") else wire.instant(second)
         return start, end
     return now - wire.parse_duration(text), now
 
@@ -806,7 +801,7 @@ def _literal(match: re.Match[str], now: datetime) -> Any:
             return now - timedelta(seconds=float(span.group("n")) * _SPAN_UNITS[span.group("u")])
         if func == "datetime":
             try:
-                return parse_instant(arg.strip("'\""))
+                return wire.instant(arg.strip("'\""))
             except ValueError:
                 raise KqlError(f"datetime() could not parse '{arg}'") from None
         raise KqlError(f"{func}() is not supported by this emulator")

@@ -46,13 +46,24 @@ def decode(token: str | None) -> int | None:
 
 def page(req: Request, items: Sequence[T], size: int, render: Callable[[T], Any]) -> Response:
     """One page of `items` (already in the list's order) for this request, with ARM's nextLink."""
-    offset = decode(req.arg(TOKEN))
-    if offset is None:
+    found = window(req, items, size)
+    if found is None:
         return wire.arm_error(400, "BadRequest", f"The {TOKEN} is not valid.")
-    size = size if size > 0 else max(len(items), 1)
-    chunk = items[offset:offset + size]
-    next_link = None
-    if offset + size < len(items):
-        query = [(k, v) for k, v in req.query.items() if k.lower() != TOKEN.lower()]
-        next_link = f"{req.base_url}{req.path}?{urlencode([*query, (TOKEN, encode(offset + size))])}"
+    chunk, _, next_link = found
     return Response(200, {"value": [render(item) for item in chunk], "nextLink": next_link})
+
+
+def window(req: Request, items: Sequence[T], size: int, token: str = TOKEN) -> tuple[Sequence[T], str | None, str | None] | None:
+    """The part of `items` the request's `token` parameter points at (`size` of them; 0: all), the token
+    of the next part and the link that carries it (the same query, that token replaced); None when the
+    request's token is not one of ours."""
+    offset = decode(req.arg(token))
+    if offset is None:
+        return None
+    size = size if size > 0 else max(len(items), 1)
+    following = encode(offset + size) if offset + size < len(items) else None
+    next_link = None
+    if following:
+        query = [(k, v) for k, v in req.query.items() if k.lower() != token.lower()]
+        next_link = f"{req.base_url}{req.path}?{urlencode([*query, (token, following)])}"
+    return items[offset:offset + size], following, next_link

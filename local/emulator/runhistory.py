@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
-from local.emulator import arm_ml, paging
+from local.emulator import arm_ml, paging, wire
 from local.emulator.identity import require_arm_bearer
 from local.httpwire import Request, Response
 
 _RUNS = re.compile(rf"^/history/v1\.0{arm_ml.MLService._WS[1:]}/computes/(?P<compute>[^/]+)/runs/?$", re.IGNORECASE)
-_TERMINAL = frozenset({"completed", "failed", "canceled"})
 SERVICES = ("api", "catalog", "experimentation", "gallery", "history", "hyperdrive", "labeling", "modelmanagement", "pipelines", "studio")
 FIELDS = {"status": "status", "target": "target", "runid": "runId", "runtype": "runType", "parentrunid": "parentRunId",
           "createdutc": "createdUtc", "starttimeutc": "startTimeUtc", "endtimeutc": "endTimeUtc"}
@@ -66,13 +64,11 @@ def _value(text: str, quoted: bool) -> Any:
 
 
 def _when(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
+    """A run's time (or a filter's literal), or None when it is none."""
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return wire.instant(text) if isinstance(text, str) else None
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _compare(field: str, op: str, literal: Any) -> Predicate:
@@ -203,23 +199,18 @@ class RunHistoryService:
             keep = parse_filter(req.arg("$filter") or "") if (req.arg("$filter") or "").strip() else None
         except FilterError as exc:
             return error(400, f"The $filter is not valid: {exc}.")
-        offset = paging.decode(req.arg("$continuationtoken"))
-        if offset is None:
-            return error(400, "The $continuationtoken is not valid.")
-        size = self.ml.page_size or 1_000_000
+        size = self.ml.page_size
         top = req.arg("$top")
         if top:
             if not top.isdigit() or int(top) < 1:
                 return error(400, f"$top {top!r} is not a positive whole number.")
-            size = min(size, int(top))
+            size = min(size, int(top)) if size else int(top)
         runs = [render for fields, render in self.ml.runs_on(found, match.group("compute")) if keep is None or keep(fields)]
-        chunk = [render() for render in runs[offset:offset + size]]
-        token = paging.encode(offset + size) if offset + size < len(runs) else None
-        next_link = None
-        if token:
-            query = [(k, v) for k, v in req.query.items() if k.lower() != "$continuationtoken"]
-            next_link = f"{req.base_url}{req.path}?{urlencode([*query, ('$continuationtoken', token)])}"
-        return Response(200, {"value": chunk, "continuationToken": token, "nextLink": next_link})
+        part = paging.window(req, runs, size, "$continuationtoken")
+        if part is None:
+            return error(400, "The $continuationtoken is not valid.")
+        chunk, token, next_link = part
+        return Response(200, {"value": [render() for render in chunk], "continuationToken": token, "nextLink": next_link})
 
 
 SERVICE = RunHistoryService(arm_ml.SERVICE)

@@ -107,7 +107,12 @@ def resolve_time(value: str | None, now: datetime) -> datetime | None:
         for amount, unit in re.findall(r"(\d+)([dhms])", match.group("span") or ""):
             delta += timedelta(**{_UNIT[unit]: int(amount)})
         return now - delta if match.group("sign") == "-" else now + delta
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return instant(value)
+
+
+def instant(text: str) -> datetime:
+    """An ISO 8601 time as Azure writes it (a Z, or an offset; none is UTC); ValueError for anything else."""
+    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -41,7 +41,9 @@ POOL = 64  # connections kept per storage host: the host's deliveries and worker
 
 def _pooled() -> RequestsTransport:
     """A transport whose connection pool holds as many connections as the host uses at once: with the
-    default of 10, every further concurrent request opens a connection, then drops it with a warning."""
+    default of 10, every further concurrent request opens a connection, then drops it with a warning.
+    (The app's clients have their own, ``shared.adapters.azure.pooled_session``: the host imports nothing
+    of the app, as the Functions host does not.)"""
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL)
     session.mount("http://", adapter)

@@ -120,9 +120,11 @@ class ArmClient:
         try:
             initial = self._client.send_request(request, _return_pipeline_response=True)
             initial.http_response.raise_for_status()
-            if initial.http_response.status_code not in (201, 202) and not _still_running(initial.http_response):
-                content = initial.http_response.content
-                return initial.http_response.json() if content else None
+            response = initial.http_response
+            if response.status_code not in (201, 202):
+                body = response.json() if response.content else None
+                if not _still_running(response.headers.get("Azure-AsyncOperation"), body):
+                    return body
             poller = LROPoller(self._client, initial, lambda r: r.http_response.json() if r.http_response.content else None,
                                _Bounded(self._lro_timeout))
             return poller.result()
@@ -139,16 +141,13 @@ class ArmClient:
 _SETTLED = frozenset({"succeeded", "failed", "canceled"})
 
 
-def _still_running(response: Any) -> bool:
+def _still_running(operation: str | None, body: Any) -> bool:
     """A 200 that starts work rather than ends it: ARM names an operation to follow (Azure-AsyncOperation), or
     the resource it returns is still being provisioned (a cluster's PATCH answers 200 while it is Updating)."""
-    if response.headers.get("Azure-AsyncOperation"):
+    if operation:
         return True
-    try:
-        body = response.json() if response.content else None
-    except ValueError:
-        return False
-    state = body.get("properties", {}).get("provisioningState") if isinstance(body, dict) and isinstance(body.get("properties"), dict) else None
+    props = body.get("properties") if isinstance(body, dict) else None
+    state = props.get("provisioningState") if isinstance(props, dict) else None
     return isinstance(state, str) and state.lower() not in _SETTLED
 
 

@@ -200,18 +200,24 @@ POOL = 32  # connections kept per host: a worker's parallel reads (8 per workspa
 
 
 def pooled_transport(settings: Settings) -> Any:
-    """A requests transport whose pool keeps as many connections as the app uses at once. With requests'
-    default of 10, each further concurrent request opens a connection (a TLS handshake) and drops it after,
-    with a warning in the log."""
-    import requests
+    """A requests transport for the app's clients, with `pooled_session`'s pool and the settings' timeouts."""
     from azure.core.pipeline.transport import RequestsTransport
-    from requests.adapters import HTTPAdapter
 
     opts = client_options(settings)
+    return RequestsTransport(session=pooled_session(POOL), session_owner=True, connection_timeout=opts["connection_timeout"],
+                             read_timeout=opts["read_timeout"])
+
+
+def pooled_session(size: int) -> Any:
+    """A requests session whose pool keeps `size` connections per host: as many as are used at once. With
+    requests' default of 10, each further concurrent request opens a connection (a TLS handshake) and drops
+    it after, with a warning in the log."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL)
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    return RequestsTransport(session=session, session_owner=True, connection_timeout=opts["connection_timeout"],
-                             read_timeout=opts["read_timeout"])
+    return session
 

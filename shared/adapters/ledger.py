@@ -38,7 +38,7 @@ from azure.data.tables import TableServiceClient, UpdateMode
 
 from shared.adapters.azure import credential, managed_identity, translate
 from shared.job_cache import MAX_PARTS, PART_CHARS
-from shared.model import Mark, Mode, Outcome, Status
+from shared.model import Mark, Mode, Outcome, Status, fold
 from shared.payload import PayloadError, load_json
 from shared.ports import LEASE, Claim, Orphan
 
@@ -209,25 +209,26 @@ class Ledger:
 
     # --- marks ---------------------------------------------------------------------------------
 
-    # Compute keys are ARM ids, which are case-insensitive: stored and read back in their one normal form.
+    # Compute keys are ARM ids, which are case-insensitive: stored and read back in their one normal form
+    # (``shared.model.fold``, the form every key of the app is made in).
 
     @_translated("read idle marks")
     def marks(self) -> dict[str, Mark]:
         return {
-            e["ComputeKey"].lower(): Mark(e["ComputeKey"].lower(), e["MarkedAt"], e.get("Reason", ""),
+            fold(e["ComputeKey"]): Mark(fold(e["ComputeKey"]), e["MarkedAt"], e.get("Reason", ""),
                                           Mode.OBSERVE if e.get("Mode") == Mode.OBSERVE.value else Mode.ENFORCE)
             for e in self.table.query_entities("PartitionKey eq 'mark'")
         }
 
     @_translated("mark idle")
     def put_mark(self, mark: Mark) -> None:
-        key = mark.compute_key.lower()
+        key = fold(mark.compute_key)
         self.table.upsert_entity({"PartitionKey": "mark", "RowKey": _rk(key), "ComputeKey": key,
                                   "MarkedAt": mark.marked_at, "Reason": mark.reason[:1000], "Mode": mark.mode.value})
 
     @_translated("clear an idle mark")
     def clear_mark(self, compute_key: str) -> None:
-        self.table.delete_entity("mark", _rk(compute_key.lower()))
+        self.table.delete_entity("mark", _rk(fold(compute_key)))
 
     # --- caps ----------------------------------------------------------------------------------
 
@@ -315,16 +316,16 @@ class Ledger:
     @_translated("read pending restores")
     def restores(self) -> dict[str, tuple[int, datetime]]:
         """Cluster key → (max nodes to give back, when the recycle was recorded)."""
-        return {e["Resource"].lower(): (int(e["MaxNodes"]), e["At"]) for e in self.table.query_entities("PartitionKey eq 'restore'")}
+        return {fold(e["Resource"]): (int(e["MaxNodes"]), e["At"]) for e in self.table.query_entities("PartitionKey eq 'restore'")}
 
     @_translated("remember a restore")
     def put_restore(self, cluster_key: str, max_nodes: int, at: datetime) -> None:
-        key = cluster_key.lower()
+        key = fold(cluster_key)
         self.table.upsert_entity({"PartitionKey": "restore", "RowKey": _rk(key), "Resource": key, "MaxNodes": max_nodes, "At": at})
 
     @_translated("clear a restore")
     def clear_restore(self, cluster_key: str) -> None:
-        self.table.delete_entity("restore", _rk(cluster_key.lower()))
+        self.table.delete_entity("restore", _rk(fold(cluster_key)))
 
     # --- job digests ----------------------------------------------------------------------------
 
@@ -336,7 +337,7 @@ class Ledger:
         an empty digest, which ``shared.job_cache`` refuses (a complete listing follows).
         """
         try:
-            row = self.table.get_entity("jobs", _rk(workspace_key.lower()))
+            row = self.table.get_entity("jobs", _rk(fold(workspace_key)))
         except ResourceNotFoundError:
             return "", None
         etag = row.metadata["etag"]
@@ -350,7 +351,7 @@ class Ledger:
 
     @_translated("keep the job digest")
     def put_job_digest(self, workspace_key: str, text: str, etag: str | None) -> bool:
-        key = workspace_key.lower()
+        key = fold(workspace_key)
         parts = [text[i:i + PART_CHARS] for i in range(0, len(text), PART_CHARS)] or [""]
         entity: dict[str, Any] = {"PartitionKey": "jobs", "RowKey": _rk(key), "Workspace": key, "Parts": len(parts),
                                   **{f"Part{i:02d}": part for i, part in enumerate(parts)}}
