@@ -30,6 +30,7 @@ from shared.model import (
     ResourceId,
     Status,
     Usage,
+    fold,
     name_key,
     same_name,
 )
@@ -97,8 +98,7 @@ class MemoryWorkspace(_Faults):
     def jobs_on(self, computes: Sequence[str], ended_since: datetime) -> JobDigest:
         """The jobs on these computes not finished or ended since then, as run history answers."""
         self._call("jobs_on", tuple(computes))
-        return of_computes((j for j in self.jobs if any(j.runs_on(c) for c in computes)
-                            and (j.active or (j.last_seen_at or ended_since) >= ended_since)), ended_since=ended_since)
+        return of_computes((j for j in self.jobs if any(j.runs_on(c) for c in computes)), ended_since=ended_since)
 
     def get_job(self, name: str) -> Job | None:
         self._call("get_job", name)
@@ -219,11 +219,11 @@ class MemoryLedger(_Faults):
 
     def put_mark(self, mark: Mark) -> None:
         self._call("put_mark", mark.compute_key)
-        self.mark_rows[mark.compute_key.lower()] = Mark(mark.compute_key.lower(), mark.marked_at, mark.reason, mark.mode)
+        self.mark_rows[fold(mark.compute_key)] = Mark(fold(mark.compute_key), mark.marked_at, mark.reason, mark.mode)
 
     def clear_mark(self, compute_key: str) -> None:
         self._call("clear_mark", compute_key)
-        self.mark_rows.pop(compute_key.lower(), None)
+        self.mark_rows.pop(fold(compute_key), None)
 
     def last_write(self, resource_key: str) -> tuple[datetime, str] | None:
         self._call("last_write", resource_key)
@@ -267,11 +267,11 @@ class MemoryLedger(_Faults):
 
     def put_restore(self, cluster_key: str, max_nodes: int, at: datetime) -> None:
         self._call("put_restore", cluster_key)
-        self.restore_rows[cluster_key.lower()] = (max_nodes, at)
+        self.restore_rows[fold(cluster_key)] = (max_nodes, at)
 
     def clear_restore(self, cluster_key: str) -> None:
         self._call("clear_restore", cluster_key)
-        self.restore_rows.pop(cluster_key.lower(), None)
+        self.restore_rows.pop(fold(cluster_key), None)
 
     def record(self, outcome: Outcome) -> None:
         self._call("record", outcome.action.target)
@@ -279,15 +279,15 @@ class MemoryLedger(_Faults):
 
     def job_digest(self, workspace_key: str) -> tuple[str, str | None]:
         self._call("job_digest", workspace_key)
-        text, etag = self.digests.get(workspace_key.lower(), ("", None))
+        text, etag = self.digests.get(fold(workspace_key), ("", None))
         return text, etag
 
     def put_job_digest(self, workspace_key: str, text: str, etag: str | None) -> bool:
         self._call("put_job_digest", workspace_key)
-        current = self.digests.get(workspace_key.lower())
+        current = self.digests.get(fold(workspace_key))
         if (current[1] if current else None) != etag:
             return False
-        self.digests[workspace_key.lower()] = (text, str(next(_etags)))
+        self.digests[fold(workspace_key)] = (text, str(next(_etags)))
         return True
 
 

@@ -343,9 +343,6 @@ def _known(env: Envelope, lowered: str, source: ResourceId | None, what: str, se
     return etype
 
 
-_JOB_NAME = names.JOB.pattern
-
-
 def _aml(env: Envelope, lowered: str, data: Mapping[str, Any], allowed: Allowed) -> Parsed:
     workspace = allowed.workspace(env.source)
     etype = _known(env, lowered, workspace, "workspace", "Azure ML", AML_TYPES, AML_IGNORED, "remediation")
@@ -358,7 +355,7 @@ def _aml(env: Envelope, lowered: str, data: Mapping[str, Any], allowed: Allowed)
     run_id = _text(get(spelled.get("runid", _ABSENT))) or subject_run or subject.rsplit("/", 1)[-1]
     if not run_id:
         return Rejected(f"{etype} without runId or a runs/ subject", envelope=env)
-    if not _JOB_NAME.fullmatch(run_id):  # names.JOB.check's test, its words only for a name that fails it
+    if not names.JOB.fits(run_id):  # names.JOB.check's words only for a name that fails
         return Rejected(names.JOB.check(run_id) or "", security=True, envelope=env)
     if subject_run and subject_run != run_id and not same_name(subject_run, run_id):
         # Azure's subject is experiments/{id}/runs/{runId}: a runId naming another run is not Azure's event.
@@ -454,6 +451,9 @@ def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     # activity log, service or resource health, Prometheus, a budget (whose targets are null) — reaching this
     # endpoint shares an action group with the autopilot's alerts: acknowledged and not acted on, whatever it
     # targets, rather than refused as malformed or forged.
+    for kind_field in ("signalType", "monitoringService"):
+        if isinstance(get(kind_field), dict | list):  # read as text it would be none: a metric alert's, which acts
+            return Rejected(f"alert's data.essentials.{kind_field} is {type(get(kind_field)).__name__}, not text", envelope=env)
     signal, service = _text(get("signalType")), _text(get("monitoringService"))
     if signal.lower() not in ("metric", ""):
         return Ignored(f"{shown(signal)} alerts are not handled", env)
@@ -484,11 +484,10 @@ def parse_alert(payload: Any, allowed: Allowed, *, bounded: bool = False) -> Par
     for crit in criteria:
         metric = _text(crit.get("metricName")).lower()
         if metric in _ALERT_METRICS:
-            dims = _dimensions(crit.get("dimensions"))
-            bad = _unnamed_dimension(crit.get("dimensions")) or _bad_dimension(dims)
+            bad = _bad_dimension(crit.get("dimensions"))
             if bad:
                 return Rejected(bad, security=True, envelope=env)
-            return AlertFired(env, workspace, rule, metric, dims, _finite(crit.get("metricValue")))
+            return AlertFired(env, workspace, rule, metric, _dimensions(crit.get("dimensions")), _finite(crit.get("metricValue")))
     metrics = ", ".join(shown(_text(c.get("metricName"))) for c in criteria[:5]) or "none"
     return Ignored(f"alert on metric(s) {metrics}: not one the autopilot remediates", env)
 
@@ -498,16 +497,6 @@ _ALERT_METRICS = frozenset(ALERT_METRICS)
 
 # The dimensions whose values name a resource the worker reads: each must follow its naming rule.
 NAMED_DIMENSIONS = {"clustername": names.COMPUTE, "vmfamilyname": names.VM_FAMILY}
-
-
-def _bad_dimension(dims: Mapping[str, str]) -> str | None:
-    for key, value in dims.items():
-        rule = NAMED_DIMENSIONS.get(key.strip().lower())
-        if rule and value:
-            bad = rule.check(value)
-            if bad:
-                return f"dimension {key}: {bad}"
-    return None
 
 
 def _criteria(context: Any) -> list[Mapping[str, Any]] | Rejected:
@@ -520,25 +509,31 @@ def _criteria(context: Any) -> list[Mapping[str, Any]] | Rejected:
     return list(all_of)
 
 
-def _unnamed_dimension(raw: Any) -> str | None:
-    """A dimension that names a resource but names none: a value that is no text (an object, a list,
-    null), empty text, or the dimension given twice (in any spelling). Read as nothing, it would widen
-    the alert to every cluster of the workspace, so the alert is refused."""
+def _bad_dimension(raw: Any) -> str | None:
+    """Why a dimension that names a resource (NAMED_DIMENSIONS) names none, or None: a value that is no
+    text (an object, a list, null) or empty — read as nothing, it would widen the alert to every cluster
+    of the workspace —, the dimension given twice (in any spelling), or a name that breaks the
+    resource's naming rule."""
     seen: set[str] = set()
     if isinstance(raw, list):
         for item in raw:
             name = _text(item.get("name")) if _is_map(item) else ""
-            key = name.strip().lower()
-            if key not in NAMED_DIMENSIONS:
+            key = name[:MAX_DIMENSION].strip().lower()  # as `dimension` finds it among `_dimensions`' names
+            rule = NAMED_DIMENSIONS.get(key)
+            if rule is None:
                 continue
             value = item.get("value")
             if isinstance(value, bool) or not isinstance(value, str | int | float):
                 return f"dimension {shown(name)}: its value is {type(value).__name__}, not a name"
-            if not _text(value):
+            text = _text(value)[:MAX_DIMENSION]
+            if not text:
                 return f"dimension {shown(name)}: its value is empty, not a name"
             if key in seen:
                 return f"dimension {shown(name)} is given twice"
             seen.add(key)
+            bad = rule.check(text)
+            if bad:
+                return f"dimension {name[:MAX_DIMENSION]}: {bad}"
     return None
 
 

@@ -15,7 +15,7 @@ the rest over from this digest kept in the ledger (``shared.job_cache``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from shared.model import Job, name_key
@@ -79,7 +79,13 @@ class JobDigest:
         self.seen += 1
         self.saw(job.created_at)
         if job.active:
-            self.active[name_key(job.name)] = job
+            key = name_key(job.name)
+            held = self.active.get(key)
+            if held is not None:
+                # One run named on several computes (a per-compute source answers for each): it holds them all.
+                more = tuple(c for c in job.computes if not held.runs_on(c))
+                job = replace(held, also_on=held.also_on + more) if more else held
+            self.active[key] = job
             return
         for compute in job.computes:
             self.finished_on(name_key(compute), job)
@@ -107,11 +113,18 @@ class JobDigest:
         return [job for job in self.active.values() if job.runs_on(compute)]
 
 
-def of_computes(jobs: Iterable[Job], horizon: datetime | None = None, ended_since: datetime | None = None) -> JobDigest:
-    """The digest of the jobs a per-compute source gave (active ones and those ended since `ended_since`):
-    complete for those computes only, so it is never kept as the workspace's (``full`` False, no ``full_at``)."""
-    out = digest(jobs)
-    out.full, out.horizon, out.ended_since = False, horizon, ended_since
+def recent(job: Job, ended_since: datetime | None) -> bool:
+    """Whether a job matters to a verdict taken over what ended since `ended_since`: not finished, or
+    finished since then (None: every job does)."""
+    return job.active or ended_since is None or (job.last_seen_at or ended_since) >= ended_since
+
+
+def of_computes(jobs: Iterable[Job], ended_since: datetime | None = None) -> JobDigest:
+    """The digest of the jobs a per-compute source gave, held to what was asked of it (`recent`: a source
+    that answered more costs reading, never a verdict): complete for those computes only, so it is never
+    kept as the workspace's (``full`` False, no ``full_at``)."""
+    out = digest(job for job in jobs if recent(job, ended_since))
+    out.full, out.ended_since = False, ended_since
     return out
 
 

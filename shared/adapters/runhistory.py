@@ -26,11 +26,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from azure.core import PipelineClient
 from azure.core.pipeline.policies import (
@@ -46,7 +45,7 @@ from azure.core.rest import HttpRequest
 from shared.adapters.aml import arm_time
 from shared.adapters.azure import USER_AGENT, client_options, credential, pooled_transport
 from shared.jobs import JobsUnavailable
-from shared.model import TERMINAL_JOB_STATES, Job, ResourceId
+from shared.model import TERMINAL_JOB_STATES, Job, ResourceId, same_name
 from shared.settings import Settings
 
 log = logging.getLogger("autopilot.runhistory")
@@ -55,7 +54,6 @@ API_VERSION = "v1.0"
 # AML's API domains (public, US Government, China), as AML's custom-DNS page lists them.
 API_DOMAINS = (".api.azureml.ms", ".api.ml.azure.us", ".api.ml.azure.cn")
 MAX_PAGES = 20  # a compute with more runs than this many pages running or just ended: ARM's list decides
-DISCOVERY_TTL_S = 3600.0
 MAX_TEXT = 255
 
 _TERMINAL = tuple(sorted(s.capitalize() for s in TERMINAL_JOB_STATES))
@@ -90,8 +88,11 @@ def run_to_job(body: Any, compute: str) -> Job:
     status = _text(body.get("status")) or "Unknown"  # no status: not terminal
     created = arm_time(body.get("createdUtc"))
     ended = arm_time(body.get("endTimeUtc"))
+    if ended is None and status.lower() in TERMINAL_JOB_STATES:
+        # When it ended is when the compute's quiet began: a finished run that does not say cannot be placed.
+        raise Unavailable(f"runs on {compute}: run {run_id[:80]!r} is {status[:32]} with no readable endTimeUtc")
     creator = body.get("createdBy") if isinstance(body.get("createdBy"), dict) else {}
-    also = (target,) if target and target.lower() != compute.lower() else ()
+    also = (target,) if target and not same_name(target, compute) else ()
     return Job(name=run_id, status=status, compute=compute, created_at=created,
                modified_at=ended if status.lower() in TERMINAL_JOB_STATES else None,
                owner=_text(creator.get("userName")), also_on=also)
@@ -100,7 +101,7 @@ def run_to_job(body: Any, compute: str) -> Job:
 # A host is DNS labels and nothing else: no userinfo, backslash, percent-escape, semicolon or space that
 # one URL parser reads as part of the host and the transport's as the end of it.
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
-_AUTHORITY = re.compile(r"https://(?P<host>[^/?#:]+)(?::(?P<port>[0-9]{1,5}))?(?:[/?#]|$)", re.IGNORECASE)
+_AUTHORITY = re.compile(r"https://(?P<host>[^/?#:]+)(?::(?P<port>[0-9]{1,5}))?(?:[/?#]|\Z)", re.IGNORECASE)
 
 
 def allowed_host(url: Any, arm_endpoint: str) -> bool:
@@ -119,10 +120,6 @@ def allowed_host(url: Any, arm_endpoint: str) -> bool:
     if arm is not None and host == arm.group("host").lower() and port == int(arm.group("port") or 443):
         return True
     return port == 443 and host.endswith(API_DOMAINS)
-
-
-_DISCOVERED: dict[str, tuple[float, str]] = {}  # workspace key -> (expiry, history base URL)
-_LOCK = threading.Lock()
 
 
 def _pipeline(settings: Settings, base: str, cred: Any | None) -> PipelineClient:
@@ -147,12 +144,8 @@ class RunHistory:
         self._lock = threading.Lock()
 
     def _base(self) -> str:
-        """The history service's base URL, from the workspace's discovery document (cached an hour)."""
-        key = self.workspace.key
-        with _LOCK:
-            held = _DISCOVERED.get(key)
-        if held and held[0] > time.monotonic():
-            return held[1]
+        """The history service's base URL, from the workspace's discovery document (read once per adapter:
+        ``_connect`` keeps the client it makes)."""
         url = self._discovery_url
         if not isinstance(url, str) or not allowed_host(url, self.settings.arm_endpoint):
             raise Unavailable(f"workspace {self.workspace.name} gives no discovery URL under AML's API domains ({str(url)[:120]!r})")
@@ -165,12 +158,7 @@ class RunHistory:
         base = document.get("history") if isinstance(document, dict) else None
         if not isinstance(base, str) or not allowed_host(base, self.settings.arm_endpoint):
             raise Unavailable(f"discovery of {self.workspace.name} names no history service under AML's API domains ({str(base)[:120]!r})")
-        base = base.rstrip("/")
-        with _LOCK:
-            if len(_DISCOVERED) >= 4096:
-                _DISCOVERED.clear()
-            _DISCOVERED[key] = (time.monotonic() + DISCOVERY_TTL_S, base)
-        return base
+        return base.rstrip("/")
 
     def _same_origin(self, url: Any) -> bool:
         if not allowed_host(url, self.settings.arm_endpoint):
@@ -189,7 +177,7 @@ class RunHistory:
 
     def _pages(self, compute: str, query: dict[str, str]) -> Iterator[list[Any]]:
         client = self._connect()
-        path = f"/history/v1.0{self.workspace.path()}/computes/{quote(compute, safe='')}/runs"
+        path = f"/history/{API_VERSION}{self.workspace.path('computes', compute, 'runs')}"  # every segment quoted
         request = HttpRequest("GET", client.format_url(path), params={"api-version": API_VERSION, **query})
         followed: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -220,7 +208,8 @@ class RunHistory:
         raise Unavailable(f"runs on {compute} in {self.workspace.name}: more than {MAX_PAGES} pages running or just ended")
 
     def runs_on(self, compute: str, ended_since: datetime | None = None) -> list[Job]:
-        """The runs on ``compute`` not finished, and (with ``ended_since``) those finished since then.
+        """The runs on ``compute`` the filter asks for: not finished, and (with ``ended_since``) those finished
+        since then — as the service answers; callers hold them to it (``shared.jobs.recent``, ``Job.active``).
         Anything that goes wrong on the way, whatever it raises, is Unavailable: ARM's list decides."""
         try:
             return self._runs_on(compute, ended_since)
@@ -231,10 +220,5 @@ class RunHistory:
                               f"{(str(exc).splitlines() or [''])[0][:160]}") from None
 
     def _runs_on(self, compute: str, ended_since: datetime | None) -> list[Job]:
-        out: list[Job] = []
-        for page in self._pages(compute, {"$filter": runs_filter(ended_since)}):
-            for body in page:
-                job = run_to_job(body, compute)
-                if job.active or (ended_since is not None and (job.modified_at or job.created_at or ended_since) >= ended_since):
-                    out.append(job)
-        return out
+        # Each run is held to the filter again where the jobs are digested (shared.jobs.of_computes, recent).
+        return [run_to_job(body, compute) for page in self._pages(compute, {"$filter": runs_filter(ended_since)}) for body in page]

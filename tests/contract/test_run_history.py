@@ -192,6 +192,7 @@ def test_the_jobs_list_filters_by_job_type(emulator: EmulatorClient, credential:
     "https://api.azureml.ms.evil.example/discovery", "https://user:pw@westus.api.azureml.ms/discovery",
     "http://westus.api.azureml.ms/discovery", "https://westus.api.azureml.ms:8443/discovery", "https://[oops",
     "https://x%2f.api.azureml.ms/", "https://x;y.api.azureml.ms/", "https://westus.api.azureml.ms:99999/", None, 42,
+    "https://westus.api.azureml.ms\n", "https://westus.api.azureml.ms:443\n",
 ])
 def test_a_discovery_url_the_token_must_not_follow_is_unavailable_and_arm_decides(emulator: EmulatorClient, url: Any) -> None:
     from shared.adapters.runhistory import RunHistory, allowed_host
@@ -220,3 +221,31 @@ def test_a_next_link_no_parser_reads_is_unavailable_not_a_crash(emulator: Emulat
     emulator.fault(method="GET", path="/runs$", status=200, times=1, body={"value": [], "nextLink": "https://[oops/x"})
     with pytest.raises(JobsUnavailable):
         _workspace(emulator).jobs_on(["ci-alice"], datetime.now(UTC))
+
+
+@pytest.mark.parametrize("ended", [None, "", "garbage", "2026-12-02 07:51:30"])
+def test_a_finished_run_that_does_not_say_when_it_ended_is_unavailable_not_an_old_quiet(emulator: EmulatorClient, ended: Any) -> None:
+    # Its end is where the compute's quiet starts: read as the run's creation it would make the compute look free.
+    from shared.jobs import JobsUnavailable
+
+    run = {"runId": "train-1", "status": "Completed", "createdUtc": "2026-12-02T02:00:00Z", "endTimeUtc": ended}
+    emulator.fault(method="GET", path="/runs$", status=200, body={"value": [run], "continuationToken": None}, times=1)
+    with pytest.raises(JobsUnavailable, match="no readable endTimeUtc"):
+        _workspace(emulator).jobs_on(["cpu-cluster"], datetime.now(UTC) - timedelta(minutes=45))
+
+
+def test_one_run_named_on_two_computes_keeps_both_busy(emulator: EmulatorClient) -> None:
+    run = {"runId": "train-7", "status": "Running"}  # no target: each compute's answer names it
+    emulator.fault(method="GET", path="/runs$", status=200, body={"value": [run], "continuationToken": None}, times=2)
+    listed = _workspace(emulator).jobs_on(["cpu-cluster", "gpu-cluster"], datetime.now(UTC))
+    assert [j.name for j in listed.active_on("cpu-cluster")] == [j.name for j in listed.active_on("gpu-cluster")] == ["train-7"]
+
+
+@pytest.mark.parametrize("compute", ["..", ".", ""])
+def test_a_compute_name_that_is_a_dot_segment_is_never_requested(emulator: EmulatorClient, compute: str) -> None:
+    from shared.jobs import JobsUnavailable
+
+    seq = _seq(emulator)
+    with pytest.raises(JobsUnavailable):
+        _workspace(emulator).jobs_on([compute], datetime.now(UTC))
+    assert not emulator.journal(seq, path="/runs")

@@ -361,3 +361,20 @@ def test_an_alert_of_a_kind_not_acted_on_is_acknowledged_whatever_it_targets(sig
     essentials.update(signalType="Metric", monitoringService="Platform")  # the kind acted on: its target is checked
     forged = parse_alert(payload, ALLOWED)
     assert isinstance(forged, Rejected) and forged.security
+
+
+def test_a_named_dimension_padded_past_the_dimension_bound_is_the_named_dimension():
+    # Cut to 256 characters and trimmed, the name is "ClusterName" where the worker looks the dimension up.
+    padded = "ClusterName" + " " * 250 + "x"
+    assert isinstance(parse_alert(alert_with(**{padded: ""}), ALLOWED), Rejected)
+    twice = parse_alert(alert_with(**{"ClusterName": "a-c", padded: "b-c"}), ALLOWED)
+    assert isinstance(twice, Rejected) and "twice" in twice.reason
+
+
+@pytest.mark.parametrize("field", ["signalType", "monitoringService"])
+@pytest.mark.parametrize("value", [["Prometheus"], {"a": "Log"}])
+def test_an_alert_kind_that_is_no_text_is_refused_not_read_as_a_metric_alert(field, value):
+    payload = alert_with(ClusterName="gpu-cluster")
+    payload["data"]["essentials"][field] = value
+    parsed = parse_alert(payload, ALLOWED)
+    assert isinstance(parsed, Rejected) and field in parsed.reason

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.jobs import recent
 from shared.model import name_key
 from shared.policy.decide import LOOKBACK_MARGIN, Purpose, Rules, Snapshot, decide, judged_by, lookback
 from shared.settings import Settings
@@ -81,7 +82,7 @@ def test_a_compute_not_asked_for_keeps_its_verdict_whatever_its_jobs(jobs, busy,
                 assert (after.decision, [a.change for a in after.actions]) == (before.decision, [a.change for a in before.actions])
         # And the jobs the lookback leaves out change no verdict: those that ended before it began.
         since = NOW - lookback(base, RULES, NOW)
-        recent = tuple(j for j in jobs if j.active or (j.last_seen_at or since) >= since)
-        within = decide(purpose, {}, replace(base, jobs=recent), RULES, NOW)
+        kept = tuple(j for j in jobs if recent(j, since))  # what a per-compute source's digest keeps
+        within = decide(purpose, {}, replace(base, jobs=kept), RULES, NOW)
         assert [(v.decision, [a.change for a in v.actions]) for v in within.verdicts] == \
                [(v.decision, [a.change for a in v.actions]) for v in with_jobs.verdicts]
