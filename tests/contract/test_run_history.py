@@ -249,3 +249,18 @@ def test_a_compute_name_that_is_a_dot_segment_is_never_requested(emulator: Emula
     with pytest.raises(JobsUnavailable):
         _workspace(emulator).jobs_on([compute], datetime.now(UTC))
     assert not emulator.journal(seq, path="/runs")
+
+
+def test_a_compute_with_more_pages_of_runs_than_the_bound_is_unavailable(emulator: EmulatorClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.adapters import runhistory
+    from shared.jobs import JobsUnavailable
+
+    monkeypatch.setattr(runhistory, "MAX_PAGES", 2)
+    for n in range(3):
+        _job(emulator, name=f"busy-{n}", status="Running", compute="cpu-cluster")
+    emulator.control("POST", "paging", {"pageSize": 1})
+    try:
+        with pytest.raises(JobsUnavailable, match="more than 2 pages"):
+            _workspace(emulator).jobs_on(["cpu-cluster"], datetime.now(UTC))
+    finally:
+        emulator.control("POST", "paging", {"pageSize": 100})

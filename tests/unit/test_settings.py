@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.model import Mode
 from shared.settings import Settings, SettingsError, schedule_problems, startup_line
@@ -192,3 +194,18 @@ def test_a_bad_schedule_is_said_in_the_start_up_line_without_failing_the_trigger
     ok, line = startup_line({**BASE, "ROTATION_SCHEDULE": "nightly"})
     assert not ok and line.startswith("settings: valid;") and "ROTATION_SCHEDULE: expected an NCRONTAB expression" in line
     assert "every trigger will fail" not in line
+
+
+_FIELD = st.one_of(st.just("*"), st.integers(0, 5).map(str), st.tuples(st.integers(0, 3), st.integers(3, 5)).map(lambda r: f"{r[0]}-{r[1]}"),
+                   st.integers(1, 4).map(lambda n: f"*/{n}"), st.lists(st.integers(0, 5), min_size=2, max_size=3).map(
+                       lambda ns: ",".join(map(str, ns))), st.sampled_from(["Jan", "mon-fri", "Sep-Dec/2", "7", "22-2", "*/0", "L"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_FIELD, min_size=6, max_size=6).map(" ".join))
+def test_every_schedule_the_settings_accept_the_dev_hosts_timer_runs(expression):
+    # The dev host reads the timers' schedules with its own NCRONTAB parser, as the Functions host does.
+    from local.host.timers import Schedule
+
+    if not schedule_problems({**BASE, "IDLE_SWEEP_SCHEDULE": expression}):
+        Schedule.parse(expression)
